@@ -1,0 +1,45 @@
+# Mysos: MySQL clusters on Apache Mesos.
+#   make demo   a scheduler on the embedded etcd with examples/quickstart.yaml applied
+#   make test   everything CI runs (installs missing dependencies first)
+
+GO       ?= go
+BIN      := bin
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION) -X github.com/mysos-project/mysos/pkg/ctl.Version=$(VERSION)
+export GOFLAGS := -buildvcs=false
+
+.PHONY: all build test unit lint deps demo demo-stop bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+deps:
+	hack/install-deps.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# The whole suite: unit, store and API tests against real etcd (embedded and
+# Debian's), the CLI end to end against built binaries, the fuzz seed corpus.
+test: deps lint
+	$(GO) test -race -count=1 -timeout 25m ./...
+
+demo: deps build
+	hack/demo.sh
+
+demo-stop:
+	hack/demo.sh stop
+
+# Benchmarks; figures are recorded in docs/benchmarks.md.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./pkg/spec/
+
+clean:
+	rm -rf $(BIN) .demo

@@ -1,0 +1,69 @@
+// Command mysos-scheduler runs the Mysos scheduler: the REST API, the store
+// (an embedded etcd unless --etcd-endpoints is given) and the reconciler.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mysos-project/mysos/pkg/scheduler"
+	"github.com/mysos-project/mysos/pkg/store"
+)
+
+// version is set by the linker (-X main.version=...).
+var version = "dev"
+
+func main() {
+	var o scheduler.Options
+	var endpoints, logLevel string
+	cmd := &cobra.Command{
+		Use:   "mysos-scheduler",
+		Short: "Run the Mysos scheduler: REST API, cluster store and reconciler",
+		Long: `Run the Mysos scheduler.
+
+By default it starts an embedded single-member etcd in --data-dir; with
+--etcd-endpoints it uses an external etcd cluster instead. The API token is
+read from --token-file, or generated there on first start; mysosctl finds it
+through the mysosctl.yaml written next to it.`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)
+			}
+			o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			slog.SetDefault(o.Logger)
+			if endpoints != "" {
+				o.EtcdEndpoints = strings.Split(endpoints, ",")
+			}
+			o.Version = version
+			return scheduler.Run(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.DataDir, "data-dir", scheduler.DefaultDataDir(), "directory for the embedded etcd, the token and mysosctl.yaml")
+	f.StringVar(&o.Listen, "listen", scheduler.DefaultListen, "address of the REST API")
+	f.StringVar(&endpoints, "etcd-endpoints", "", "comma-separated external etcd endpoints (default: embedded etcd)")
+	f.StringVar(&o.EtcdPrefix, "etcd-prefix", store.DefaultPrefix, "etcd key prefix for everything Mysos stores")
+	f.StringVar(&o.EmbeddedClientURL, "embedded-etcd-client-url", scheduler.DefaultEmbeddedClientURL, "client URL of the embedded etcd")
+	f.StringVar(&o.EmbeddedPeerURL, "embedded-etcd-peer-url", scheduler.DefaultEmbeddedPeerURL, "peer URL of the embedded etcd")
+	f.StringVar(&o.TokenFile, "token-file", "", "API bearer token file, generated if missing (default <data-dir>/token)")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := cmd.ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}

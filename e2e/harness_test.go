@@ -1,0 +1,169 @@
+// Package e2e runs Mysos' binaries as a user would: a real mysos-scheduler
+// process on a real etcd (embedded, or Debian's as an external cluster),
+// driven by the real mysosctl.
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mysos-project/mysos/internal/testutil"
+)
+
+// binDir holds the binaries TestMain builds once for every test.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mysos-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	build := exec.Command("go", "build", "-o", dir+"/", "../cmd/...")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build binaries:", err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// scheduler is a mysos-scheduler process under test.
+type scheduler struct {
+	t         *testing.T
+	dataDir   string
+	endpoints []string // external etcd; empty means embedded
+	args      []string
+	cmd       *exec.Cmd
+	addr      string
+	log       *bytes.Buffer
+	exited    chan struct{}
+}
+
+// startScheduler starts a scheduler on free loopback ports; endpoints selects
+// an external etcd.
+func startScheduler(t *testing.T, endpoints []string) *scheduler {
+	t.Helper()
+	s := &scheduler{t: t, dataDir: t.TempDir(), endpoints: endpoints}
+	s.addr = fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	s.args = []string{"--data-dir", s.dataDir, "--listen", s.addr, "--log-level", "debug"}
+	if len(endpoints) > 0 {
+		s.args = append(s.args, "--etcd-endpoints", strings.Join(endpoints, ","), "--etcd-prefix", "/"+strings.ReplaceAll(t.Name(), "/", "-"))
+	} else {
+		s.args = append(s.args,
+			"--embedded-etcd-client-url", fmt.Sprintf("http://127.0.0.1:%d", testutil.FreePort(t)),
+			"--embedded-etcd-peer-url", fmt.Sprintf("http://127.0.0.1:%d", testutil.FreePort(t)))
+	}
+	s.start()
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *scheduler) start() {
+	s.t.Helper()
+	s.log = &bytes.Buffer{}
+	s.cmd = exec.Command(filepath.Join(binDir, "mysos-scheduler"), s.args...)
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	s.exited = exited
+	go func() { _ = s.cmd.Wait(); close(exited) }()
+	testutil.WaitFor(s.t, 30*time.Second, "scheduler /readyz", func() bool {
+		select {
+		case <-exited:
+			s.t.Fatalf("scheduler exited early:\n%s", s.log)
+		default:
+		}
+		resp, err := http.Get("http://" + s.addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// stop sends SIGTERM and waits for the process to exit.
+func (s *scheduler) stop() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		s.t.Errorf("scheduler did not exit within 30s of SIGTERM")
+		<-s.exited
+	}
+	s.cmd = nil
+	if s.t.Failed() {
+		s.t.Logf("scheduler log:\n%s", s.log)
+	}
+}
+
+func (s *scheduler) restart() {
+	s.stop()
+	s.start()
+}
+
+// result of one mysosctl run.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// ctl runs mysosctl against s with the config the scheduler wrote.
+func (s *scheduler) ctl(args ...string) result {
+	return s.ctlEnv(nil, args...)
+}
+
+func (s *scheduler) ctlEnv(env []string, args ...string) result {
+	s.t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "mysosctl"), args...)
+	cmd.Env = append(os.Environ(), "MYSOS_CONFIG="+filepath.Join(s.dataDir, "mysosctl.yaml"), "HOME="+s.dataDir)
+	cmd.Env = append(cmd.Env, env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	if exit, ok := err.(*exec.ExitError); ok {
+		code = exit.ExitCode()
+	} else if err != nil {
+		s.t.Fatal(err)
+	}
+	return result{stdout: out.String(), stderr: errOut.String(), code: code}
+}
+
+// mustCtl runs mysosctl and fails the test unless it exits 0.
+func (s *scheduler) mustCtl(args ...string) string {
+	s.t.Helper()
+	r := s.ctl(args...)
+	if r.code != 0 {
+		s.t.Fatalf("mysosctl %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+// writeFile writes content to dir/name and returns the path.
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what Mysos' tests and demo need on a Debian machine, and nothing
+# that is already there: Debian packages (etcd for the external-etcd tests,
+# diff for mysosctl diff) and the Go modules. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# command -> Debian package providing it
+declare -A packages=(
+  [etcd]=etcd-server
+  [etcdctl]=etcd-client
+  [diff]=diffutils
+)
+
+missing=()
+for cmd in "${!packages[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${packages[$cmd]}")
+done
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}" >&2
+  if [[ $(id -u) -ne 0 ]]; then
+    sudo=sudo
+    command -v sudo >/dev/null || { echo "install-deps: run as root: apt-get install -y ${missing[*]}" >&2; exit 1; }
+  else
+    sudo=
+  fi
+  # Package lists may be stale or absent on a fresh machine.
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+go mod download

@@ -1,0 +1,217 @@
+package apiserver
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/mysos-project/mysos/pkg/spec"
+)
+
+func (s *Server) listClusters(w http.ResponseWriter, r *http.Request) {
+	ns := r.PathValue("namespace")
+	if ns != "" && !checkNamespace(w, ns) {
+		return
+	}
+	sel, err := spec.ParseSelector(r.URL.Query().Get("labelSelector"))
+	if err != nil {
+		writeStatus(w, http.StatusBadRequest, spec.ReasonBadRequest, "labelSelector: "+err.Error(), nil)
+		return
+	}
+	items, rev, err := s.cfg.Store.List(r.Context(), ns)
+	if err != nil {
+		s.writeStoreError(w, err)
+		return
+	}
+	list := spec.MySQLClusterList{APIVersion: spec.APIVersion, Kind: spec.ListKind, Items: []*spec.MySQLCluster{}}
+	list.Metadata.ResourceVersion = fmt.Sprint(rev)
+	for _, c := range items {
+		if sel.Matches(c.Metadata.Labels) {
+			list.Items = append(list.Items, c)
+		}
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
+	ns, name := r.PathValue("namespace"), r.PathValue("name")
+	if !checkNamespace(w, ns) {
+		return
+	}
+	c, err := s.cfg.Store.Get(r.Context(), ns, name)
+	if err != nil {
+		s.writeStoreError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) createCluster(w http.ResponseWriter, r *http.Request) {
+	ns := r.PathValue("namespace")
+	if !checkNamespace(w, ns) {
+		return
+	}
+	c, ok := s.readCluster(w, r, ns, "")
+	if !ok {
+		return
+	}
+	if isDryRun(r) {
+		c.Metadata.Generation = 1
+		writeJSON(w, http.StatusOK, c)
+		return
+	}
+	created, err := s.cfg.Store.Create(r.Context(), c)
+	if err != nil {
+		s.writeStoreError(w, err)
+		return
+	}
+	s.log.Info("cluster created", "cluster", created.Key(), "uid", created.Metadata.UID)
+	writeJSON(w, http.StatusCreated, created)
+}
+
+func (s *Server) updateCluster(w http.ResponseWriter, r *http.Request) {
+	ns, name := r.PathValue("namespace"), r.PathValue("name")
+	if !checkNamespace(w, ns) {
+		return
+	}
+	desired, ok := s.readCluster(w, r, ns, name)
+	if !ok {
+		return
+	}
+	current, err := s.cfg.Store.Get(r.Context(), ns, name)
+	if err != nil {
+		s.writeStoreError(w, err)
+		return
+	}
+	// The client's resourceVersion, when given, is a precondition; without
+	// one the update applies to what was just read.
+	expectedRV := desired.Metadata.ResourceVersion
+	if expectedRV == "" {
+		expectedRV = current.Metadata.ResourceVersion
+	}
+	if errs := spec.ValidateUpdate(current, desired); len(errs) > 0 {
+		writeInvalid(w, desired, errs)
+		return
+	}
+	if isDryRun(r) {
+		next, _ := spec.WithUserFields(current, desired)
+		writeJSON(w, http.StatusOK, next)
+		return
+	}
+	updated, changed, err := s.cfg.Store.Update(r.Context(), desired, expectedRV)
+	if err != nil {
+		s.writeStoreError(w, err)
+		return
+	}
+	if changed {
+		s.log.Info("cluster updated", "cluster", updated.Key(), "generation", updated.Metadata.Generation)
+	}
+	writeJSON(w, http.StatusOK, updated)
+}
+
+func (s *Server) deleteCluster(w http.ResponseWriter, r *http.Request) {
+	ns, name := r.PathValue("namespace"), r.PathValue("name")
+	if !checkNamespace(w, ns) {
+		return
+	}
+	if isDryRun(r) {
+		c, err := s.cfg.Store.Get(r.Context(), ns, name)
+		if err != nil {
+			s.writeStoreError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, c)
+		return
+	}
+	c, deleted, err := s.cfg.Store.Delete(r.Context(), ns, name, r.URL.Query().Get("resourceVersion"))
+	if err != nil {
+		s.writeStoreError(w, err)
+		return
+	}
+	s.log.Info("cluster deletion requested", "cluster", c.Key(), "deleted", deleted)
+	code := http.StatusOK
+	if !deleted {
+		// Finalizers remain: the scheduler finishes the deletion later.
+		code = http.StatusAccepted
+	}
+	writeJSON(w, code, c)
+}
+
+// readCluster reads, decodes, defaults and validates the request body. name
+// is the name from the URL, or "" on create.
+func (s *Server) readCluster(w http.ResponseWriter, r *http.Request, ns, name string) (*spec.MySQLCluster, bool) {
+	if !acceptableContentType(r.Header.Get("Content-Type")) {
+		writeStatus(w, http.StatusUnsupportedMediaType, spec.ReasonUnsupportedMediaType,
+			fmt.Sprintf("unsupported Content-Type %q: send application/json or application/yaml", r.Header.Get("Content-Type")), nil)
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		writeStatus(w, http.StatusRequestEntityTooLarge, spec.ReasonTooLarge,
+			fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes), nil)
+		return nil, false
+	}
+	if err != nil {
+		writeStatus(w, http.StatusBadRequest, spec.ReasonBadRequest, "read request body: "+err.Error(), nil)
+		return nil, false
+	}
+	c, err := spec.Decode(body)
+	if err != nil {
+		writeDecodeError(w, err)
+		return nil, false
+	}
+	if errs := matchURL(c, ns, name); len(errs) > 0 {
+		writeInvalid(w, c, errs)
+		return nil, false
+	}
+	c.Metadata.Namespace = ns
+	spec.SetDefaults(c)
+	if errs := spec.Validate(c); len(errs) > 0 {
+		writeInvalid(w, c, errs)
+		return nil, false
+	}
+	return c, true
+}
+
+// matchURL checks that the body names the object the URL names.
+func matchURL(c *spec.MySQLCluster, ns, name string) spec.ErrorList {
+	var errs spec.ErrorList
+	if c.Metadata.Namespace != "" && c.Metadata.Namespace != ns {
+		errs = append(errs, &spec.FieldError{Field: "metadata.namespace", Type: spec.ErrorTypeInvalid, Value: c.Metadata.Namespace,
+			Detail: fmt.Sprintf("does not match the namespace in the URL (%q); leave it empty or make them equal", ns)})
+	}
+	if name != "" && c.Metadata.Name != name {
+		errs = append(errs, &spec.FieldError{Field: "metadata.name", Type: spec.ErrorTypeInvalid, Value: c.Metadata.Name,
+			Detail: fmt.Sprintf("does not match the name in the URL (%q); a cluster cannot be renamed", name)})
+	}
+	return errs
+}
+
+func checkNamespace(w http.ResponseWriter, ns string) bool {
+	if spec.IsDNSLabel(ns) {
+		return true
+	}
+	writeStatus(w, http.StatusBadRequest, spec.ReasonBadRequest,
+		fmt.Sprintf("namespace %q is not a valid name: use lowercase letters, digits and '-'", ns), nil)
+	return false
+}
+
+func acceptableContentType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	switch mt {
+	case "application/json", "application/yaml", "application/x-yaml", "text/yaml":
+		return true
+	}
+	return false
+}
+
+func isDryRun(r *http.Request) bool {
+	return strings.EqualFold(r.URL.Query().Get("dryRun"), "All")
+}

@@ -1,0 +1,251 @@
+package apiserver_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/mysos-project/mysos/internal/testutil"
+	"github.com/mysos-project/mysos/pkg/apiserver"
+	"github.com/mysos-project/mysos/pkg/spec"
+	"github.com/mysos-project/mysos/pkg/store"
+)
+
+const token = "test-token"
+
+const validYAML = `apiVersion: mysos.io/v1alpha1
+kind: MySQLCluster
+metadata:
+  name: shop
+spec:
+  replicas: 3
+`
+
+type apiTest struct {
+	t   *testing.T
+	srv *httptest.Server
+}
+
+func newAPI(t *testing.T) *apiTest {
+	st := store.New(testutil.EtcdClient(t, testutil.EmbeddedEtcd(t)), "/mysos")
+	h, err := apiserver.New(apiserver.Config{
+		Store: st, Token: token,
+		Checks: []apiserver.Check{
+			{Name: "etcd", Required: true, Run: st.Ping},
+			{Name: "mesos", Run: func(_ context.Context) error { return errors.New("not subscribed") }},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &apiTest{t: t, srv: srv}
+}
+
+// do sends a request with the right token unless auth overrides it.
+func (a *apiTest) do(method, path, contentType, body string, auth ...string) (int, string) {
+	a.t.Helper()
+	req, err := http.NewRequest(method, a.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if len(auth) > 0 {
+		req.Header.Set("Authorization", auth[0])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(raw)
+}
+
+const clustersPath = "/api/v1/namespaces/default/clusters"
+
+func (a *apiTest) create(yaml string) spec.MySQLCluster {
+	a.t.Helper()
+	code, body := a.do("POST", clustersPath, "application/yaml", yaml)
+	if code != http.StatusCreated {
+		a.t.Fatalf("create: %d %s", code, body)
+	}
+	return decodeCluster(a.t, body)
+}
+
+func (a *apiTest) get(name string) (int, spec.MySQLCluster) {
+	a.t.Helper()
+	code, body := a.do("GET", clustersPath+"/"+name, "", "")
+	if code != http.StatusOK {
+		return code, spec.MySQLCluster{}
+	}
+	return code, decodeCluster(a.t, body)
+}
+
+func decodeCluster(t *testing.T, body string) spec.MySQLCluster {
+	t.Helper()
+	var c spec.MySQLCluster
+	if err := json.Unmarshal([]byte(body), &c); err != nil {
+		t.Fatalf("decode %s: %v", body, err)
+	}
+	return c
+}
+
+func decodeStatus(t *testing.T, body string) spec.Status {
+	t.Helper()
+	var st spec.Status
+	if err := json.Unmarshal([]byte(body), &st); err != nil || st.Kind != "Status" {
+		t.Fatalf("not a Status body: %s (%v)", body, err)
+	}
+	return st
+}
+
+func TestCreateAppliesDefaultsAndGeneration(t *testing.T) {
+	a := newAPI(t)
+	c := a.create(validYAML)
+	if c.Metadata.Generation != 1 || c.Metadata.Namespace != "default" || c.Spec.Flavor != spec.DefaultFlavor {
+		t.Fatalf("created %+v; want generation 1, namespace default, defaults applied", c.Metadata)
+	}
+	if code, body := a.do("POST", clustersPath, "application/yaml", validYAML); code != http.StatusConflict ||
+		decodeStatus(t, body).Reason != spec.ReasonAlreadyExists {
+		t.Fatalf("duplicate create: %d %s; want 409 AlreadyExists", code, body)
+	}
+}
+
+// TestBadInputChangesNothing sends every kind of bad request and checks the
+// answer, then that the stored object is exactly as before.
+func TestBadInputChangesNothing(t *testing.T) {
+	a := newAPI(t)
+	before := a.create(validYAML)
+	path := clustersPath + "/shop"
+	stale := strings.Replace(validYAML, "name: shop", "name: shop\n  resourceVersion: \"1\"", 1)
+	stale = strings.Replace(stale, "replicas: 3", "replicas: 5", 1)
+	cases := []struct {
+		name, method, path, contentType, body, auth string
+		code                                        int
+		reason                                      string
+		fields                                      []string
+	}{
+		{"no token", "PUT", path, "application/yaml", validYAML, "-", 401, spec.ReasonUnauthorized, nil},
+		{"wrong token", "PUT", path, "application/yaml", validYAML, "Bearer nope", 401, spec.ReasonUnauthorized, nil},
+		{"wrong content type", "PUT", path, "text/plain", validYAML, "", 415, spec.ReasonUnsupportedMediaType, nil},
+		{"too large", "PUT", path, "application/yaml", validYAML + "# " + strings.Repeat("x", apiserver.MaxBodyBytes), "", 413, spec.ReasonTooLarge, nil},
+		{"malformed yaml", "PUT", path, "application/yaml", "spec: [unclosed", "", 400, "", nil},
+		{"unknown and mistyped fields", "PUT", path, "application/yaml",
+			strings.Replace(validYAML, "replicas: 3", "replica: 3\n  resources: {mem: [1]}", 1), "", 400, spec.ReasonInvalid,
+			[]string{"spec.replica", "spec.resources.mem"}},
+		{"invalid values", "PUT", path, "application/yaml",
+			strings.Replace(validYAML, "replicas: 3", "replicas: -1\n  resources: {mem: 12Q, cpus: \"99999\"}", 1), "", 400, spec.ReasonInvalid,
+			[]string{"spec.replicas", "spec.resources.mem", "spec.resources.cpus"}},
+		{"wrong kind", "PUT", path, "application/yaml", strings.Replace(validYAML, "kind: MySQLCluster", "kind: Pod", 1), "", 400, spec.ReasonInvalid, []string{"kind"}},
+		{"name differs from URL", "PUT", clustersPath + "/other", "application/yaml", validYAML, "", 400, spec.ReasonInvalid, []string{"metadata.name"}},
+		{"invalid namespace in URL", "PUT", "/api/v1/namespaces/Bad_NS/clusters/shop", "application/yaml", validYAML, "", 400, spec.ReasonBadRequest, nil},
+		{"stale resourceVersion", "PUT", path, "application/yaml", stale, "", 409, spec.ReasonConflict, nil},
+		{"immutable field", "PUT", path, "application/yaml", strings.Replace(validYAML, "replicas: 3", "replicas: 3\n  flavor: mysql", 1), "", 400, spec.ReasonInvalid, []string{"spec.flavor"}},
+		{"update of a missing cluster", "PUT", clustersPath + "/absent", "application/yaml", strings.Replace(validYAML, "name: shop", "name: absent", 1), "", 404, spec.ReasonNotFound, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var auth []string
+			switch tc.auth {
+			case "-":
+				auth = []string{""}
+			case "":
+			default:
+				auth = []string{tc.auth}
+			}
+			code, body := a.do(tc.method, tc.path, tc.contentType, tc.body, auth...)
+			if code != tc.code {
+				t.Fatalf("got %d %s; want %d", code, body, tc.code)
+			}
+			st := decodeStatus(t, body)
+			if tc.reason != "" && st.Reason != tc.reason {
+				t.Fatalf("reason %q, want %q: %s", st.Reason, tc.reason, st.Message)
+			}
+			for _, field := range tc.fields {
+				if !hasCause(st, field) {
+					t.Errorf("no error names %s: %s", field, st.Message)
+				}
+			}
+		})
+	}
+	_, after := a.get("shop")
+	if after.Metadata.ResourceVersion != before.Metadata.ResourceVersion || *after.Spec.Replicas != 3 {
+		t.Fatalf("bad input changed the stored object: rv %s→%s", before.Metadata.ResourceVersion, after.Metadata.ResourceVersion)
+	}
+}
+
+func hasCause(st spec.Status, field string) bool {
+	if st.Details == nil {
+		return false
+	}
+	for _, c := range st.Details.Causes {
+		if c.Field == field {
+			return true
+		}
+	}
+	return false
+}
+
+func TestDryRunStoresNothing(t *testing.T) {
+	a := newAPI(t)
+	code, body := a.do("POST", clustersPath+"?dryRun=All", "application/yaml", validYAML)
+	if code != http.StatusOK || decodeCluster(t, body).Spec.Flavor == "" {
+		t.Fatalf("dry-run create: %d %s; want 200 with defaults", code, body)
+	}
+	if code, _ := a.get("shop"); code != http.StatusNotFound {
+		t.Fatalf("dry-run create stored the cluster (GET %d)", code)
+	}
+	before := a.create(validYAML)
+	code, body = a.do("PUT", clustersPath+"/shop?dryRun=All", "application/yaml", strings.Replace(validYAML, "replicas: 3", "replicas: 5", 1))
+	if code != http.StatusOK || decodeCluster(t, body).Metadata.Generation != 2 {
+		t.Fatalf("dry-run update: %d %s; want 200 showing generation 2", code, body)
+	}
+	if code, _ = a.do("DELETE", clustersPath+"/shop?dryRun=All", "", ""); code != http.StatusOK {
+		t.Fatalf("dry-run delete: %d", code)
+	}
+	_, after := a.get("shop")
+	if after.Metadata.ResourceVersion != before.Metadata.ResourceVersion {
+		t.Fatal("a dry run changed the stored object")
+	}
+}
+
+func TestListFiltersByLabelAndNamespace(t *testing.T) {
+	a := newAPI(t)
+	a.create(strings.Replace(validYAML, "name: shop", "name: shop\n  labels: {team: a}", 1))
+	a.create(strings.Replace(validYAML, "name: shop", "name: other\n  labels: {team: b}", 1))
+	code, body := a.do("GET", clustersPath+"?labelSelector=team%3Da", "", "")
+	var list spec.MySQLClusterList
+	if err := json.Unmarshal([]byte(body), &list); err != nil || code != 200 {
+		t.Fatalf("list: %d %s", code, body)
+	}
+	if len(list.Items) != 1 || list.Items[0].Metadata.Name != "shop" {
+		t.Fatalf("selector team=a returned %d items", len(list.Items))
+	}
+	if code, body := a.do("GET", "/api/v1/namespaces/elsewhere/clusters", "", ""); code != 200 || strings.Contains(body, `"shop"`) {
+		t.Fatalf("another namespace sees default's clusters: %s", body)
+	}
+	if code, _ := a.do("GET", clustersPath+"?labelSelector=%3D%3D", "", ""); code != http.StatusBadRequest {
+		t.Fatalf("bad selector: %d, want 400", code)
+	}
+}
+
+func TestHealthEndpointsNeedNoToken(t *testing.T) {
+	a := newAPI(t)
+	if code, body := a.do("GET", "/healthz", "", "", ""); code != 200 || strings.TrimSpace(body) != "ok" {
+		t.Fatalf("/healthz: %d %q", code, body)
+	}
+	code, body := a.do("GET", "/readyz", "", "", "")
+	if code != 200 || !strings.Contains(body, "[+]etcd ok") || !strings.Contains(body, "[!]mesos") {
+		t.Fatalf("/readyz: %d %q; want ready with etcd ok and mesos reported", code, body)
+	}
+}

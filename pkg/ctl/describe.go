@@ -1,0 +1,144 @@
+package ctl
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mysos-project/mysos/pkg/spec"
+)
+
+func newDescribeCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "describe clusters NAME...",
+		Short:   "Show a cluster's spec, status, conditions and instances in detail",
+		Example: `  mysosctl describe clusters quickstart`,
+		Args:    cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkResource(args[0]); err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			for i, name := range args[1:] {
+				obj, err := c.Get(cmd.Context(), g.namespace, name)
+				if err != nil {
+					return err
+				}
+				if i > 0 {
+					fmt.Fprintln(g.out)
+				}
+				describe(g.out, obj)
+			}
+			return nil
+		},
+	}
+}
+
+func describe(w io.Writer, c *spec.MySQLCluster) {
+	m, s, st := c.Metadata, c.Spec, c.Status
+	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
+	field := func(name string, v any) { fmt.Fprintf(tw, "%s:\t%v\n", name, v) }
+	field("Name", m.Name)
+	field("Namespace", m.Namespace)
+	field("Labels", keyValues(m.Labels))
+	field("Annotations", keyValues(m.Annotations))
+	field("UID", m.UID)
+	field("Generation", m.Generation)
+	field("Resource Version", m.ResourceVersion)
+	field("Created", timestamp(m.CreationTimestamp))
+	if m.DeletionTimestamp != nil {
+		field("Deletion Requested", timestamp(m.DeletionTimestamp))
+	}
+	fmt.Fprintln(tw, "Spec:")
+	if s.Replicas != nil {
+		field("  Replicas", *s.Replicas)
+	}
+	field("  Flavor", s.Flavor+" "+s.Version)
+	field("  Resources", fmt.Sprintf("cpus=%s mem=%s disk=%s", s.Resources.CPUs, s.Resources.Memory, s.Resources.Disk))
+	field("  Placement", describePlacement(s.Placement))
+	if len(s.MySQLConfig) > 0 {
+		field("  MySQL Config", keyValues(s.MySQLConfig))
+	}
+	for _, u := range s.Users {
+		field("  User", fmt.Sprintf("'%s'@'%s' %s on %s", u.Name, u.Host, strings.Join(u.Privileges, ","), strings.Join(u.Databases, ",")))
+	}
+	if s.Backup != nil {
+		field("  Backup", fmt.Sprintf("%q to %s", s.Backup.Schedule, s.Backup.Destination))
+	}
+	if s.Restore != nil {
+		field("  Restore From", s.Restore.Source)
+	}
+	fmt.Fprintln(tw, "Status:")
+	field("  Phase", orDash(string(st.Phase)))
+	field("  Observed Generation", st.ObservedGeneration)
+	field("  Primary", orDash(st.CurrentPrimary))
+	_ = tw.Flush()
+	describeConditions(w, st.Conditions)
+	describeInstances(w, st.Instances)
+}
+
+func describeConditions(w io.Writer, conds []spec.Condition) {
+	fmt.Fprintln(w, "Conditions:")
+	if len(conds) == 0 {
+		fmt.Fprintln(w, "  <none>")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  TYPE\tSTATUS\tREASON\tSINCE\tMESSAGE")
+	for _, c := range conds {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", c.Type, c.Status, c.Reason, c.LastTransitionTime.Format(time.RFC3339), c.Message)
+	}
+	_ = tw.Flush()
+}
+
+func describeInstances(w io.Writer, insts []spec.InstanceStatus) {
+	fmt.Fprintln(w, "Instances:")
+	if len(insts) == 0 {
+		fmt.Fprintln(w, "  <none>")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  NAME\tROLE\tSTATE\tHEALTHY\tHOST\tPORT\tAGENT\tTASK")
+	for _, i := range insts {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%t\t%s\t%d\t%s\t%s\n", i.Name, orDash(i.Role), orDash(i.State), i.Healthy, orDash(i.Host), i.Port, orDash(i.AgentID), orDash(i.TaskID))
+	}
+	_ = tw.Flush()
+}
+
+func describePlacement(p spec.Placement) string {
+	out := "spread by " + p.SpreadKey
+	if p.MaxPerDomain != nil {
+		out += fmt.Sprintf(" (at most %d per value)", *p.MaxPerDomain)
+	}
+	if len(p.Attributes) > 0 {
+		out += ", agents with " + keyValues(p.Attributes)
+	}
+	return out + ", role " + p.Role
+}
+
+func keyValues(m map[string]string) string {
+	if len(m) == 0 {
+		return "<none>"
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, k+"="+m[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+func timestamp(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.Format(time.RFC3339) + " (" + age(t) + " ago)"
+}

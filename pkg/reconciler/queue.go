@@ -1,0 +1,124 @@
+package reconciler
+
+import (
+	"sync"
+	"time"
+)
+
+// Queue is a keyed work queue in the manner of client-go's workqueue: a key
+// added many times before a worker takes it is processed once, and a key
+// being processed is never handed to a second worker; if it is added
+// meanwhile, it is processed again afterwards. Failed keys back off
+// exponentially.
+type Queue struct {
+	mu         sync.Mutex
+	cond       *sync.Cond
+	ready      []string
+	dirty      map[string]bool // waiting in ready, or to be re-queued when Done
+	processing map[string]bool
+	failures   map[string]int
+	shutdown   bool
+
+	baseDelay, maxDelay time.Duration
+}
+
+// NewQueue returns a queue whose failed keys wait baseDelay, doubling up to maxDelay.
+func NewQueue(baseDelay, maxDelay time.Duration) *Queue {
+	q := &Queue{
+		dirty:      map[string]bool{},
+		processing: map[string]bool{},
+		failures:   map[string]int{},
+		baseDelay:  baseDelay,
+		maxDelay:   maxDelay,
+	}
+	q.cond = sync.NewCond(&q.mu)
+	return q
+}
+
+// Add marks key for processing.
+func (q *Queue) Add(key string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.shutdown || q.dirty[key] {
+		return
+	}
+	q.dirty[key] = true
+	if q.processing[key] {
+		return
+	}
+	q.ready = append(q.ready, key)
+	q.cond.Signal()
+}
+
+// AddAfter adds key once d has passed.
+func (q *Queue) AddAfter(key string, d time.Duration) {
+	if d <= 0 {
+		q.Add(key)
+		return
+	}
+	time.AfterFunc(d, func() { q.Add(key) })
+}
+
+// AddRateLimited adds key after its backoff, which doubles with each call
+// until Forget.
+func (q *Queue) AddRateLimited(key string) {
+	q.mu.Lock()
+	n := q.failures[key]
+	q.failures[key] = n + 1
+	q.mu.Unlock()
+	delay := q.baseDelay << min(n, 30)
+	if delay > q.maxDelay || delay <= 0 {
+		delay = q.maxDelay
+	}
+	q.AddAfter(key, delay)
+}
+
+// Forget resets key's backoff after a success.
+func (q *Queue) Forget(key string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.failures, key)
+}
+
+// Get blocks until a key is ready; ok is false once the queue shuts down.
+func (q *Queue) Get() (key string, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.ready) == 0 && !q.shutdown {
+		q.cond.Wait()
+	}
+	if q.shutdown {
+		return "", false
+	}
+	key, q.ready = q.ready[0], q.ready[1:]
+	q.processing[key] = true
+	delete(q.dirty, key)
+	return key, true
+}
+
+// Done tells the queue a worker finished key; if it was added meanwhile it is
+// queued again.
+func (q *Queue) Done(key string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.processing, key)
+	if q.dirty[key] && !q.shutdown {
+		q.ready = append(q.ready, key)
+		q.cond.Signal()
+	}
+}
+
+// Len is the number of keys ready to be processed.
+func (q *Queue) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.ready)
+}
+
+// ShutDown wakes every waiting Get, which then returns ok=false.
+func (q *Queue) ShutDown() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.shutdown = true
+	q.cond.Broadcast()
+}

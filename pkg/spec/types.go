@@ -1,0 +1,233 @@
+// Package spec defines the MySQLCluster resource: its Go types, how it is
+// decoded from YAML or JSON, its defaults and its validation rules.
+//
+// It is a leaf package: it imports nothing else from Mysos, so every other
+// component (the API server, the CLI, the reconciler, the executor) can share
+// one definition of what a cluster is.
+package spec
+
+import "time"
+
+// APIVersion and Kind identify the only resource Mysos serves today.
+const (
+	Group      = "mysos.io"
+	Version    = "v1alpha1"
+	APIVersion = Group + "/" + Version
+	Kind       = "MySQLCluster"
+	// DefaultNamespace is used when metadata.namespace is empty, as in Kubernetes.
+	DefaultNamespace = "default"
+)
+
+// MySQLCluster is a replicated MySQL cluster as the user describes it (spec)
+// and as Mysos observes it (status).
+type MySQLCluster struct {
+	APIVersion string        `json:"apiVersion"`
+	Kind       string        `json:"kind"`
+	Metadata   ObjectMeta    `json:"metadata"`
+	Spec       ClusterSpec   `json:"spec"`
+	Status     ClusterStatus `json:"status,omitempty"`
+}
+
+// ObjectMeta follows Kubernetes' metadata. Users set name, namespace, labels
+// and annotations; the server owns the rest.
+type ObjectMeta struct {
+	Name        string            `json:"name"`
+	Namespace   string            `json:"namespace,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+
+	// UID is assigned on creation and never changes; a cluster deleted and
+	// created again under the same name gets a new one.
+	UID string `json:"uid,omitempty"`
+	// Generation counts changes to spec; metadata-only changes keep it.
+	Generation int64 `json:"generation,omitempty"`
+	// ResourceVersion is an opaque token for optimistic concurrency: an update
+	// carrying a stale one is refused with a conflict.
+	ResourceVersion   string     `json:"resourceVersion,omitempty"`
+	CreationTimestamp *time.Time `json:"creationTimestamp,omitempty"`
+	// DeletionTimestamp is set when deletion was requested but finalizers
+	// (work the scheduler must finish first, such as killing tasks) remain.
+	DeletionTimestamp *time.Time `json:"deletionTimestamp,omitempty"`
+	Finalizers        []string   `json:"finalizers,omitempty"`
+}
+
+// ClusterSpec is the desired state of a cluster.
+type ClusterSpec struct {
+	// Replicas is the number of mysqld instances, primary included.
+	Replicas *int32 `json:"replicas,omitempty"`
+	// Flavor selects the server software: "mariadb" or "mysql".
+	Flavor string `json:"flavor,omitempty"`
+	// Version is the server version the instances must run, e.g. "10.11".
+	Version string `json:"version,omitempty"`
+	// Resources are reserved on a Mesos agent for each instance.
+	Resources Resources `json:"resources,omitempty"`
+	// MySQLConfig holds my.cnf [mysqld] overrides, e.g. max_connections: "500".
+	MySQLConfig map[string]string `json:"mysqlConfig,omitempty"`
+	// Users are the application accounts Mysos creates and keeps in place.
+	Users []User `json:"users,omitempty"`
+	// Placement says where instances may run and how they are spread.
+	Placement Placement `json:"placement,omitempty"`
+	// Backup schedules backups to HDFS.
+	Backup *BackupSpec `json:"backup,omitempty"`
+	// Restore seeds a new cluster from a backup; it cannot change after creation.
+	Restore *RestoreSpec `json:"restore,omitempty"`
+}
+
+// Resources of one instance. Quantities use Kubernetes' notation: cpus "500m"
+// or 2, memory and disk "512Mi", "2Gi".
+type Resources struct {
+	CPUs   Quantity `json:"cpus,omitempty"`
+	Memory Quantity `json:"mem,omitempty"`
+	Disk   Quantity `json:"disk,omitempty"`
+}
+
+// User is a MySQL account for applications.
+type User struct {
+	Name string `json:"name"`
+	// Host is the account's host part; "%" means any host.
+	Host string `json:"host,omitempty"`
+	// Databases the privileges apply to; "*" means all databases.
+	Databases []string `json:"databases,omitempty"`
+	// Privileges granted on those databases, e.g. SELECT, INSERT or ALL.
+	Privileges []string `json:"privileges,omitempty"`
+	// PasswordSecret names the secret holding the password; when empty Mysos
+	// generates one.
+	PasswordSecret string `json:"passwordSecret,omitempty"`
+}
+
+// Placement constrains the agents instances run on.
+type Placement struct {
+	// SpreadKey is the agent property instances are spread over: "hostname"
+	// or the name of an agent attribute such as "rack". "none" disables spreading.
+	SpreadKey string `json:"spreadKey,omitempty"`
+	// MaxPerDomain is how many instances may share one value of SpreadKey.
+	MaxPerDomain *int32 `json:"maxPerDomain,omitempty"`
+	// Attributes an agent must carry (exact match), e.g. {zone: eu-1}.
+	Attributes map[string]string `json:"attributes,omitempty"`
+	// Role is the Mesos role resources are reserved for.
+	Role string `json:"role,omitempty"`
+}
+
+// BackupSpec schedules backups. Only the shape exists for now.
+type BackupSpec struct {
+	// Schedule is a cron expression (five fields, or @daily and friends).
+	Schedule string `json:"schedule"`
+	// Destination is the HDFS URL backups are written under,
+	// e.g. hdfs://namenode:8020/mysos/backups.
+	Destination string `json:"destination"`
+	// Retain is how many full backups are kept.
+	Retain *int32 `json:"retain,omitempty"`
+	// BinlogArchiving streams binary logs for point-in-time recovery.
+	BinlogArchiving bool `json:"binlogArchiving,omitempty"`
+}
+
+// RestoreSpec seeds the cluster from a backup when it is created.
+type RestoreSpec struct {
+	// Source is the HDFS URL of the backup set to restore.
+	Source string `json:"source"`
+	// PointInTime restores to this moment (RFC 3339) using archived binlogs;
+	// empty means the end of the backup.
+	PointInTime *time.Time `json:"pointInTime,omitempty"`
+}
+
+// ClusterStatus is written by the scheduler; users never set it.
+type ClusterStatus struct {
+	// Phase summarises the cluster: Pending, Creating, Running, Degraded,
+	// Failed or Deleting.
+	Phase Phase `json:"phase,omitempty"`
+	// ObservedGeneration is the spec generation the status describes.
+	ObservedGeneration int64       `json:"observedGeneration,omitempty"`
+	Conditions         []Condition `json:"conditions,omitempty"`
+	// CurrentPrimary is the instance name of the primary, if any.
+	CurrentPrimary string           `json:"currentPrimary,omitempty"`
+	ReadyReplicas  int32            `json:"readyReplicas,omitempty"`
+	Instances      []InstanceStatus `json:"instances,omitempty"`
+}
+
+// Phase is a one-word summary of a cluster's state.
+type Phase string
+
+// The phases a cluster moves through.
+const (
+	PhasePending  Phase = "Pending"
+	PhaseCreating Phase = "Creating"
+	PhaseRunning  Phase = "Running"
+	PhaseDegraded Phase = "Degraded"
+	PhaseFailed   Phase = "Failed"
+	PhaseDeleting Phase = "Deleting"
+)
+
+// Condition is a Kubernetes-style condition.
+type Condition struct {
+	Type               string          `json:"type"`
+	Status             ConditionStatus `json:"status"`
+	Reason             string          `json:"reason,omitempty"`
+	Message            string          `json:"message,omitempty"`
+	ObservedGeneration int64           `json:"observedGeneration,omitempty"`
+	LastTransitionTime time.Time       `json:"lastTransitionTime"`
+}
+
+// ConditionStatus is True, False or Unknown.
+type ConditionStatus string
+
+// Condition statuses.
+const (
+	ConditionTrue    ConditionStatus = "True"
+	ConditionFalse   ConditionStatus = "False"
+	ConditionUnknown ConditionStatus = "Unknown"
+)
+
+// Condition types Mysos reports.
+const (
+	// ConditionAccepted: the scheduler has seen and accepted this generation.
+	ConditionAccepted = "Accepted"
+	// ConditionReady: every instance runs and replicates.
+	ConditionReady = "Ready"
+)
+
+// InstanceStatus describes one mysqld instance as observed.
+type InstanceStatus struct {
+	Name    string `json:"name"`
+	TaskID  string `json:"taskId,omitempty"`
+	AgentID string `json:"agentId,omitempty"`
+	Host    string `json:"host,omitempty"`
+	Port    int32  `json:"port,omitempty"`
+	// State is the Mesos task state, e.g. TASK_RUNNING.
+	State   string `json:"state,omitempty"`
+	Role    string `json:"role,omitempty"`
+	Healthy bool   `json:"healthy,omitempty"`
+}
+
+// Key returns "namespace/name", the identity used in queues and logs.
+func (c *MySQLCluster) Key() string {
+	return c.Metadata.Namespace + "/" + c.Metadata.Name
+}
+
+// FindCondition returns the condition of the given type, or nil.
+func (s *ClusterStatus) FindCondition(condType string) *Condition {
+	for i := range s.Conditions {
+		if s.Conditions[i].Type == condType {
+			return &s.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// SetCondition adds or replaces a condition, keeping LastTransitionTime when
+// the status did not change, and reports whether anything changed.
+func (s *ClusterStatus) SetCondition(c Condition, now time.Time) bool {
+	old := s.FindCondition(c.Type)
+	if old == nil {
+		c.LastTransitionTime = now
+		s.Conditions = append(s.Conditions, c)
+		return true
+	}
+	if old.Status == c.Status {
+		c.LastTransitionTime = old.LastTransitionTime
+	} else {
+		c.LastTransitionTime = now
+	}
+	changed := *old != c
+	*old = c
+	return changed
+}

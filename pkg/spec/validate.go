@@ -1,0 +1,719 @@
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Validation runs after SetDefaults and reports every problem at once, each
+// naming its field and saying how to fix it: a user should be able to
+// correct a manifest from one answer. The limits below are not arbitrary;
+// where a reason is not obvious, the message gives it.
+
+// Limits that other components and documentation refer to.
+const (
+	// MaxNameLength is shorter than a DNS label's 63 because the name is
+	// embedded, with suffixes, in etcd keys, Mesos task ids and paths.
+	MaxNameLength = 53
+	// MaxReplicas bounds one replication group; beyond it the primary
+	// spends more on feeding replicas than on serving.
+	MaxReplicas = 15
+)
+
+const (
+	maxLabels           = 64
+	maxLabelLen         = 63
+	maxPrefixLen        = 253
+	maxAnnotationsBytes = 256 << 10
+	maxConfigEntries    = 200
+	maxConfigValueLen   = 1024
+	maxUsers            = 100
+	maxHostLen          = 255
+	maxAttributeLen     = 255
+	maxBackupRetain     = 1000
+)
+
+var (
+	dnsLabelRE      = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	dnsSubdomainRE  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	qualifiedNameRE = regexp.MustCompile(`^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
+	versionRE       = regexp.MustCompile(`^\d+\.\d+(\.\d+)?$`)
+	configKeyRE     = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	userNameRE      = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$`)
+	databaseRE      = regexp.MustCompile(`^[A-Za-z0-9_$-]{1,64}$`)
+	attributeNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,63}$`)
+	roleSegmentRE   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
+	hostnameRE      = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9])?$`)
+)
+
+// Validate checks a defaulted cluster and returns every problem found.
+func Validate(c *MySQLCluster) ErrorList {
+	if c == nil {
+		return ErrorList{requiredErr("(object)", "a MySQLCluster is required")}
+	}
+	var errs ErrorList
+	errs = append(errs, validateTypeMeta(c)...)
+	errs = append(errs, validateMetadata(&c.Metadata)...)
+	errs = append(errs, validateSpec(&c.Spec)...)
+	return errs
+}
+
+func validateTypeMeta(c *MySQLCluster) ErrorList {
+	var errs ErrorList
+	if e := validateConstant("apiVersion", c.APIVersion, APIVersion); e != nil {
+		errs = append(errs, e)
+	}
+	if e := validateConstant("kind", c.Kind, Kind); e != nil {
+		errs = append(errs, e)
+	}
+	return errs
+}
+
+func validateConstant(path, value, want string) *FieldError {
+	switch value {
+	case want:
+		return nil
+	case "":
+		return requiredErr(path, fmt.Sprintf("set %s: %s", path, want))
+	}
+	return notSupportedErr(path, value, []string{want})
+}
+
+// ---- metadata ----
+
+func validateMetadata(m *ObjectMeta) ErrorList {
+	var errs ErrorList
+	if e := ValidateName("metadata.name", m.Name, MaxNameLength); e != nil {
+		if e.Type == ErrorTypeTooLong {
+			e.Detail += ": the name is part of etcd keys, Mesos task ids and paths"
+		}
+		errs = append(errs, e)
+	}
+	if e := ValidateName("metadata.namespace", m.Namespace, maxLabelLen); e != nil {
+		errs = append(errs, e)
+	}
+	errs = append(errs, validateLabels("metadata.labels", m.Labels)...)
+	errs = append(errs, validateAnnotations("metadata.annotations", m.Annotations)...)
+	return errs
+}
+
+// IsDNSLabel reports whether s is an RFC 1123 label: at most 63 lowercase
+// letters, digits and '-', starting and ending with a letter or digit.
+// Names of this form are safe in URLs, etcd keys, hostnames and paths.
+func IsDNSLabel(s string) bool {
+	return len(s) <= maxLabelLen && dnsLabelRE.MatchString(s)
+}
+
+// ValidateName checks that value, found at path, is a DNS label of at most
+// max characters, and returns nil or the problem.
+func ValidateName(path, value string, max int) *FieldError {
+	const form = "lowercase letters, digits and '-', starting and ending with a letter or digit, e.g. \"orders-db\""
+	switch {
+	case value == "":
+		return requiredErr(path, "set a name of "+form)
+	case len(value) > max:
+		return tooLongErr(path, value, fmt.Sprintf("must be at most %d characters", max))
+	case !dnsLabelRE.MatchString(value):
+		return invalidErr(path, value, "must consist of "+form)
+	}
+	return nil
+}
+
+func validateLabels(path string, labels map[string]string) ErrorList {
+	var errs ErrorList
+	if len(labels) > maxLabels {
+		errs = append(errs, tooLongErr(path, nil, fmt.Sprintf("has %d labels; at most %d are allowed", len(labels), maxLabels)))
+	}
+	for _, k := range sortedMapKeys(labels) {
+		if msg := labelKeyProblem(k); msg != "" {
+			errs = append(errs, invalidErr(path, k, msg))
+		}
+		if msg := labelValueProblem(labels[k]); msg != "" {
+			errs = append(errs, invalidErr(key(path, k), labels[k], msg))
+		}
+	}
+	return errs
+}
+
+func validateAnnotations(path string, annotations map[string]string) ErrorList {
+	var errs ErrorList
+	size := 0
+	for _, k := range sortedMapKeys(annotations) {
+		size += len(k) + len(annotations[k])
+		if msg := labelKeyProblem(k); msg != "" {
+			errs = append(errs, invalidErr(path, k, msg))
+		}
+	}
+	if size > maxAnnotationsBytes {
+		errs = append(errs, tooLongErr(path, nil,
+			fmt.Sprintf("annotations take %d bytes; at most %d (256 KiB) in total are allowed", size, maxAnnotationsBytes)))
+	}
+	return errs
+}
+
+// labelKeyProblem applies Kubernetes' rules for label and annotation keys,
+// so selectors and tooling written for Kubernetes work unchanged.
+func labelKeyProblem(k string) string {
+	const form = "a key is a name of at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit, " +
+		"optionally after a DNS subdomain prefix and '/', e.g. \"team\" or \"example.com/team\""
+	prefix, name, hasPrefix := strings.Cut(k, "/")
+	if !hasPrefix {
+		prefix, name = "", k
+	}
+	switch {
+	case hasPrefix && (len(prefix) > maxPrefixLen || !dnsSubdomainRE.MatchString(prefix)):
+		return "the prefix must be a lowercase DNS subdomain of at most 253 characters; " + form
+	case len(name) > maxLabelLen || !qualifiedNameRE.MatchString(name):
+		return form
+	}
+	return ""
+}
+
+func labelValueProblem(v string) string {
+	if v == "" || (len(v) <= maxLabelLen && qualifiedNameRE.MatchString(v)) {
+		return ""
+	}
+	return "a label value is empty or at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+}
+
+// ---- spec ----
+
+func validateSpec(s *ClusterSpec) ErrorList {
+	var errs ErrorList
+	errs = append(errs, validateReplicas("spec.replicas", s.Replicas)...)
+	errs = append(errs, validateFlavorVersion(s)...)
+	errs = append(errs, validateResources("spec.resources", &s.Resources)...)
+	errs = append(errs, validateMySQLConfig("spec.mysqlConfig", s.MySQLConfig)...)
+	errs = append(errs, validateUsers("spec.users", s.Users)...)
+	errs = append(errs, validatePlacement("spec.placement", &s.Placement)...)
+	if s.Backup != nil {
+		errs = append(errs, validateBackup("spec.backup", s.Backup)...)
+	}
+	if s.Restore != nil {
+		errs = append(errs, validateRestore("spec.restore", s.Restore)...)
+	}
+	return errs
+}
+
+func validateReplicas(path string, r *int32) ErrorList {
+	switch {
+	case r == nil:
+		return ErrorList{requiredErr(path, "set the number of instances, primary included, e.g. 3")}
+	case *r < 1:
+		return ErrorList{invalidErr(path, *r, "must be at least 1: scaling down to 0 is not supported; delete the cluster instead")}
+	case *r > MaxReplicas:
+		return ErrorList{invalidErr(path, *r, fmt.Sprintf(
+			"must be at most %d: one replication group cannot usefully feed more replicas; split the data across clusters", MaxReplicas))}
+	}
+	return nil
+}
+
+func validateFlavorVersion(s *ClusterSpec) ErrorList {
+	var errs ErrorList
+	switch s.Flavor {
+	case FlavorMariaDB, FlavorMySQL:
+	case "":
+		errs = append(errs, requiredErr("spec.flavor", `set "mariadb" or "mysql"`))
+	default:
+		errs = append(errs, notSupportedErr("spec.flavor", s.Flavor, []string{FlavorMariaDB, FlavorMySQL}))
+	}
+	switch {
+	case s.Version == "":
+		errs = append(errs, requiredErr("spec.version", `set the server version, e.g. "10.11"`))
+	case !versionRE.MatchString(s.Version):
+		errs = append(errs, invalidErr("spec.version", s.Version,
+			`must be MAJOR.MINOR or MAJOR.MINOR.PATCH, e.g. "10.11" (quote it in YAML, where 10.10 is the number 10.1)`))
+	}
+	return errs
+}
+
+// ---- resources ----
+
+// quantityBounds is the accepted range of one resource and why its lower
+// bound is what it is.
+type quantityBounds struct {
+	min, max Quantity
+	why      string
+	example  Quantity
+	bytes    bool // memory or disk, where "m" (milli) is a likely slip for "Mi"
+}
+
+var (
+	cpuBounds  = quantityBounds{min: "10m", max: "1024", example: "500m", why: "Mesos cannot usefully share out less"}
+	memBounds  = quantityBounds{min: "128Mi", max: "16Ti", example: "512Mi", bytes: true, why: "MariaDB alone uses 55-100 MiB when idle"}
+	diskBounds = quantityBounds{min: "64Mi", max: "1Pi", example: "2Gi", bytes: true, why: "an empty data directory with logs needs that much"}
+)
+
+func validateResources(path string, r *Resources) ErrorList {
+	var errs ErrorList
+	errs = append(errs, validateQuantity(child(path, "cpus"), r.CPUs, cpuBounds)...)
+	errs = append(errs, validateQuantity(child(path, "mem"), r.Memory, memBounds)...)
+	errs = append(errs, validateQuantity(child(path, "disk"), r.Disk, diskBounds)...)
+	return errs
+}
+
+func validateQuantity(path string, q Quantity, b quantityBounds) ErrorList {
+	if q.IsZero() {
+		return ErrorList{requiredErr(path, fmt.Sprintf("set an amount, e.g. %s", b.example))}
+	}
+	v, err := q.Parse()
+	if err != nil {
+		var qe *QuantityError
+		errors.As(err, &qe)
+		return ErrorList{invalidErr(path, q, qe.Reason)}
+	}
+	lo, _ := b.min.Parse()
+	hi, _ := b.max.Parse()
+	switch {
+	case v.Cmp(lo) < 0:
+		return ErrorList{invalidErr(path, q, fmt.Sprintf("must be at least %s: %s%s", b.min, b.why, milliHint(q, b)))}
+	case v.Cmp(hi) > 0:
+		return ErrorList{invalidErr(path, q, fmt.Sprintf("must be at most %s", b.max))}
+	}
+	return nil
+}
+
+// milliHint catches "mem: 512m", which means 0.512 bytes.
+func milliHint(q Quantity, b quantityBounds) string {
+	if b.bytes && strings.HasSuffix(string(q), "m") {
+		return `; "m" means thousandths, write "Mi" for mebibytes`
+	}
+	return ""
+}
+
+// ---- mysqlConfig ----
+
+// managedOptions are my.cnf options Mysos sets itself: replication,
+// identity, paths and networking depend on them, and a user override would
+// break the cluster in ways that are hard to trace back. Names use '_';
+// MySQL treats '-' and '_' alike.
+var managedOptions = map[string]bool{
+	"server_id": true, "port": true, "socket": true, "datadir": true, "bind_address": true,
+	"log_bin": true, "log_bin_basename": true, "log_bin_index": true, "relay_log": true, "relay_log_index": true,
+	"log_basename": true, "gtid_domain_id": true, "gtid_strict_mode": true, "read_only": true,
+	"super_read_only": true, "pid_file": true, "log_error": true, "skip_networking": true, "user": true,
+	"innodb_data_home_dir": true, "tmpdir": true, "plugin_dir": true, "basedir": true,
+}
+
+// Option prefixes mysqld understands: loose_ and maximum_ modify any
+// option, skip_/enable_/disable_ set booleans. "skip-log-bin" and
+// "loose-server-id" must not slip past the managed list.
+var (
+	modifierPrefixes = []string{"loose_", "maximum_"}
+	booleanPrefixes  = []string{"skip_", "enable_", "disable_"}
+)
+
+func validateMySQLConfig(path string, cfg map[string]string) ErrorList {
+	var errs ErrorList
+	if len(cfg) > maxConfigEntries {
+		errs = append(errs, tooLongErr(path, nil, fmt.Sprintf("has %d entries; at most %d are allowed", len(cfg), maxConfigEntries)))
+	}
+	for _, k := range sortedMapKeys(cfg) {
+		errs = append(errs, validateConfigEntry(path, k, cfg[k])...)
+	}
+	return errs
+}
+
+func validateConfigEntry(path, k, v string) ErrorList {
+	if !configKeyRE.MatchString(k) {
+		return ErrorList{invalidErr(path, k, "keys are mysqld option names of 1 to 64 letters, digits, '_' or '-', e.g. max_connections")}
+	}
+	if opt, ok := managedOption(k); ok {
+		return ErrorList{forbiddenErr(key(path, k), nil, fmt.Sprintf("Mysos sets %s itself; remove it from mysqlConfig", opt))}
+	}
+	switch {
+	case strings.ContainsAny(v, "\n\r\x00"):
+		return ErrorList{invalidErr(key(path, k), v, "must be a single line without NUL characters: it is written into my.cnf")}
+	case len(v) > maxConfigValueLen:
+		return ErrorList{tooLongErr(key(path, k), v, fmt.Sprintf("must be at most %d characters", maxConfigValueLen))}
+	}
+	return nil
+}
+
+// managedOption reports whether option k, once prefixes are stripped,
+// names an option Mysos manages, and which one.
+func managedOption(k string) (string, bool) {
+	name := strings.ToLower(strings.ReplaceAll(k, "-", "_"))
+	candidates := []string{name}
+	for _, p := range modifierPrefixes {
+		if rest, ok := strings.CutPrefix(name, p); ok {
+			candidates = append(candidates, rest)
+		}
+	}
+	for _, c := range slices.Clone(candidates) {
+		for _, p := range booleanPrefixes {
+			if rest, ok := strings.CutPrefix(c, p); ok {
+				candidates = append(candidates, rest)
+			}
+		}
+	}
+	for _, c := range candidates {
+		if managedOptions[c] {
+			return c, true
+		}
+	}
+	return "", false
+}
+
+// ---- users ----
+
+// reservedUsers are the server's own accounts; "mysos*" is Mysos's
+// (replication, monitoring, backup).
+var reservedUsers = []string{"root", "mariadb.sys", "mysql.sys", "mysql.session", "mysql.infoschema"}
+
+// privileges Mysos grants. GRANT OPTION, SUPER, FILE, SHUTDOWN and the
+// like are absent: they would let an application undo Mysos's management.
+var privileges = []string{
+	"ALL", "ALL PRIVILEGES", "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "INDEX",
+	"CREATE VIEW", "SHOW VIEW", "TRIGGER", "EXECUTE", "CREATE ROUTINE", "ALTER ROUTINE", "EVENT",
+	"LOCK TABLES", "CREATE TEMPORARY TABLES", "REFERENCES", "PROCESS", "RELOAD", "REPLICATION CLIENT",
+	"REPLICATION SLAVE", "SHOW DATABASES",
+}
+
+// globalPrivileges exist only server-wide: MySQL refuses `GRANT PROCESS ON
+// db.*`, so they need databases: ["*"].
+var globalPrivileges = []string{"PROCESS", "RELOAD", "REPLICATION CLIENT", "REPLICATION SLAVE", "SHOW DATABASES"}
+
+func validateUsers(path string, users []User) ErrorList {
+	var errs ErrorList
+	if len(users) > maxUsers {
+		errs = append(errs, tooLongErr(path, nil, fmt.Sprintf("has %d users; at most %d are allowed", len(users), maxUsers)))
+	}
+	seen := map[[2]string]int{}
+	for i := range users {
+		u := &users[i]
+		p := index(path, i)
+		errs = append(errs, validateUser(p, u)...)
+		account := [2]string{u.Name, strings.ToLower(u.Host)} // MySQL compares host names case-insensitively
+		if first, dup := seen[account]; dup {
+			errs = append(errs, invalidErr(child(p, "name"), u.Name, fmt.Sprintf(
+				"%s@%s is already defined by %s: each name and host pair must be unique", u.Name, u.Host, index(path, first))))
+		} else {
+			seen[account] = i
+		}
+	}
+	return errs
+}
+
+func validateUser(path string, u *User) ErrorList {
+	var errs ErrorList
+	if e := validateUserName(child(path, "name"), u.Name); e != nil {
+		errs = append(errs, e)
+	}
+	if e := validateUserHost(child(path, "host"), u.Host); e != nil {
+		errs = append(errs, e)
+	}
+	errs = append(errs, validateDatabases(child(path, "databases"), u.Databases)...)
+	errs = append(errs, validatePrivileges(child(path, "privileges"), u.Privileges, u.Databases)...)
+	if u.PasswordSecret != "" && !IsDNSLabel(u.PasswordSecret) {
+		errs = append(errs, invalidErr(child(path, "passwordSecret"), u.PasswordSecret,
+			"must name a secret: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit; leave it empty to have Mysos generate a password"))
+	}
+	return errs
+}
+
+func validateUserName(path, name string) *FieldError {
+	switch {
+	case name == "":
+		return requiredErr(path, "set the account name, e.g. app")
+	case !userNameRE.MatchString(name):
+		return invalidErr(path, name, "must be 1 to 32 letters, digits, '_', '.' or '-' (MySQL 8's limit), starting with a letter, digit or '_'")
+	case slices.Contains(reservedUsers, strings.ToLower(name)):
+		return forbiddenErr(path, name, "is one of the server's own accounts; choose another name")
+	case strings.HasPrefix(strings.ToLower(name), "mysos"):
+		return forbiddenErr(path, name, "names starting with \"mysos\" are reserved for Mysos's own accounts; choose another name")
+	}
+	return nil
+}
+
+func validateUserHost(path, host string) *FieldError {
+	switch {
+	case host == "":
+		return requiredErr(path, `set the host part, e.g. "%" for any host`)
+	case len(host) > maxHostLen:
+		return tooLongErr(path, host, fmt.Sprintf("must be at most %d characters", maxHostLen))
+	case strings.ContainsAny(host, "'\"`\\") || strings.ContainsFunc(host, unicode.IsSpace):
+		return invalidErr(path, host, `must be a host name, IP address or pattern with % and _, without quotes, backslashes or spaces, e.g. "%" or "10.0.%"`)
+	}
+	return nil
+}
+
+func validateDatabases(path string, dbs []string) ErrorList {
+	if len(dbs) == 0 {
+		return ErrorList{requiredErr(path, `list the databases the privileges apply to, or ["*"] for all`)}
+	}
+	var errs ErrorList
+	for j, db := range dbs {
+		if db != "*" && !databaseRE.MatchString(db) {
+			errs = append(errs, invalidErr(index(path, j), db, `must be "*" or a database name of 1 to 64 letters, digits, '_', '$' or '-'`))
+		}
+	}
+	return errs
+}
+
+func validatePrivileges(path string, privs, dbs []string) ErrorList {
+	var errs ErrorList
+	allDatabases := len(dbs) > 0 && !slices.ContainsFunc(dbs, func(db string) bool { return db != "*" })
+	for j, p := range privs {
+		norm := normalizePrivilege(p)
+		switch {
+		case !slices.Contains(privileges, norm):
+			errs = append(errs, notSupportedErr(index(path, j), p, privileges))
+		case slices.Contains(globalPrivileges, norm) && !allDatabases:
+			errs = append(errs, invalidErr(index(path, j), p,
+				`is a server-wide privilege: MySQL grants it only on all databases, so set databases: ["*"] or move it to a separate user`))
+		}
+	}
+	return errs
+}
+
+// ---- placement ----
+
+func validatePlacement(path string, p *Placement) ErrorList {
+	var errs ErrorList
+	if e := validateSpreadKey(child(path, "spreadKey"), p.SpreadKey); e != nil {
+		errs = append(errs, e)
+	}
+	switch mp := p.MaxPerDomain; {
+	case mp == nil:
+		errs = append(errs, requiredErr(child(path, "maxPerDomain"), "set how many instances may share one spread domain, e.g. 1"))
+	case *mp < 1:
+		errs = append(errs, invalidErr(child(path, "maxPerDomain"), *mp, "must be at least 1; to stop spreading set spreadKey: none"))
+	}
+	errs = append(errs, validateAttributes(child(path, "attributes"), p.Attributes)...)
+	if e := validateRole(child(path, "role"), p.Role); e != nil {
+		errs = append(errs, e)
+	}
+	return errs
+}
+
+func validateSpreadKey(path, k string) *FieldError {
+	switch {
+	case k == "":
+		return requiredErr(path, `set "hostname", "none" or an agent attribute name such as "rack"`)
+	case k == SpreadKeyHostname || k == SpreadKeyNone || attributeNameRE.MatchString(k):
+		return nil
+	}
+	return invalidErr(path, k, `must be "hostname", "none" or an agent attribute name of 1 to 63 letters, digits, '_', '.' or '-', such as "rack"`)
+}
+
+// validateAttributes applies Mesos' attribute syntax, in which ';' separates
+// attributes and ':' separates name from value.
+func validateAttributes(path string, attrs map[string]string) ErrorList {
+	var errs ErrorList
+	for _, k := range sortedMapKeys(attrs) {
+		if msg := attributeProblem(k); msg != "" {
+			errs = append(errs, invalidErr(path, k, "attribute names "+msg))
+		}
+		if msg := attributeProblem(attrs[k]); msg != "" {
+			errs = append(errs, invalidErr(key(path, k), attrs[k], "attribute values "+msg))
+		}
+	}
+	return errs
+}
+
+func attributeProblem(s string) string {
+	switch {
+	case s == "":
+		return "must not be empty"
+	case len(s) > maxAttributeLen:
+		return fmt.Sprintf("must be at most %d characters", maxAttributeLen)
+	case strings.ContainsAny(s, ";:"):
+		return "must not contain ';' or ':', which separate attributes in Mesos"
+	}
+	return ""
+}
+
+// validateRole applies Mesos' role name rules.
+func validateRole(path, role string) *FieldError {
+	const form = `a Mesos role is one or more '/'-separated names of letters, digits, '_', '.' or '-', ` +
+		`each starting with a letter, digit or '_', e.g. "mysos" or "dba/mysos"`
+	switch {
+	case role == "":
+		return requiredErr(path, `set the Mesos role to reserve resources for, e.g. "mysos"`)
+	case role == "*":
+		return invalidErr(path, role, `"*" is the unreserved role, whose resources any framework may take; use a named role such as "mysos"`)
+	}
+	for seg := range strings.SplitSeq(role, "/") {
+		if !roleSegmentRE.MatchString(seg) {
+			return invalidErr(path, role, form)
+		}
+	}
+	return nil
+}
+
+// ---- backup and restore ----
+
+func validateBackup(path string, b *BackupSpec) ErrorList {
+	var errs ErrorList
+	if b.Schedule == "" {
+		errs = append(errs, requiredErr(child(path, "schedule"), `set a cron schedule, e.g. "0 3 * * *" or "@daily"`))
+	} else if msg := cronProblem(b.Schedule); msg != "" {
+		errs = append(errs, invalidErr(child(path, "schedule"), b.Schedule, msg))
+	}
+	if e := validateHDFSURL(child(path, "destination"), b.Destination); e != nil {
+		errs = append(errs, e)
+	}
+	switch r := b.Retain; {
+	case r == nil:
+		errs = append(errs, requiredErr(child(path, "retain"), "set how many full backups to keep, e.g. 7"))
+	case *r < 1 || *r > maxBackupRetain:
+		errs = append(errs, invalidErr(child(path, "retain"), *r, fmt.Sprintf("must be between 1 and %d", maxBackupRetain)))
+	}
+	return errs
+}
+
+func validateRestore(path string, r *RestoreSpec) ErrorList {
+	if e := validateHDFSURL(child(path, "source"), r.Source); e != nil {
+		return ErrorList{e}
+	}
+	return nil
+}
+
+const cronForms = `use five fields (minute hour day-of-month month day-of-week) such as "0 3 * * *", ` +
+	`or @hourly, @daily, @weekly, @monthly or "@every 6h"`
+
+// cronProblem checks a schedule with the parser that will run it.
+func cronProblem(s string) string {
+	// The parser panics on a time zone prefix without a schedule after it.
+	if (strings.HasPrefix(s, "TZ=") || strings.HasPrefix(s, "CRON_TZ=")) && !strings.Contains(s, " ") {
+		return "a time zone prefix must be followed by a space and the schedule, e.g. \"CRON_TZ=Europe/Berlin 0 3 * * *\""
+	}
+	sched, err := cron.ParseStandard(s)
+	if err != nil {
+		return err.Error() + "; " + cronForms
+	}
+	if every, ok := sched.(cron.ConstantDelaySchedule); ok && every.Delay < time.Minute {
+		return "must not run more often than once a minute: a backup takes longer than that"
+	}
+	return ""
+}
+
+const hdfsExample = "e.g. hdfs://namenode:8020/mysos/backups"
+
+// validateHDFSURL requires hdfs://host[:port]/path: the host cannot be left
+// to an HDFS client configuration that the executor may not have.
+func validateHDFSURL(path, s string) *FieldError {
+	if s == "" {
+		return requiredErr(path, "set an HDFS URL, "+hdfsExample)
+	}
+	if msg := hdfsURLProblem(s); msg != "" {
+		return invalidErr(path, s, msg)
+	}
+	return nil
+}
+
+func hdfsURLProblem(s string) string {
+	if strings.ContainsFunc(s, unicode.IsSpace) {
+		return "must not contain spaces; " + hdfsExample
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Sprintf("not a URL (%v); %s", err, hdfsExample)
+	case u.Scheme != "hdfs" || u.Opaque != "":
+		return "must be an hdfs:// URL, " + hdfsExample
+	case u.Hostname() == "":
+		return "must name the namenode host, " + hdfsExample
+	case net.ParseIP(u.Hostname()) == nil && !hostnameRE.MatchString(u.Hostname()):
+		return fmt.Sprintf("the namenode %q must be a host name or IP address, %s", u.Hostname(), hdfsExample)
+	case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return "must not contain a user, query or fragment, " + hdfsExample
+	case u.Path == "" || u.Path == "/":
+		return "must include a directory path after the host, " + hdfsExample
+	}
+	return portProblem(u)
+}
+
+func portProblem(u *url.URL) string {
+	if strings.HasSuffix(u.Host, ":") {
+		return "the port after ':' is missing, " + hdfsExample
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return "the port must be between 1 and 65535, " + hdfsExample
+		}
+	}
+	return ""
+}
+
+// ---- update ----
+
+// ValidateUpdate checks a change from old to new, both defaulted: new must
+// be valid, and fields that cannot change on a running cluster must not.
+func ValidateUpdate(oldC, newC *MySQLCluster) ErrorList {
+	errs := Validate(newC)
+	if oldC == nil || newC == nil {
+		return errs
+	}
+	o, n := &oldC.Metadata, &newC.Metadata
+	errs = appendImmutable(errs, "metadata.name", o.Name, n.Name, "a cluster cannot be renamed")
+	errs = appendImmutable(errs, "metadata.namespace", o.Namespace, n.Namespace, "a cluster cannot move to another namespace")
+	os, ns := &oldC.Spec, &newC.Spec
+	errs = appendImmutable(errs, "spec.flavor", os.Flavor, ns.Flavor,
+		"switching between MariaDB and MySQL needs a new cluster and a data migration")
+	errs = appendImmutable(errs, "spec.version", os.Version, ns.Version,
+		"in-place upgrades are not supported yet; create a new cluster restored from a backup")
+	errs = appendImmutable(errs, "spec.placement.role", os.Placement.Role, ns.Placement.Role,
+		"resources and volumes are reserved for the role the cluster was created with")
+	if e := validateDiskChange(os.Resources.Disk, ns.Resources.Disk); e != nil {
+		errs = append(errs, e)
+	}
+	if !sameRestore(os.Restore, ns.Restore) {
+		errs = append(errs, invalidErr("spec.restore", nil,
+			"field is immutable: a restore only happens when the cluster is created; put the section back as it was"))
+	}
+	return errs
+}
+
+func appendImmutable(errs ErrorList, path, oldV, newV, why string) ErrorList {
+	if oldV == newV {
+		return errs
+	}
+	return append(errs, invalidErr(path, newV, fmt.Sprintf("field is immutable (was %q): %s", oldV, why)))
+}
+
+// validateDiskChange lets the data volume grow but not shrink: persistent
+// volumes cannot shrink. Unparsable values are Validate's to report.
+func validateDiskChange(oldQ, newQ Quantity) *FieldError {
+	c, err := newQ.Cmp(oldQ)
+	if err != nil || c >= 0 {
+		return nil
+	}
+	return invalidErr("spec.resources.disk", newQ, fmt.Sprintf(
+		"may grow but not shrink (it was %s): persistent volumes cannot shrink", oldQ))
+}
+
+func sameRestore(a, b *RestoreSpec) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	if a.Source != b.Source || (a.PointInTime == nil) != (b.PointInTime == nil) {
+		return false
+	}
+	return a.PointInTime == nil || a.PointInTime.Equal(*b.PointInTime)
+}
+
+func sortedMapKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

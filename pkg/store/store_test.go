@@ -1,0 +1,283 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/mysos-project/mysos/internal/testutil"
+	"github.com/mysos-project/mysos/pkg/spec"
+	"github.com/mysos-project/mysos/pkg/store"
+)
+
+// backends runs a test against the embedded etcd and against Debian's etcd
+// as an external process, since Mysos supports both.
+func backends(t *testing.T, test func(t *testing.T, s *store.Store)) {
+	for name, start := range map[string]func(testing.TB) []string{
+		"embedded": testutil.EmbeddedEtcd,
+		"external": testutil.ExternalEtcd,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			test(t, store.New(testutil.EtcdClient(t, start(t)), "/mysos-test"))
+		})
+	}
+}
+
+func newCluster(name string, replicas int32) *spec.MySQLCluster {
+	c := &spec.MySQLCluster{
+		APIVersion: spec.APIVersion, Kind: spec.Kind,
+		Metadata: spec.ObjectMeta{Name: name, Labels: map[string]string{"team": "a"}},
+		Spec:     spec.ClusterSpec{Replicas: &replicas},
+	}
+	spec.SetDefaults(c)
+	return c
+}
+
+func TestStore(t *testing.T) {
+	backends(t, func(t *testing.T, s *store.Store) {
+		t.Run("CreateAssignsIdentity", func(t *testing.T) { testCreate(t, s) })
+		t.Run("UpdateBumpsGenerationOnlyForSpec", func(t *testing.T) { testUpdateGeneration(t, s) })
+		t.Run("StaleResourceVersionConflicts", func(t *testing.T) { testConflict(t, s) })
+		t.Run("StatusAndSpecNeverClobber", func(t *testing.T) { testStatusSeparation(t, s) })
+		t.Run("StatusDoesNotSurviveRecreate", func(t *testing.T) { testRecreate(t, s) })
+		t.Run("DeleteHonoursFinalizers", func(t *testing.T) { testDeleteFinalizers(t, s) })
+		t.Run("ListByNamespace", func(t *testing.T) { testList(t, s) })
+		t.Run("WatchKeys", func(t *testing.T) { testWatch(t, s) })
+		t.Run("Election", func(t *testing.T) { testElection(t, s) })
+	})
+}
+
+func testCreate(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	got, err := s.Create(ctx, newCluster("create", 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Metadata.UID == "" || got.Metadata.Generation != 1 || got.Metadata.ResourceVersion == "" || got.Metadata.CreationTimestamp == nil {
+		t.Fatalf("identity not assigned: %+v", got.Metadata)
+	}
+	if _, err := s.Create(ctx, newCluster("create", 1)); !errors.Is(err, store.ErrAlreadyExists) {
+		t.Fatalf("second create: got %v, want ErrAlreadyExists", err)
+	}
+	read, err := s.Get(ctx, "default", "create")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *read.Spec.Replicas != 3 || read.Metadata.ResourceVersion != got.Metadata.ResourceVersion || read.Metadata.UID != got.Metadata.UID {
+		t.Fatalf("read back %+v, want what was created %+v", read.Metadata, got.Metadata)
+	}
+}
+
+func testUpdateGeneration(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	created, err := s.Create(ctx, newCluster("gen", 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, changed, err := s.Update(ctx, newCluster("gen", 3), created.Metadata.ResourceVersion)
+	if err != nil || changed || same.Metadata.Generation != 1 || same.Metadata.ResourceVersion != created.Metadata.ResourceVersion {
+		t.Fatalf("no-op update: changed=%v gen=%d rv=%s err=%v; want unchanged", changed, same.Metadata.Generation, same.Metadata.ResourceVersion, err)
+	}
+	relabelled := newCluster("gen", 3)
+	relabelled.Metadata.Labels["tier"] = "db"
+	afterLabel, changed, err := s.Update(ctx, relabelled, created.Metadata.ResourceVersion)
+	if err != nil || !changed || afterLabel.Metadata.Generation != 1 || afterLabel.Metadata.ResourceVersion == created.Metadata.ResourceVersion {
+		t.Fatalf("label update: changed=%v gen=%d err=%v; want changed, generation 1, new rv", changed, afterLabel.Metadata.Generation, err)
+	}
+	scaled := newCluster("gen", 5)
+	scaled.Metadata.Labels = relabelled.Metadata.Labels
+	afterScale, changed, err := s.Update(ctx, scaled, afterLabel.Metadata.ResourceVersion)
+	if err != nil || !changed || afterScale.Metadata.Generation != 2 {
+		t.Fatalf("spec update: changed=%v gen=%d err=%v; want generation 2", changed, afterScale.Metadata.Generation, err)
+	}
+	if afterScale.Metadata.UID != created.Metadata.UID || !afterScale.Metadata.CreationTimestamp.Equal(*created.Metadata.CreationTimestamp) {
+		t.Fatal("update changed server-owned identity")
+	}
+}
+
+func testConflict(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	created, err := s.Create(ctx, newCluster("conflict", 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Update(ctx, newCluster("conflict", 5), created.Metadata.ResourceVersion); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = s.Update(ctx, newCluster("conflict", 7), created.Metadata.ResourceVersion)
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("stale update: got %v, want ErrConflict", err)
+	}
+	if _, _, err := s.Delete(ctx, "default", "conflict", created.Metadata.ResourceVersion); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("stale delete: got %v, want ErrConflict", err)
+	}
+	got, err := s.Get(ctx, "default", "conflict")
+	if err != nil || *got.Spec.Replicas != 5 {
+		t.Fatalf("after refused writes: replicas=%v err=%v, want 5", got.Spec.Replicas, err)
+	}
+}
+
+func testStatusSeparation(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	created, err := s.Create(ctx, newCluster("sep", 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A user edit lands between the scheduler's read and its status write.
+	edited, _, err := s.Update(ctx, newCluster("sep", 5), created.Metadata.ResourceVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withStatus, err := s.UpdateStatus(ctx, "default", "sep", created.Metadata.UID, func(st *spec.ClusterStatus) error {
+		st.Phase = spec.PhaseRunning
+		st.ObservedGeneration = 1
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *withStatus.Spec.Replicas != 5 {
+		t.Fatalf("status write clobbered the spec: replicas %d", *withStatus.Spec.Replicas)
+	}
+	// The status write must not invalidate the user's resourceVersion either.
+	if _, _, err := s.Update(ctx, newCluster("sep", 7), edited.Metadata.ResourceVersion); err != nil {
+		t.Fatalf("spec update after a status write: %v", err)
+	}
+	got, err := s.Get(ctx, "default", "sep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.Phase != spec.PhaseRunning || *got.Spec.Replicas != 7 {
+		t.Fatalf("got phase %q replicas %d; want Running and 7", got.Status.Phase, *got.Spec.Replicas)
+	}
+}
+
+func testRecreate(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	first, err := s.Create(ctx, newCluster("again", 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	setPhase := func(st *spec.ClusterStatus) error { st.Phase = spec.PhaseRunning; return nil }
+	if _, err := s.UpdateStatus(ctx, "default", "again", first.Metadata.UID, setPhase); err != nil {
+		t.Fatal(err)
+	}
+	if _, deleted, err := s.Delete(ctx, "default", "again", ""); err != nil || !deleted {
+		t.Fatalf("delete: deleted=%v err=%v", deleted, err)
+	}
+	second, err := s.Create(ctx, newCluster("again", 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Metadata.UID == first.Metadata.UID || second.Status.Phase != "" {
+		t.Fatalf("recreated cluster inherited identity or status: %+v", second)
+	}
+	if _, err := s.UpdateStatus(ctx, "default", "again", first.Metadata.UID, setPhase); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("status write for the old uid: got %v, want ErrNotFound", err)
+	}
+}
+
+func testDeleteFinalizers(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	c := newCluster("fin", 3)
+	c.Metadata.Finalizers = []string{"mysos.io/tasks"}
+	if _, err := s.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	obj, deleted, err := s.Delete(ctx, "default", "fin", "")
+	if err != nil || deleted || obj.Metadata.DeletionTimestamp == nil {
+		t.Fatalf("delete with finalizer: deleted=%v err=%v; want marked only", deleted, err)
+	}
+	if _, err := s.Get(ctx, "default", "fin"); err != nil {
+		t.Fatalf("marked cluster vanished: %v", err)
+	}
+	if _, _, err := s.Delete(ctx, "default", "missing", ""); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("delete of a missing cluster: got %v, want ErrNotFound", err)
+	}
+}
+
+func testList(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	for _, ns := range []string{"list-a", "list-b"} {
+		c := newCluster("one", 1)
+		c.Metadata.Namespace = ns
+		if _, err := s.Create(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	items, _, err := s.List(ctx, "list-a")
+	if err != nil || len(items) != 1 || items[0].Metadata.Namespace != "list-a" {
+		t.Fatalf("list-a: %d items, err %v; want exactly its own cluster", len(items), err)
+	}
+	// A namespace whose name prefixes another must not see the other's clusters.
+	items, _, err = s.List(ctx, "list")
+	if err != nil || len(items) != 0 {
+		t.Fatalf("namespace \"list\": %d items, err %v; want none", len(items), err)
+	}
+}
+
+func testWatch(t *testing.T, s *store.Store) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := s.Create(ctx, newCluster("watch-before", 1)); err != nil {
+		t.Fatal(err)
+	}
+	keys := s.WatchKeys(ctx)
+	waitKey(t, keys, "default/watch-before")
+	if _, err := s.Create(ctx, newCluster("watch-after", 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitKey(t, keys, "default/watch-after")
+	if _, _, err := s.Delete(ctx, "default", "watch-after", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitKey(t, keys, "default/watch-after")
+}
+
+func waitKey(t *testing.T, keys <-chan string, want string) {
+	t.Helper()
+	for key := range keys {
+		if key == want {
+			return
+		}
+	}
+	t.Fatalf("watch ended before %s was seen", want)
+}
+
+func testElection(t *testing.T, s *store.Store) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	first, err := s.Campaign(ctx, "first", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leader, err := s.Leader(ctx); err != nil || leader != "first" {
+		t.Fatalf("leader = %q, %v; want first", leader, err)
+	}
+	won := make(chan *store.Leadership, 1)
+	go func() {
+		second, err := s.Campaign(ctx, "second", 5)
+		if err == nil {
+			won <- second
+		}
+	}()
+	select {
+	case <-won:
+		t.Fatal("a second leader was elected while the first still led")
+	default:
+	}
+	if err := first.Resign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case second := <-won:
+		if leader, _ := s.Leader(ctx); leader != "second" {
+			t.Fatalf("leader = %q after the first resigned; want second", leader)
+		}
+		_ = second.Resign(ctx)
+	case <-ctx.Done():
+		t.Fatal("the second campaigner never won after the first resigned")
+	}
+}
