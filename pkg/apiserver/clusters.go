@@ -161,6 +161,11 @@ func (s *Server) readCluster(w http.ResponseWriter, r *http.Request, ns, name st
 	}
 	c, err := spec.Decode(body)
 	if err != nil {
+		// Report the invalid values of the fields that did decode too, so
+		// one answer names every problem.
+		if _, all := spec.ParseOne(body); all != nil {
+			err = all
+		}
 		writeDecodeError(w, err)
 		return nil, false
 	}

@@ -186,6 +186,13 @@ func readManifests(g *globals, paths []string, recursive bool) ([]*spec.MySQLClu
 			if err != nil {
 				return nil, err
 			}
+			// Parse checks values too, so every problem shows before anything
+			// is sent; the objects sent are the undefaulted ones, leaving
+			// defaults to the server.
+			if _, err := spec.Parse(data); err != nil {
+				problems = append(problems, fmt.Sprintf("%s: %s", displayName(f), indent(err.Error())))
+				continue
+			}
 			docs, err := spec.DecodeAll(data)
 			if err != nil {
 				problems = append(problems, fmt.Sprintf("%s: %s", displayName(f), indent(err.Error())))

@@ -95,11 +95,7 @@ func Parse(data []byte) ([]*MySQLCluster, error) {
 	var objs []*MySQLCluster
 	var errs []error
 	for _, d := range docs {
-		obj, err := d.decode()
-		if err == nil {
-			SetDefaults(obj)
-			err = Validate(obj).Err()
-		}
+		obj, err := d.parse()
 		if err != nil {
 			errs = append(errs, d.wrap(err))
 			continue
@@ -155,6 +151,62 @@ func (d document) decode() (*MySQLCluster, error) {
 		return nil, d.err
 	}
 	return decodeTree(d.tree)
+}
+
+// parse decodes, defaults and validates the document, reporting the
+// decoding errors and the validation errors of the fields that decoded in
+// one list. A field that failed to decode is not reported again by
+// validation (as missing, say).
+func (d document) parse() (*MySQLCluster, error) {
+	if d.err != nil {
+		return nil, d.err
+	}
+	if _, ok := d.tree.(map[string]any); !ok {
+		return decodeTree(d.tree)
+	}
+	c, errs := decodeChecked(d.tree)
+	if c == nil {
+		return nil, errs
+	}
+	SetDefaults(c)
+	for _, e := range Validate(c) {
+		if !coveredBy(e.Field, errs) {
+			errs = append(errs, e)
+		}
+	}
+	return c, errs.Err()
+}
+
+// coveredBy reports whether field, or a field it lies in, already has an error.
+func coveredBy(field string, errs ErrorList) bool {
+	for _, e := range errs {
+		if field == e.Field || strings.HasPrefix(field, e.Field+".") || strings.HasPrefix(field, e.Field+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseOne is Parse for exactly one document: what the API server does with
+// a request body. The object is returned defaulted and valid, or not at all.
+func ParseOne(data []byte) (*MySQLCluster, error) {
+	docs, err := splitDocuments(data)
+	if err != nil {
+		return nil, err
+	}
+	switch len(docs) {
+	case 0:
+		return nil, errNoDocument
+	case 1:
+		c, err := docs[0].parse()
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	default:
+		return nil, fmt.Errorf("found %d documents (the second starts at line %d); expected exactly one MySQLCluster",
+			len(docs), docs[1].line)
+	}
 }
 
 var utf8BOM = []byte("\xef\xbb\xbf")
@@ -399,11 +451,27 @@ func decodeTree(tree any) (*MySQLCluster, error) {
 	if _, ok := tree.(map[string]any); !ok {
 		return nil, fmt.Errorf("expected a MySQLCluster object with apiVersion, kind, metadata and spec, found %s", kindOf(tree))
 	}
+	c, errs := decodeChecked(tree)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return c, nil
+}
+
+// decodeChecked decodes what is left of tree once every bad field is
+// dropped, and returns the field errors beside it, so that validation can
+// still report the problems of the fields that were fine.
+func decodeChecked(tree any) (*MySQLCluster, ErrorList) {
 	w := &walker{}
 	clean, _ := w.walk("", tree, clusterType)
-	if len(w.errs) > 0 {
-		return nil, w.errs
+	c, err := decodeClean(clean)
+	if err != nil {
+		return nil, append(w.errs, &FieldError{Type: ErrorTypeInvalid, Detail: err.Error()})
 	}
+	return c, w.errs
+}
+
+func decodeClean(clean any) (*MySQLCluster, error) {
 	raw, err := json.Marshal(clean)
 	if err != nil {
 		return nil, fmt.Errorf("internal error re-encoding a checked document: %w", err)

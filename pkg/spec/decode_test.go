@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"slices"
@@ -164,7 +165,7 @@ func TestDecodeWrongTypes(t *testing.T) {
 		{"string for integer", withSpec("  replicas: three\n"), `spec.replicas: Wrong type: "three": expected an integer`},
 		{"quoted integer", withSpec("  replicas: \"3\"\n"), `spec.replicas: Wrong type: "3": expected an integer; write it without quotes`},
 		{"fraction for integer", withSpec("  replicas: 1.5\n"), `spec.replicas: Wrong type: 1.5: expected an integer`},
-		{"int32 overflow", withSpec("  replicas: 2147483648\n"), `spec.replicas: Invalid value: "2147483648": out of range: must be between -2147483648 and 2147483647`},
+		{"int32 overflow", withSpec("  replicas: 2147483648\n"), `spec.replicas: Invalid value: 2147483648: out of range: must be between -2147483648 and 2147483647`},
 		{"number for string", withSpec("  version: 10.10\n"), `spec.version: Wrong type: 10.1: expected a string; put the value in quotes, or YAML reads it as a number (10.10 becomes 10.1)`},
 		{"bool for string", minimalYAML + "  labels: {enabled: yes}\n", `metadata.labels[enabled]: Wrong type: true: expected a string; put the value in quotes, or YAML reads it as a boolean (yes, no, on and off become true or false)`},
 		{"list for object", withSpec("  resources: [1]\n"), `spec.resources: Wrong type: expected an object, found a list`},
@@ -358,5 +359,68 @@ func TestParse(t *testing.T) {
 		"document 2: spec.replicas: Invalid value: 0: must be at least 1: scaling down to 0 is not supported; delete the cluster instead"
 	if err == nil || err.Error() != want {
 		t.Fatalf("Parse:\n got %v\nwant %s", err, want)
+	}
+}
+
+// TestDecodeEveryField guards the walker: every field of every type must
+// survive encoding and strict decoding, so a field added to types.go with a
+// type the walker does not know fails here rather than in production.
+func TestDecodeEveryField(t *testing.T) {
+	c := validCluster()
+	now := time.Date(2024, 5, 1, 12, 0, 0, 500, time.UTC)
+	c.Metadata.UID = "9c1f"
+	c.Metadata.Generation = 3
+	c.Metadata.ResourceVersion = "17"
+	c.Metadata.CreationTimestamp = &now
+	c.Metadata.DeletionTimestamp = &now
+	c.Metadata.Finalizers = []string{"mysos.io/tasks"}
+	c.Spec.Backup.BinlogArchiving = true
+	c.Status = ClusterStatus{
+		Phase:              PhaseDegraded,
+		ObservedGeneration: 3,
+		Conditions: []Condition{{Type: ConditionReady, Status: ConditionFalse, Reason: "InstanceLost",
+			Message: "orders-1 is gone", ObservedGeneration: 3, LastTransitionTime: now}},
+		CurrentPrimary: "orders-0",
+		ReadyReplicas:  2,
+		Instances: []InstanceStatus{{Name: "orders-0", TaskID: "t0", AgentID: "a0", Host: "h0", Port: 3306,
+			State: "TASK_RUNNING", Role: "primary", Healthy: true}},
+	}
+	raw, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, c) {
+		t.Fatalf("round trip changed the object:\n got %+v\nwant %+v", got, c)
+	}
+}
+
+// TestParseOneReportsDecodingAndValidationErrorsTogether: one answer names
+// every problem, whether the decoder or the validator found it, and a field
+// that failed to decode is not reported a second time as missing.
+func TestParseOneReportsDecodingAndValidationErrorsTogether(t *testing.T) {
+	_, err := ParseOne([]byte(`apiVersion: mysos.io/v1alpha1
+kind: MySQLCluster
+metadata:
+  name: 7
+spec:
+  replica: 3
+  resources: {mem: 12Q}
+`))
+	var errs ErrorList
+	if !errors.As(err, &errs) {
+		t.Fatalf("got %v, want an ErrorList", err)
+	}
+	got := map[string]int{}
+	for _, e := range errs {
+		got[e.Field]++
+	}
+	for _, field := range []string{"metadata.name", "spec.replica", "spec.resources.mem"} {
+		if got[field] != 1 {
+			t.Errorf("%s reported %d times, want once:\n%v", field, got[field], err)
+		}
 	}
 }

@@ -44,10 +44,16 @@ const (
 	SpreadKeyNone     = "none"
 )
 
-// DefaultVersions maps each flavor to the version used when none is given.
-var DefaultVersions = map[string]string{
-	FlavorMariaDB: DefaultMariaDBVersion,
-	FlavorMySQL:   DefaultMySQLVersion,
+// DefaultVersion returns the version used for flavor when none is given,
+// or "" for an unknown flavor (Validate then reports the flavor).
+func DefaultVersion(flavor string) string {
+	switch flavor {
+	case FlavorMariaDB:
+		return DefaultMariaDBVersion
+	case FlavorMySQL:
+		return DefaultMySQLVersion
+	}
+	return ""
 }
 
 // SetDefaults fills every unset field that has a default. It is idempotent
@@ -70,7 +76,7 @@ func SetDefaults(c *MySQLCluster) {
 		s.Flavor = DefaultFlavor
 	}
 	if s.Version == "" {
-		s.Version = DefaultVersions[s.Flavor] // stays empty for an unknown flavor
+		s.Version = DefaultVersion(s.Flavor)
 	}
 	setResourceDefaults(&s.Resources)
 	for i := range s.Users {

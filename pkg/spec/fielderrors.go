@@ -67,17 +67,17 @@ func quoteShort(s string) string {
 // Field paths are built the way they are printed: spec.users[1].name,
 // metadata.labels[team].
 
-func child(path, name string) string {
+func childPath(path, name string) string {
 	if path == "" {
 		return name
 	}
 	return path + "." + name
 }
 
-func index(path string, i int) string {
+func indexPath(path string, i int) string {
 	return path + "[" + strconv.Itoa(i) + "]"
 }
 
-func key(path, k string) string {
+func keyPath(path, k string) string {
 	return path + "[" + k + "]"
 }

@@ -249,7 +249,7 @@ func (q *Quantity) UnmarshalJSON(data []byte) error {
 // outside any valid quantity, and expanding it would only waste memory.
 const maxDecimalExponent = 40
 
-var errNotNumber = errors.New("not a number")
+var errNotNumber = errors.New(`a quantity must be a string such as "512Mi" or a number`)
 
 // numberToDecimal rewrites a JSON number as plain decimal text: "1e3" becomes
 // "1000" and "2.5E-1" becomes "0.25"; numbers without an exponent are

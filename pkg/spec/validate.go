@@ -139,7 +139,7 @@ func validateLabels(path string, labels map[string]string) ErrorList {
 			errs = append(errs, invalidErr(path, k, msg))
 		}
 		if msg := labelValueProblem(labels[k]); msg != "" {
-			errs = append(errs, invalidErr(key(path, k), labels[k], msg))
+			errs = append(errs, invalidErr(keyPath(path, k), labels[k], msg))
 		}
 	}
 	return errs
@@ -239,8 +239,8 @@ func validateFlavorVersion(s *ClusterSpec) ErrorList {
 
 // ---- resources ----
 
-// quantityBounds is the accepted range of one resource and why its lower
-// bound is what it is.
+// quantityBounds is the accepted range of one resource and, where it is not
+// obvious, why the lower bound is what it is (": reason", appended as is).
 type quantityBounds struct {
 	min, max Quantity
 	why      string
@@ -249,16 +249,16 @@ type quantityBounds struct {
 }
 
 var (
-	cpuBounds  = quantityBounds{min: "10m", max: "1024", example: "500m", why: "Mesos cannot usefully share out less"}
-	memBounds  = quantityBounds{min: "128Mi", max: "16Ti", example: "512Mi", bytes: true, why: "MariaDB alone uses 55-100 MiB when idle"}
-	diskBounds = quantityBounds{min: "64Mi", max: "1Pi", example: "2Gi", bytes: true, why: "an empty data directory with logs needs that much"}
+	cpuBounds  = quantityBounds{min: "10m", max: "1024", example: "500m", why: ": the Mesos allocator offers no less than 0.01 CPUs"}
+	memBounds  = quantityBounds{min: "128Mi", max: "16Ti", example: "512Mi", bytes: true, why: ": MariaDB alone uses 55-100 MiB when idle"}
+	diskBounds = quantityBounds{min: "256Mi", max: "1Pi", example: "2Gi", bytes: true, why: ": a data directory with its redo and binary logs needs that much"}
 )
 
 func validateResources(path string, r *Resources) ErrorList {
 	var errs ErrorList
-	errs = append(errs, validateQuantity(child(path, "cpus"), r.CPUs, cpuBounds)...)
-	errs = append(errs, validateQuantity(child(path, "mem"), r.Memory, memBounds)...)
-	errs = append(errs, validateQuantity(child(path, "disk"), r.Disk, diskBounds)...)
+	errs = append(errs, validateQuantity(childPath(path, "cpus"), r.CPUs, cpuBounds)...)
+	errs = append(errs, validateQuantity(childPath(path, "mem"), r.Memory, memBounds)...)
+	errs = append(errs, validateQuantity(childPath(path, "disk"), r.Disk, diskBounds)...)
 	return errs
 }
 
@@ -276,7 +276,7 @@ func validateQuantity(path string, q Quantity, b quantityBounds) ErrorList {
 	hi, _ := b.max.Parse()
 	switch {
 	case v.Cmp(lo) < 0:
-		return ErrorList{invalidErr(path, q, fmt.Sprintf("must be at least %s: %s%s", b.min, b.why, milliHint(q, b)))}
+		return ErrorList{invalidErr(path, q, "must be at least "+string(b.min)+b.why+milliHint(q, b))}
 	case v.Cmp(hi) > 0:
 		return ErrorList{invalidErr(path, q, fmt.Sprintf("must be at most %s", b.max))}
 	}
@@ -329,13 +329,13 @@ func validateConfigEntry(path, k, v string) ErrorList {
 		return ErrorList{invalidErr(path, k, "keys are mysqld option names of 1 to 64 letters, digits, '_' or '-', e.g. max_connections")}
 	}
 	if opt, ok := managedOption(k); ok {
-		return ErrorList{forbiddenErr(key(path, k), nil, fmt.Sprintf("Mysos sets %s itself; remove it from mysqlConfig", opt))}
+		return ErrorList{forbiddenErr(keyPath(path, k), nil, fmt.Sprintf("Mysos sets %s itself; remove it from mysqlConfig", opt))}
 	}
 	switch {
 	case strings.ContainsAny(v, "\n\r\x00"):
-		return ErrorList{invalidErr(key(path, k), v, "must be a single line without NUL characters: it is written into my.cnf")}
+		return ErrorList{invalidErr(keyPath(path, k), v, "must be a single line without NUL characters: it is written into my.cnf")}
 	case len(v) > maxConfigValueLen:
-		return ErrorList{tooLongErr(key(path, k), v, fmt.Sprintf("must be at most %d characters", maxConfigValueLen))}
+		return ErrorList{tooLongErr(keyPath(path, k), v, fmt.Sprintf("must be at most %d characters", maxConfigValueLen))}
 	}
 	return nil
 }
@@ -392,12 +392,12 @@ func validateUsers(path string, users []User) ErrorList {
 	seen := map[[2]string]int{}
 	for i := range users {
 		u := &users[i]
-		p := index(path, i)
+		p := indexPath(path, i)
 		errs = append(errs, validateUser(p, u)...)
 		account := [2]string{u.Name, strings.ToLower(u.Host)} // MySQL compares host names case-insensitively
 		if first, dup := seen[account]; dup {
-			errs = append(errs, invalidErr(child(p, "name"), u.Name, fmt.Sprintf(
-				"%s@%s is already defined by %s: each name and host pair must be unique", u.Name, u.Host, index(path, first))))
+			errs = append(errs, invalidErr(childPath(p, "name"), u.Name, fmt.Sprintf(
+				"%s@%s is already defined by %s: each name and host pair must be unique", u.Name, u.Host, indexPath(path, first))))
 		} else {
 			seen[account] = i
 		}
@@ -407,16 +407,16 @@ func validateUsers(path string, users []User) ErrorList {
 
 func validateUser(path string, u *User) ErrorList {
 	var errs ErrorList
-	if e := validateUserName(child(path, "name"), u.Name); e != nil {
+	if e := validateUserName(childPath(path, "name"), u.Name); e != nil {
 		errs = append(errs, e)
 	}
-	if e := validateUserHost(child(path, "host"), u.Host); e != nil {
+	if e := validateUserHost(childPath(path, "host"), u.Host); e != nil {
 		errs = append(errs, e)
 	}
-	errs = append(errs, validateDatabases(child(path, "databases"), u.Databases)...)
-	errs = append(errs, validatePrivileges(child(path, "privileges"), u.Privileges, u.Databases)...)
+	errs = append(errs, validateDatabases(childPath(path, "databases"), u.Databases)...)
+	errs = append(errs, validatePrivileges(childPath(path, "privileges"), u.Privileges, u.Databases)...)
 	if u.PasswordSecret != "" && !IsDNSLabel(u.PasswordSecret) {
-		errs = append(errs, invalidErr(child(path, "passwordSecret"), u.PasswordSecret,
+		errs = append(errs, invalidErr(childPath(path, "passwordSecret"), u.PasswordSecret,
 			"must name a secret: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit; leave it empty to have Mysos generate a password"))
 	}
 	return errs
@@ -455,7 +455,7 @@ func validateDatabases(path string, dbs []string) ErrorList {
 	var errs ErrorList
 	for j, db := range dbs {
 		if db != "*" && !databaseRE.MatchString(db) {
-			errs = append(errs, invalidErr(index(path, j), db, `must be "*" or a database name of 1 to 64 letters, digits, '_', '$' or '-'`))
+			errs = append(errs, invalidErr(indexPath(path, j), db, `must be "*" or a database name of 1 to 64 letters, digits, '_', '$' or '-'`))
 		}
 	}
 	return errs
@@ -468,9 +468,9 @@ func validatePrivileges(path string, privs, dbs []string) ErrorList {
 		norm := normalizePrivilege(p)
 		switch {
 		case !slices.Contains(privileges, norm):
-			errs = append(errs, notSupportedErr(index(path, j), p, privileges))
+			errs = append(errs, notSupportedErr(indexPath(path, j), p, privileges))
 		case slices.Contains(globalPrivileges, norm) && !allDatabases:
-			errs = append(errs, invalidErr(index(path, j), p,
+			errs = append(errs, invalidErr(indexPath(path, j), p,
 				`is a server-wide privilege: MySQL grants it only on all databases, so set databases: ["*"] or move it to a separate user`))
 		}
 	}
@@ -481,17 +481,17 @@ func validatePrivileges(path string, privs, dbs []string) ErrorList {
 
 func validatePlacement(path string, p *Placement) ErrorList {
 	var errs ErrorList
-	if e := validateSpreadKey(child(path, "spreadKey"), p.SpreadKey); e != nil {
+	if e := validateSpreadKey(childPath(path, "spreadKey"), p.SpreadKey); e != nil {
 		errs = append(errs, e)
 	}
 	switch mp := p.MaxPerDomain; {
 	case mp == nil:
-		errs = append(errs, requiredErr(child(path, "maxPerDomain"), "set how many instances may share one spread domain, e.g. 1"))
+		errs = append(errs, requiredErr(childPath(path, "maxPerDomain"), "set how many instances may share one spread domain, e.g. 1"))
 	case *mp < 1:
-		errs = append(errs, invalidErr(child(path, "maxPerDomain"), *mp, "must be at least 1; to stop spreading set spreadKey: none"))
+		errs = append(errs, invalidErr(childPath(path, "maxPerDomain"), *mp, "must be at least 1; to stop spreading set spreadKey: none"))
 	}
-	errs = append(errs, validateAttributes(child(path, "attributes"), p.Attributes)...)
-	if e := validateRole(child(path, "role"), p.Role); e != nil {
+	errs = append(errs, validateAttributes(childPath(path, "attributes"), p.Attributes)...)
+	if e := validateRole(childPath(path, "role"), p.Role); e != nil {
 		errs = append(errs, e)
 	}
 	return errs
@@ -516,7 +516,7 @@ func validateAttributes(path string, attrs map[string]string) ErrorList {
 			errs = append(errs, invalidErr(path, k, "attribute names "+msg))
 		}
 		if msg := attributeProblem(attrs[k]); msg != "" {
-			errs = append(errs, invalidErr(key(path, k), attrs[k], "attribute values "+msg))
+			errs = append(errs, invalidErr(keyPath(path, k), attrs[k], "attribute values "+msg))
 		}
 	}
 	return errs
@@ -557,24 +557,24 @@ func validateRole(path, role string) *FieldError {
 func validateBackup(path string, b *BackupSpec) ErrorList {
 	var errs ErrorList
 	if b.Schedule == "" {
-		errs = append(errs, requiredErr(child(path, "schedule"), `set a cron schedule, e.g. "0 3 * * *" or "@daily"`))
+		errs = append(errs, requiredErr(childPath(path, "schedule"), `set a cron schedule, e.g. "0 3 * * *" or "@daily"`))
 	} else if msg := cronProblem(b.Schedule); msg != "" {
-		errs = append(errs, invalidErr(child(path, "schedule"), b.Schedule, msg))
+		errs = append(errs, invalidErr(childPath(path, "schedule"), b.Schedule, msg))
 	}
-	if e := validateHDFSURL(child(path, "destination"), b.Destination); e != nil {
+	if e := validateHDFSURL(childPath(path, "destination"), b.Destination); e != nil {
 		errs = append(errs, e)
 	}
 	switch r := b.Retain; {
 	case r == nil:
-		errs = append(errs, requiredErr(child(path, "retain"), "set how many full backups to keep, e.g. 7"))
+		errs = append(errs, requiredErr(childPath(path, "retain"), "set how many full backups to keep, e.g. 7"))
 	case *r < 1 || *r > maxBackupRetain:
-		errs = append(errs, invalidErr(child(path, "retain"), *r, fmt.Sprintf("must be between 1 and %d", maxBackupRetain)))
+		errs = append(errs, invalidErr(childPath(path, "retain"), *r, fmt.Sprintf("must be between 1 and %d", maxBackupRetain)))
 	}
 	return errs
 }
 
 func validateRestore(path string, r *RestoreSpec) ErrorList {
-	if e := validateHDFSURL(child(path, "source"), r.Source); e != nil {
+	if e := validateHDFSURL(childPath(path, "source"), r.Source); e != nil {
 		return ErrorList{e}
 	}
 	return nil

@@ -146,7 +146,7 @@ func TestValidateResources(t *testing.T) {
 		{"mem too large", func(c *MySQLCluster) { c.Spec.Resources.Memory = "17Ti" }, "spec.resources.mem", ErrorTypeInvalid, "at most 16Ti"},
 		{"mem bad suffix", func(c *MySQLCluster) { c.Spec.Resources.Memory = "1GB" }, "spec.resources.mem", ErrorTypeInvalid, "such as 500m, 512Mi or 2Gi"},
 		{"mem negative", func(c *MySQLCluster) { c.Spec.Resources.Memory = "-1Gi" }, "spec.resources.mem", ErrorTypeInvalid, "must not be negative"},
-		{"disk too small", func(c *MySQLCluster) { c.Spec.Resources.Disk = "10Mi" }, "spec.resources.disk", ErrorTypeInvalid, "at least 64Mi"},
+		{"disk too small", func(c *MySQLCluster) { c.Spec.Resources.Disk = "10Mi" }, "spec.resources.disk", ErrorTypeInvalid, "at least 256Mi"},
 		{"disk too large", func(c *MySQLCluster) { c.Spec.Resources.Disk = "2Pi" }, "spec.resources.disk", ErrorTypeInvalid, "at most 1Pi"},
 		{"disk overflow", func(c *MySQLCluster) { c.Spec.Resources.Disk = "10E" }, "spec.resources.disk", ErrorTypeInvalid, "too large"},
 	})

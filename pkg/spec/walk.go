@@ -78,10 +78,10 @@ func (w *walker) object(path string, v any, t reflect.Type) (any, bool) {
 	for _, k := range sortedKeys(m) {
 		f, known := fields.byName[k]
 		if !known {
-			w.errs = append(w.errs, unknownFieldErr(child(path, k), k, fields.names))
+			w.errs = append(w.errs, unknownFieldErr(childPath(path, k), k, fields.names))
 			continue
 		}
-		if cv, keep := w.walk(child(path, k), m[k], f.typ); keep {
+		if cv, keep := w.walk(childPath(path, k), m[k], f.typ); keep {
 			out[k] = cv
 		}
 	}
@@ -96,7 +96,7 @@ func (w *walker) mapping(path string, v any, t reflect.Type) (any, bool) {
 	}
 	out := make(map[string]any, len(m))
 	for _, k := range sortedKeys(m) {
-		cv, _ := w.walk(key(path, k), m[k], t.Elem())
+		cv, _ := w.walk(keyPath(path, k), m[k], t.Elem())
 		out[k] = cv // a null value stays: it decodes as the zero value
 	}
 	return out, len(out) > 0
@@ -110,7 +110,7 @@ func (w *walker) list(path string, v any, elem reflect.Type) (any, bool) {
 	}
 	out := make([]any, len(l))
 	for i, e := range l {
-		out[i], _ = w.walk(index(path, i), e, elem) // nil keeps later indices in place
+		out[i], _ = w.walk(indexPath(path, i), e, elem) // nil keeps later indices in place
 	}
 	return out, len(out) > 0
 }
@@ -144,7 +144,7 @@ func (w *walker) integer(path string, v any, bits int) (any, bool) {
 	if _, err := strconv.ParseInt(string(n), 10, bits); err != nil {
 		if errors.Is(err, strconv.ErrRange) {
 			lo, hi := -(int64(1) << (bits - 1)), int64(1)<<(bits-1)-1
-			w.errs = append(w.errs, invalidErr(path, string(n), fmt.Sprintf("out of range: must be between %d and %d", lo, hi)))
+			w.errs = append(w.errs, invalidErr(path, n, fmt.Sprintf("out of range: must be between %d and %d", lo, hi)))
 		} else {
 			w.fail(path, v, "an integer")
 		}
