@@ -66,11 +66,17 @@ func (q *Queue) AddRateLimited(key string) {
 	n := q.failures[key]
 	q.failures[key] = n + 1
 	q.mu.Unlock()
+	q.AddAfter(key, q.backoff(n))
+}
+
+// backoff is the delay after n earlier failures: baseDelay doubled n times,
+// capped at maxDelay.
+func (q *Queue) backoff(n int) time.Duration {
 	delay := q.baseDelay << min(n, 30)
 	if delay > q.maxDelay || delay <= 0 {
-		delay = q.maxDelay
+		return q.maxDelay
 	}
-	q.AddAfter(key, delay)
+	return delay
 }
 
 // Forget resets key's backoff after a success.
