@@ -10,6 +10,7 @@ declare -A packages=(
   [etcd]=etcd-server
   [etcdctl]=etcd-client
   [diff]=diffutils
+  [curl]=curl
 )
 
 missing=()
