@@ -58,33 +58,19 @@ func Decode(data []byte) (*MySQLCluster, error) {
 // document, each wrapped in a *DocumentError; nothing is returned unless
 // all documents decode.
 func DecodeAll(data []byte) ([]*MySQLCluster, error) {
-	docs, err := splitDocuments(data)
-	if err != nil {
-		return nil, err
-	}
-	if len(docs) == 0 {
-		return nil, errNoDocument
-	}
-	var objs []*MySQLCluster
-	var errs []error
-	for _, d := range docs {
-		obj, err := d.decode()
-		if err != nil {
-			errs = append(errs, d.wrap(err))
-			continue
-		}
-		objs = append(objs, obj)
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return objs, nil
+	return eachDocument(data, document.decode)
 }
 
 // Parse is what a client does with a manifest before sending it: DecodeAll,
 // then SetDefaults and Validate on each document. Every problem of every
 // document is reported, prefixed as in DecodeAll.
 func Parse(data []byte) ([]*MySQLCluster, error) {
+	return eachDocument(data, document.parse)
+}
+
+// eachDocument applies read to every document and collects the objects, or
+// every document's errors.
+func eachDocument(data []byte, read func(document) (*MySQLCluster, error)) ([]*MySQLCluster, error) {
 	docs, err := splitDocuments(data)
 	if err != nil {
 		return nil, err
@@ -95,7 +81,7 @@ func Parse(data []byte) ([]*MySQLCluster, error) {
 	var objs []*MySQLCluster
 	var errs []error
 	for _, d := range docs {
-		obj, err := d.parse()
+		obj, err := read(d)
 		if err != nil {
 			errs = append(errs, d.wrap(err))
 			continue
