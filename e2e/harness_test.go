@@ -27,9 +27,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	build := exec.Command("go", "build", "-o", dir+"/", "../cmd/...")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	if err := buildBinaries(dir); err != nil {
 		fmt.Fprintln(os.Stderr, "build binaries:", err)
 		os.Exit(1)
 	}
@@ -37,6 +35,24 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// buildBinaries builds Mysos' commands and, from the tools module, the
+// third-party Mesos clients the dev cluster is held against.
+func buildBinaries(dir string) error {
+	mysos := exec.Command("go", "build", "-o", dir+"/", "../cmd/...")
+	examples := exec.Command("go", "build", "-o", dir+"/",
+		"github.com/mesos/mesos-go/api/v1/cmd/example-scheduler",
+		"github.com/mesos/mesos-go/api/v1/cmd/example-executor",
+		"github.com/mesos/mesos-go/api/v1/cmd/msh")
+	examples.Dir = "../tools/mesos-examples"
+	for _, cmd := range []*exec.Cmd{mysos, examples} {
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("%s: %w", strings.Join(cmd.Args, " "), err)
+		}
+	}
+	return nil
 }
 
 // scheduler is a mysos-scheduler process under test.

@@ -20,6 +20,10 @@ type ProcessSpec struct {
 	// Argv is the program and its arguments; a shell command is
 	// {"/bin/sh", "-c", command}.
 	Argv []string
+	// Path is the program to execute when it differs from Argv[0] (a
+	// CommandInfo with shell=false runs value with arguments as argv, whose
+	// first element is only the name the process sees); empty means Argv[0].
+	Path string
 	Env  []string
 	// Dir is the working directory: the executor's sandbox.
 	Dir string
@@ -55,6 +59,10 @@ func (LocalLauncher) Launch(spec ProcessSpec) (Process, error) {
 		return nil, err
 	}
 	cmd := exec.Command(spec.Argv[0], spec.Argv[1:]...)
+	if spec.Path != "" {
+		cmd = exec.Command(spec.Path)
+		cmd.Args = spec.Argv
+	}
 	cmd.Env, cmd.Dir = spec.Env, spec.Dir
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

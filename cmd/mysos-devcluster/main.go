@@ -1,0 +1,81 @@
+// Command mysos-devcluster runs a Mesos-compatible master and agents in one
+// process, for the demo and the tests: the real v1 scheduler and executor
+// HTTP APIs, executors as real local processes.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mysos-project/mysos/pkg/devcluster"
+)
+
+func main() {
+	cfg := devcluster.Config{}
+	var fast bool
+	var logLevel string
+	t := devcluster.DefaultTimeouts()
+	cmd := &cobra.Command{
+		Use:   "mysos-devcluster",
+		Short: "Run a Mesos-compatible dev cluster: one master and N agents in one process",
+		Long: `Run a Mesos-compatible dev cluster: one master and N agents in one process.
+
+Frameworks connect to http://<listen>/api/v1/scheduler exactly as to a Mesos
+master; executors are started as local processes and use the v1 executor API
+of their agent. Faults are injected over HTTP: GET /devcluster/agents,
+POST /devcluster/agents/{i}/{stop,restart,partition,heal},
+POST /devcluster/master/restart. See docs/devcluster.md.`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			cfg.Timeouts = t
+			if fast {
+				cfg.Timeouts = devcluster.FastTimeouts()
+			}
+			startCtx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			c, err := devcluster.Start(startCtx, cfg)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			cfg.Logger.Info("dev cluster running", "master", c.MasterURL(), "agents", c.AgentCount(), "work-dir", cfg.WorkDir)
+			<-cmd.Context().Done()
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:5050", "master address")
+	f.IntVar(&cfg.Agents, "agents", 3, "number of agents")
+	f.StringVar(&cfg.AgentResources, "resources", devcluster.DefaultAgentResources, "resources of each agent, in Mesos' syntax")
+	f.StringVar(&cfg.AgentAttributes, "attributes", "", "attributes of each agent, e.g. rack:r1;zone:eu-1")
+	f.StringVar(&cfg.WorkDir, "work-dir", "/tmp/mysos-devcluster", "agents' work dirs (sandboxes, volumes, checkpoints)")
+	f.BoolVar(&fast, "fast", false, "test timeouts: failures detected in about a second")
+	f.DurationVar(&t.Heartbeat, "heartbeat-interval", t.Heartbeat, "scheduler HEARTBEAT interval")
+	f.DurationVar(&t.AgentPing, "agent-ping-timeout", t.AgentPing, "agent health check interval")
+	f.IntVar(&t.MaxAgentPings, "max-agent-ping-timeouts", t.MaxAgentPings, "missed pings before an agent is unreachable")
+	f.DurationVar(&t.ExecutorRegistration, "executor-registration-timeout", t.ExecutorRegistration, "time an executor has to subscribe")
+	f.DurationVar(&t.ExecutorShutdownGrace, "executor-shutdown-grace-period", t.ExecutorShutdownGrace, "time an executor has to exit after SHUTDOWN")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := cmd.ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
