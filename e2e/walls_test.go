@@ -27,6 +27,29 @@ func TestArchitectureWalls(t *testing.T) {
 			}
 		}
 	})
+	t.Run("only cmd/mysos-devcluster imports pkg/devcluster", func(t *testing.T) {
+		out, err := exec.Command("go", "list", module+"/...").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pkg := range strings.Fields(string(out)) {
+			if pkg == module+"/cmd/mysos-devcluster" || pkg == module+"/pkg/devcluster" {
+				continue
+			}
+			for _, d := range deps(t, pkg) {
+				if d == module+"/pkg/devcluster" {
+					t.Errorf("%s imports pkg/devcluster: the scheduler and executor must run unchanged on real Mesos", pkg)
+				}
+			}
+		}
+	})
+	t.Run("pkg/devcluster knows nothing of MySQL", func(t *testing.T) {
+		for _, d := range deps(t, module+"/pkg/devcluster") {
+			if (strings.HasPrefix(d, module+"/") && d != module+"/pkg/devcluster") || strings.Contains(d, "mysql") {
+				t.Errorf("pkg/devcluster depends on %s", d)
+			}
+		}
+	})
 	t.Run("pkg/spec is a leaf", func(t *testing.T) {
 		for _, d := range deps(t, module+"/pkg/spec") {
 			if strings.HasPrefix(d, module+"/") && d != module+"/pkg/spec" {
