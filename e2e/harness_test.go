@@ -69,7 +69,7 @@ type scheduler struct {
 
 // startScheduler starts a scheduler on free loopback ports; endpoints selects
 // an external etcd.
-func startScheduler(t *testing.T, endpoints []string) *scheduler {
+func startScheduler(t *testing.T, endpoints []string, extraArgs ...string) *scheduler {
 	t.Helper()
 	s := &scheduler{t: t, dataDir: t.TempDir(), endpoints: endpoints}
 	s.addr = fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
@@ -81,6 +81,7 @@ func startScheduler(t *testing.T, endpoints []string) *scheduler {
 			"--embedded-etcd-client-url", fmt.Sprintf("http://127.0.0.1:%d", testutil.FreePort(t)),
 			"--embedded-etcd-peer-url", fmt.Sprintf("http://127.0.0.1:%d", testutil.FreePort(t)))
 	}
+	s.args = append(s.args, extraArgs...)
 	s.start()
 	t.Cleanup(s.stop)
 	return s

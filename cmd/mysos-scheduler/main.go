@@ -13,7 +13,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mysos-project/mysos/pkg/framework"
 	"github.com/mysos-project/mysos/pkg/scheduler"
+	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
 )
 
@@ -22,7 +24,7 @@ var version = "dev"
 
 func main() {
 	var o scheduler.Options
-	var endpoints, logLevel string
+	var endpoints, logLevel, secretFile string
 	cmd := &cobra.Command{
 		Use:   "mysos-scheduler",
 		Short: "Run the Mysos scheduler: REST API, cluster store and reconciler",
@@ -46,6 +48,13 @@ through the mysosctl.yaml written next to it.`,
 				o.EtcdEndpoints = strings.Split(endpoints, ",")
 			}
 			o.Version = version
+			if secretFile != "" {
+				secret, err := os.ReadFile(secretFile)
+				if err != nil {
+					return fmt.Errorf("--mesos-secret-file: %w", err)
+				}
+				o.Mesos.Secret = strings.TrimSpace(string(secret))
+			}
 			return scheduler.Run(cmd.Context(), o)
 		},
 	}
@@ -57,6 +66,14 @@ through the mysosctl.yaml written next to it.`,
 	f.StringVar(&o.EmbeddedClientURL, "embedded-etcd-client-url", scheduler.DefaultEmbeddedClientURL, "client URL of the embedded etcd")
 	f.StringVar(&o.EmbeddedPeerURL, "embedded-etcd-peer-url", scheduler.DefaultEmbeddedPeerURL, "peer URL of the embedded etcd")
 	f.StringVar(&o.TokenFile, "token-file", "", "API bearer token file, generated if missing (default <data-dir>/token)")
+	f.StringSliceVar(&o.Mesos.Masters, "master", nil, "Mesos master URL(s), e.g. http://mesos-1:5050,http://mesos-2:5050 (none: serve the API without Mesos)")
+	f.StringVar(&o.Mesos.Name, "framework-name", framework.DefaultName, "Mesos framework name")
+	f.StringVar(&o.Mesos.Role, "mesos-role", spec.DefaultRole, "Mesos role resources are reserved for")
+	f.StringVar(&o.Mesos.Principal, "mesos-principal", "", "Mesos principal to authenticate as")
+	f.StringVar(&secretFile, "mesos-secret-file", "", "file holding the Mesos principal's secret (HTTP basic auth)")
+	f.StringVar(&o.Mesos.User, "mesos-user", "", "OS user executors run as (default: the scheduler's user)")
+	f.DurationVar(&o.Mesos.FailoverTimeout, "failover-timeout", framework.DefaultFailoverTimeout, "how long Mesos keeps the framework's tasks while no scheduler is subscribed")
+	f.StringVar(&o.Mesos.Codec, "mesos-codec", "protobuf", "protobuf or json (real Mesos 1.11+ needs protobuf with mesos-go)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -34,6 +34,9 @@ type Controller struct {
 	Queue      *Queue
 	Workers    int
 	Log        *slog.Logger
+
+	mu    sync.Mutex
+	known map[string]bool // every key seen, for ResyncAll
 }
 
 // NewController returns a controller with sensible backoff (100 ms doubling to 1 min).
@@ -54,6 +57,7 @@ func (c *Controller) Run(ctx context.Context, keys <-chan string) {
 				if !ok {
 					return
 				}
+				c.remember(key)
 				c.Queue.Add(key)
 			case <-ctx.Done():
 				return
@@ -66,6 +70,30 @@ func (c *Controller) Run(ctx context.Context, keys <-chan string) {
 	<-ctx.Done()
 	c.Queue.ShutDown()
 	wg.Wait()
+}
+
+func (c *Controller) remember(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.known == nil {
+		c.known = map[string]bool{}
+	}
+	c.known[key] = true
+}
+
+// ResyncAll queues every key seen so far, for a change of the world outside
+// the store (the Mesos subscription came or went) that every cluster must
+// look at. Keys of deleted clusters reconcile to a no-op.
+func (c *Controller) ResyncAll() {
+	c.mu.Lock()
+	keys := make([]string, 0, len(c.known))
+	for k := range c.known {
+		keys = append(keys, k)
+	}
+	c.mu.Unlock()
+	for _, k := range keys {
+		c.Queue.Add(k)
+	}
 }
 
 func (c *Controller) work(ctx context.Context) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mysos-project/mysos/pkg/apiserver"
 	"github.com/mysos-project/mysos/pkg/client"
+	"github.com/mysos-project/mysos/pkg/framework"
 	"github.com/mysos-project/mysos/pkg/reconciler"
 	"github.com/mysos-project/mysos/pkg/store"
 )
@@ -33,8 +34,11 @@ type Options struct {
 	EmbeddedClientURL string
 	EmbeddedPeerURL   string
 	TokenFile         string
-	Version           string
-	Logger            *slog.Logger
+	// Mesos configures the framework; no masters means none (the API and
+	// the store still serve, and statuses say Mesos is unavailable).
+	Mesos   framework.Config
+	Version string
+	Logger  *slog.Logger
 	// Ready, when set, is called with the API's address once it serves.
 	Ready func(addr string)
 }
@@ -101,7 +105,7 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 	if created {
 		log.Info("generated a new API token", "file", tokenFile)
 	}
-	mesos := noMesos{}
+	mesos := &mesosState{}
 	api, err := apiserver.New(apiserver.Config{
 		Store: st, Token: token, Version: o.Version, Logger: log,
 		Checks: []apiserver.Check{
@@ -124,7 +128,7 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
 	wg.Go(func() { serveErr <- srv.Serve(ln) })
-	wg.Go(func() { runWhileLeader(ctx, st, mesos, log) })
+	wg.Go(func() { runWhileLeader(ctx, st, o.Mesos, mesos, log) })
 	log.Info("mysos API serving", "addr", addr, "client-config", filepath.Join(o.DataDir, "mysosctl.yaml"))
 	if o.Ready != nil {
 		o.Ready(addr)
@@ -143,10 +147,12 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 	return err
 }
 
-// runWhileLeader campaigns for leadership and runs the reconciler while it
-// holds it, campaigning again when it is lost.
-func runWhileLeader(ctx context.Context, st *store.Store, mesos reconciler.MesosState, log *slog.Logger) {
+// runWhileLeader campaigns for leadership and, while it holds it, runs the
+// Mesos framework and the reconciler, campaigning again when it is lost. Only
+// the leader holds the Mesos subscription, so two schedulers never act at once.
+func runWhileLeader(ctx context.Context, st *store.Store, fwCfg framework.Config, mesos *mesosState, log *slog.Logger) {
 	id := fmt.Sprintf("%s-%d", hostname(), os.Getpid())
+	mesos.set(standby{st: st})
 	for ctx.Err() == nil {
 		lead, err := st.Campaign(ctx, id, leaderTTLSeconds)
 		if err != nil {
@@ -166,25 +172,89 @@ func runWhileLeader(ctx context.Context, st *store.Store, mesos reconciler.Mesos
 			}
 			cancel()
 		}()
-		ctrl := reconciler.NewController(&reconciler.ClusterReconciler{Store: st, Mesos: mesos}, 2, log)
-		ctrl.Run(leadCtx, st.WatchKeys(leadCtx))
+		leadTerm(leadCtx, st, fwCfg, mesos, log)
 		cancel()
+		mesos.set(standby{st: st})
 		resignCtx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = lead.Resign(resignCtx)
 		rcancel()
 	}
 }
 
-// noMesos is the Mesos connection until the framework exists: never subscribed.
-type noMesos struct{}
-
-func (noMesos) Subscribed() (bool, string) {
-	return false, "the Mesos framework is not part of this build yet"
+// leadTerm runs one term of leadership: the framework, when masters are
+// configured, and the reconciler.
+func leadTerm(ctx context.Context, st *store.Store, fwCfg framework.Config, mesos *mesosState, log *slog.Logger) {
+	ctrl := reconciler.NewController(&reconciler.ClusterReconciler{Store: st, Mesos: mesos}, 2, log)
+	var wg sync.WaitGroup
+	if len(fwCfg.Masters) == 0 {
+		mesos.set(noMesos{})
+	} else {
+		fwCfg.OnStateChange = ctrl.ResyncAll
+		fw, err := framework.New(fwCfg, st, log.With("component", "framework"))
+		if err != nil {
+			log.Error("Mesos framework not started", "err", err)
+			mesos.set(noMesos{reason: err.Error()})
+		} else {
+			mesos.set(fw)
+			wg.Go(func() { _ = fw.Run(ctx) })
+		}
+	}
+	ctrl.Run(ctx, st.WatchKeys(ctx))
+	wg.Wait()
 }
 
-func (m noMesos) err() error {
-	_, reason := m.Subscribed()
-	return errors.New(reason)
+// mesosState is the Mesos connection as the reconciler and /readyz see it:
+// the framework while leading, a standby's view otherwise.
+type mesosState struct {
+	mu    sync.Mutex
+	state reconciler.MesosState
+}
+
+func (m *mesosState) set(s reconciler.MesosState) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.state = s
+}
+
+// Subscribed implements reconciler.MesosState.
+func (m *mesosState) Subscribed() (bool, string) {
+	m.mu.Lock()
+	s := m.state
+	m.mu.Unlock()
+	if s == nil {
+		return false, "starting"
+	}
+	return s.Subscribed()
+}
+
+func (m *mesosState) err() error {
+	if ok, reason := m.Subscribed(); !ok {
+		return errors.New(reason)
+	}
+	return nil
+}
+
+// noMesos stands in when no master is configured.
+type noMesos struct{ reason string }
+
+func (n noMesos) Subscribed() (bool, string) {
+	if n.reason != "" {
+		return false, n.reason
+	}
+	return false, "no Mesos master configured (start mysos-scheduler with --master http://HOST:5050)"
+}
+
+// standby is a scheduler that does not lead: the leader holds the subscription.
+type standby struct{ st *store.Store }
+
+func (s standby) Subscribed() (bool, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	leader, err := s.st.Leader(ctx)
+	if err != nil || leader == "" {
+		return false, "standby: no scheduler leads yet"
+	}
+	return false, "standby: the leading scheduler " + leader + " holds the Mesos subscription"
 }
 
 func hostname() string {

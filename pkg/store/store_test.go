@@ -46,6 +46,7 @@ func TestStore(t *testing.T) {
 		t.Run("ListByNamespace", func(t *testing.T) { testList(t, s) })
 		t.Run("WatchKeys", func(t *testing.T) { testWatch(t, s) })
 		t.Run("Election", func(t *testing.T) { testElection(t, s) })
+		t.Run("FrameworkID", func(t *testing.T) { testFrameworkID(t, s) })
 	})
 }
 
@@ -279,5 +280,24 @@ func testElection(t *testing.T, s *store.Store) {
 		_ = second.Resign(ctx)
 	case <-ctx.Done():
 		t.Fatal("the second campaigner never won after the first resigned")
+	}
+}
+
+func testFrameworkID(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	if id, err := s.FrameworkID(ctx); err != nil || id != "" {
+		t.Fatalf("fresh store: id %q, err %v; want none", id, err)
+	}
+	if err := s.SetFrameworkID(ctx, "abc-0001"); err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := s.FrameworkID(ctx); id != "abc-0001" {
+		t.Fatalf("id = %q after set", id)
+	}
+	if err := s.SetFrameworkID(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := s.FrameworkID(ctx); id != "" {
+		t.Fatalf("id = %q after forgetting it", id)
 	}
 }
