@@ -24,14 +24,17 @@ func main() {
 	t := devcluster.DefaultTimeouts()
 	cmd := &cobra.Command{
 		Use:   "mysos-devcluster",
-		Short: "Run a Mesos-compatible dev cluster: one master and N agents in one process",
-		Long: `Run a Mesos-compatible dev cluster: one master and N agents in one process.
+		Short: "Run a Mesos-compatible dev cluster: masters and N agents in one process",
+		Long: `Run a Mesos-compatible dev cluster: masters and N agents in one process.
 
 Frameworks connect to http://<listen>/api/v1/scheduler exactly as to a Mesos
 master; executors are started as local processes and use the v1 executor API
-of their agent. Faults are injected over HTTP: GET /devcluster/agents,
-POST /devcluster/agents/{i}/{stop,restart,partition,heal},
-POST /devcluster/master/restart. See docs/devcluster.md.`,
+of their agent. With --masters > 1 the other masters listen on 127.0.0.2,
+127.0.0.3, ... and answer 307 to the leader. Faults are injected over HTTP:
+GET /devcluster/agents, GET /devcluster/masters,
+POST /devcluster/agents/{i}/{stop,restart,partition,heal,gone},
+POST /devcluster/master/{restart,failover}, POST /devcluster/master/elect/{i|none}.
+See docs/devcluster.md.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -44,6 +47,17 @@ POST /devcluster/master/restart. See docs/devcluster.md.`,
 			cfg.Timeouts = t
 			if fast {
 				cfg.Timeouts = devcluster.FastTimeouts()
+				// Flags given explicitly still apply on top of --fast.
+				fl := cmd.Flags()
+				if fl.Changed("agent-reregister-timeout") {
+					cfg.Timeouts.AgentReregistration = t.AgentReregistration
+				}
+				if fl.Changed("master-recovery") {
+					cfg.Timeouts.MasterRecovery = t.MasterRecovery
+				}
+				if fl.Changed("offer-timeout") {
+					cfg.Timeouts.OfferTimeout = t.OfferTimeout
+				}
 			}
 			startCtx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
@@ -52,13 +66,15 @@ POST /devcluster/master/restart. See docs/devcluster.md.`,
 				return err
 			}
 			defer c.Close()
-			cfg.Logger.Info("dev cluster running", "master", c.MasterURL(), "agents", c.AgentCount(), "work-dir", cfg.WorkDir)
+			cfg.Logger.Info("dev cluster running", "master", c.MasterURL(), "masters", c.MasterURLs(),
+				"agents", c.AgentCount(), "work-dir", cfg.WorkDir)
 			<-cmd.Context().Done()
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:5050", "master address")
+	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:5050", "address of the first master")
+	f.IntVar(&cfg.Masters, "masters", 1, "number of masters; the first leads, the others redirect to the leader")
 	f.IntVar(&cfg.Agents, "agents", 3, "number of agents")
 	f.StringVar(&cfg.AgentResources, "resources", devcluster.DefaultAgentResources, "resources of each agent, in Mesos' syntax")
 	f.StringVar(&cfg.AgentAttributes, "attributes", "", "attributes of each agent, e.g. rack:r1;zone:eu-1")
@@ -69,6 +85,9 @@ POST /devcluster/master/restart. See docs/devcluster.md.`,
 	f.IntVar(&t.MaxAgentPings, "max-agent-ping-timeouts", t.MaxAgentPings, "missed pings before an agent is unreachable")
 	f.DurationVar(&t.ExecutorRegistration, "executor-registration-timeout", t.ExecutorRegistration, "time an executor has to subscribe")
 	f.DurationVar(&t.ExecutorShutdownGrace, "executor-shutdown-grace-period", t.ExecutorShutdownGrace, "time an executor has to exit after SHUTDOWN")
+	f.DurationVar(&t.AgentReregistration, "agent-reregister-timeout", t.AgentReregistration, "time agents have to re-register with a new leading master")
+	f.DurationVar(&t.MasterRecovery, "master-recovery", t.MasterRecovery, "time a new leading master answers 503 to scheduler calls (0: none)")
+	f.DurationVar(&t.OfferTimeout, "offer-timeout", t.OfferTimeout, "rescind offers held longer (0: never)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

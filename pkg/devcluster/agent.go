@@ -48,10 +48,14 @@ type Agent struct {
 	// master waits for it, as in Mesos.
 	recovering    bool
 	recoveryTimer *time.Timer
-	closed        bool
-	closing       chan struct{}
-	loopStarted   bool
-	wg            sync.WaitGroup
+	// refused is set when the master answered msgShutdownAgent (the agent
+	// was marked gone): executors are shut down and the agent no longer
+	// registers.
+	refused     bool
+	closed      bool
+	closing     chan struct{}
+	loopStarted bool
+	wg          sync.WaitGroup
 }
 
 type agentFramework struct {
@@ -166,7 +170,7 @@ func (a *Agent) Connect(l *link) {
 	a.link = l
 	a.registered = false
 	a.lastPing = time.Now()
-	if !a.recovering {
+	if !a.recovering && !a.refused {
 		a.sendRegisterLocked()
 	}
 	if !a.loopStarted {
@@ -194,7 +198,7 @@ func (a *Agent) registrationLoop() {
 		case <-t.C:
 		}
 		a.mu.Lock()
-		if a.link != nil && !a.recovering {
+		if a.link != nil && !a.recovering && !a.refused {
 			max := a.cfg.Timeouts.MaxAgentPings
 			if max <= 0 {
 				max = 5
@@ -219,7 +223,7 @@ func (a *Agent) registrationLoop() {
 }
 
 func (a *Agent) sendRegisterLocked() {
-	if a.link == nil || a.closed {
+	if a.link == nil || a.closed || a.refused {
 		return
 	}
 	a.lastRegister = time.Now()
@@ -291,9 +295,39 @@ func (a *Agent) HandleMasterMessage(msg any) {
 		a.acknowledgeLocked(m.FrameworkID.Value, m.TaskID.Value, m.UUID)
 	case msgCheckpointResources:
 		a.checkpointResourcesLocked(m.Resources)
+	case msgShutdownAgent:
+		a.shutdownAgentLocked(m.Message)
 	default:
 		a.log.Warn("unknown master message", "type", fmt.Sprintf("%T", msg))
 	}
+}
+
+// shutdownAgentLocked obeys the master's refusal (the agent was marked
+// gone), as a Mesos agent obeys ShutdownMessage: every framework's executors
+// are shut down and the agent stops registering. Its work dir, volumes
+// included, stays on disk; an Agent started again on it keeps the refused
+// id and is refused again.
+func (a *Agent) shutdownAgentLocked(msg string) {
+	if a.refused {
+		return
+	}
+	a.log.Warn("master asked this agent to shut down", "message", msg)
+	a.refused = true
+	a.registered = false
+	ids := make([]string, 0, len(a.frameworks))
+	for id := range a.frameworks {
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		a.shutdownFrameworkLocked(id)
+	}
+}
+
+// Refused reports whether the master refused this agent (marked it gone).
+func (a *Agent) Refused() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.refused
 }
 
 func (a *Agent) onRegisteredLocked(id mesos.AgentID) {

@@ -30,6 +30,10 @@ import (
 // (written against mesos-go's executor client) instead of the tests.
 const testExecutorEnv = "DEVCLUSTER_AGENT_TEST_EXECUTOR"
 
+// triggerPrefix names the files through which a test makes the executor
+// send an update while its agent is down.
+const triggerPrefix = "trigger-update."
+
 func init() {
 	mode := os.Getenv(testExecutorEnv)
 	if mode == "" {
@@ -170,6 +174,36 @@ func runTestExecutor(mode string) int {
 		}
 		if !cfg.Checkpoint || time.Since(disconnected) > cfg.RecoveryTimeout {
 			return 1
+		}
+		// Updates the test asks for while the agent is away (a file
+		// <sandbox>/trigger-update.<task> holding "STATE\nmessage") are sent
+		// (and fail) like a real executor's, kept unacknowledged, and go out
+		// again in the next SUBSCRIBE.
+		if paths, _ := filepath.Glob(filepath.Join(sandbox, triggerPrefix+"*")); len(paths) > 0 {
+			for _, p := range paths {
+				if strings.HasSuffix(p, ".sent") || strings.HasSuffix(p, ".tmp") {
+					continue
+				}
+				b, err := os.ReadFile(p)
+				if err != nil {
+					continue
+				}
+				stateName, message, _ := strings.Cut(string(b), "\n")
+				taskID := mesos.TaskID{Value: strings.TrimPrefix(filepath.Base(p), triggerPrefix)}
+				st := mesos.TaskStatus{
+					TaskID: taskID, State: mesos.TaskState(mesos.TaskState_value[strings.TrimSpace(stateName)]).Enum(),
+					Source: mesos.SOURCE_EXECUTOR.Enum(), Message: &message,
+					ExecutorID: &mesos.ExecutorID{Value: cfg.ExecutorID}, UUID: newUUID(),
+				}
+				u := calls.Update(st)
+				unackedUpdates[string(st.UUID)] = *u.Update
+				resp, err := sender.Send(ctx, calls.NonStreaming(u))
+				if resp != nil {
+					resp.Close()
+				}
+				logf("triggered update %s %s while disconnected: %v", taskID.Value, st.GetState(), err)
+				_ = os.Rename(p, p+".sent")
+			}
 		}
 		time.Sleep(50 * time.Millisecond) // re-subscription backoff
 	}

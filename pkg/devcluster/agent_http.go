@@ -104,6 +104,14 @@ func (a *Agent) serveExecutor(w http.ResponseWriter, r *http.Request) {
 	case executor.Call_SUBSCRIBE:
 		conn := a.subscribeLocked(fw, ex, call.Subscribe)
 		a.mu.Unlock()
+		// When the server shuts down (the agent stops or restarts) the
+		// stream ends at once, as the socket of a dying agent would:
+		// http.Server.Shutdown does not cancel running handlers and would
+		// otherwise wait for this long-lived response until its deadline,
+		// while the executor still believes it is connected.
+		if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok {
+			srv.RegisterOnShutdown(conn.close)
+		}
 		s, err := startStream(w, respCodec, nil)
 		if err != nil {
 			conn.close()

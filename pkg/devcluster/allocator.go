@@ -383,6 +383,7 @@ func (m *Master) allocate() {
 		return
 	}
 	now := time.Now()
+	m.expireOffers(now)
 	var fws []*mframework
 	for _, fw := range m.frameworks {
 		if fw.stream != nil {
@@ -438,7 +439,7 @@ func (m *Master) tryOffer(fw *mframework, a *magent, free mesos.Resources, now t
 		}
 		id := fmt.Sprintf("%s-O%d", m.id, m.nextOffer)
 		m.nextOffer++
-		m.offers[id] = &moffer{id: id, fw: fw, agentID: a.id, role: role, resources: rs}
+		m.offers[id] = &moffer{id: id, fw: fw, agentID: a.id, role: role, resources: rs, created: now}
 		o := mesos.Offer{
 			ID:             mesos.OfferID{Value: id},
 			FrameworkID:    mesos.FrameworkID{Value: fw.id},

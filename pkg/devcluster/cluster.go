@@ -7,16 +7,26 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
 
 // Config configures a whole dev cluster.
 type Config struct {
-	// Listen is the master's address (default 127.0.0.1:5050; port 0 picks one).
+	// Listen is the first master's address (default 127.0.0.1:5050; port 0
+	// picks one).
 	Listen string
+	// Masters is how many masters to run (default 1). Exactly one leads;
+	// the others are standbys that redirect schedulers to it. Master k > 0
+	// listens on its own loopback address, 127.0.0.<k+1>, on the first
+	// master's port if free (another port otherwise).
+	Masters int
 	// Agents is how many agents to start.
 	Agents int
 	// AgentResources and AgentAttributes use Mesos' syntax and apply to every
@@ -34,18 +44,43 @@ type Config struct {
 // DefaultAgentResources is what each agent offers unless told otherwise.
 const DefaultAgentResources = "cpus:4;mem:8192;disk:65536;ports:[31000-32000]"
 
-// Cluster is a running master and its agents. Its methods inject the faults
-// the tests need: agents stopped, restarted or partitioned, executors killed,
-// the master restarted.
+// Cluster is running masters and their agents. Its methods inject the
+// faults the tests need: agents stopped, restarted, partitioned or marked
+// gone, executors killed, the leading master restarted or failed over.
+//
+// The masters share a registry (agents admitted, unreachable, gone), as
+// Mesos masters share the replicated log; everything else a master knows
+// lives in its Master object, which is replaced at every restart or
+// election.
 type Cluster struct {
 	cfg Config
 	log *slog.Logger
+	reg *registry
 
-	mu       sync.Mutex
-	master   *Master
-	masterLn net.Listener
-	masterSv *http.Server
-	agents   []*agentSlot
+	mu      sync.Mutex
+	masters []*masterSlot
+	leader  int     // index into masters; -1 while no master leads
+	master  *Master // the leader's; nil while no master leads
+	agents  []*agentSlot
+
+	// route is what the HTTP handlers read, without c.mu, so that a server
+	// shutdown under c.mu never waits for a handler that waits for c.mu.
+	route atomic.Pointer[route]
+}
+
+// route is the current leadership as the masters' HTTP servers see it.
+type route struct {
+	leader int
+	master *Master
+	info   *mesos.MasterInfo
+}
+
+// masterSlot is one master position: its address outlives the Master
+// objects that serve on it.
+type masterSlot struct {
+	addr   string
+	ln     net.Listener
+	server *http.Server
 }
 
 // agentSlot is one agent position: its address and work dir outlive the
@@ -56,13 +91,18 @@ type agentSlot struct {
 	link   *link
 	ln     net.Listener
 	server *http.Server
+	lastID string // the agent id last seen, for stopped agents
+	gone   bool
 }
 
-// Start starts the master and cfg.Agents agents and waits until every agent
-// is registered.
+// Start starts the masters and cfg.Agents agents and waits until every
+// agent is registered. The first master leads.
 func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:5050"
+	}
+	if cfg.Masters <= 0 {
+		cfg.Masters = 1
 	}
 	if cfg.AgentResources == "" {
 		cfg.AgentResources = DefaultAgentResources
@@ -76,15 +116,28 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	c := &Cluster{cfg: cfg, log: cfg.Logger}
+	c := &Cluster{cfg: cfg, log: cfg.Logger, reg: newRegistry(), leader: -1}
+	c.route.Store(&route{leader: -1})
 	ln, err := net.Listen("tcp4", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("master listen on %s: %w", cfg.Listen, err)
 	}
-	c.masterLn = ln
-	c.master = c.newMaster()
-	c.masterSv = &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second}
-	go c.masterSv.Serve(ln)
+	c.masters = append(c.masters, &masterSlot{addr: ln.Addr().String(), ln: ln})
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	for k := 1; k < cfg.Masters; k++ {
+		ln, err := listenStandby(k, port)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.masters = append(c.masters, &masterSlot{addr: ln.Addr().String(), ln: ln})
+	}
+	for i, ms := range c.masters {
+		c.serveMaster(i, ms)
+	}
+	c.mu.Lock()
+	c.electLocked(0)
+	c.mu.Unlock()
 	for i := range cfg.Agents {
 		if err := c.addAgent(i + 1); err != nil {
 			c.Close()
@@ -98,10 +151,78 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	return c, nil
 }
 
-// MasterURL is the master's base URL, e.g. http://127.0.0.1:5050.
-func (c *Cluster) MasterURL() string { return "http://" + c.masterLn.Addr().String() }
+// listenStandby binds master k's own loopback address, 127.0.0.<k+1>, on
+// port if it is free, on any port otherwise, falling back to 127.0.0.1 on
+// systems where only that loopback address exists.
+func listenStandby(k int, port string) (net.Listener, error) {
+	host := fmt.Sprintf("127.0.0.%d", k+1)
+	for _, addr := range []string{net.JoinHostPort(host, port), net.JoinHostPort(host, "0"), "127.0.0.1:0"} {
+		if ln, err := net.Listen("tcp4", addr); err == nil {
+			return ln, nil
+		}
+	}
+	return nil, fmt.Errorf("master %d: no loopback address to listen on", k)
+}
 
-// Master returns the running master.
+// serveMaster starts the HTTP server of master position i on its listener.
+func (c *Cluster) serveMaster(i int, ms *masterSlot) {
+	ms.server = &http.Server{Handler: masterHandler{c: c, index: i}, ReadHeaderTimeout: 10 * time.Second}
+	go ms.server.Serve(ms.ln)
+}
+
+// masterHandler routes the requests to master position index: the
+// fault-injection API (/devcluster/...) to the cluster, everything else to
+// the Master if this position leads, and to the standby's redirects if not.
+type masterHandler struct {
+	c     *Cluster
+	index int
+}
+
+func (h masterHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/devcluster/") {
+		h.c.serveControl(w, r)
+		return
+	}
+	rt := h.c.route.Load()
+	if rt.leader == h.index && rt.master != nil {
+		rt.master.ServeHTTP(w, r)
+		return
+	}
+	ServeStandby(w, r, rt.info)
+}
+
+// MasterURL is the first master's base URL, e.g. http://127.0.0.1:5050.
+// After a failover that master is a standby, which redirects schedulers to
+// the leader, as a Mesos client configured with one master address sees.
+func (c *Cluster) MasterURL() string { return "http://" + c.masters[0].addr }
+
+// MasterURLs are the base URLs of all masters, the first one first.
+func (c *Cluster) MasterURLs() []string {
+	out := make([]string, len(c.masters))
+	for i, ms := range c.masters {
+		out[i] = "http://" + ms.addr
+	}
+	return out
+}
+
+// LeaderURL is the leading master's base URL, "" while none leads.
+func (c *Cluster) LeaderURL() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.leader < 0 {
+		return ""
+	}
+	return "http://" + c.masters[c.leader].addr
+}
+
+// Leader is the index of the leading master, -1 while none leads.
+func (c *Cluster) Leader() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.leader
+}
+
+// Master returns the leading master, nil while none leads.
 func (c *Cluster) Master() *Master {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -118,19 +239,72 @@ func (c *Cluster) Agent(i int) *Agent {
 // AgentCount is the number of agent positions.
 func (c *Cluster) AgentCount() int { return len(c.agents) }
 
-func (c *Cluster) newMaster() *Master {
-	return NewMaster(MasterConfig{Listen: c.masterLn.Addr().String(), Timeouts: c.cfg.Timeouts}, c.log.With("component", "master"))
+// ServeHTTP serves as the first master does (see MasterURL).
+func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	masterHandler{c: c, index: 0}.ServeHTTP(w, r)
 }
 
-// ServeHTTP routes the fault-injection API (/devcluster/...) to the cluster
-// and everything else to the current master, so a restarted master serves
-// on the same listener.
-func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/devcluster/") {
-		c.serveControl(w, r)
-		return
+// electLocked makes master position i the leader, with a fresh Master that
+// knows only the registry, or leaves the cluster without a leader when i
+// is negative. The previous leader's Master dies and its server drops every
+// connection, as the process of a Mesos master that loses leadership exits
+// and restarts as a standby. Agents are reconnected to the new leader and
+// re-register. Caller holds c.mu.
+func (c *Cluster) electLocked(i int) error {
+	partitioned := map[*agentSlot]bool{}
+	for _, s := range c.agents {
+		if s.link != nil {
+			partitioned[s] = s.link.cut.Load() && s.agent != nil
+			s.link.cut.Store(true)
+			s.link.close()
+			s.link = nil
+		}
 	}
-	c.Master().ServeHTTP(w, r)
+	if c.master != nil {
+		old := c.masters[c.leader]
+		c.master.Close()
+		c.route.Store(&route{leader: -1})
+		if err := c.restartServerLocked(c.leader, old); err != nil {
+			c.log.Error("master server restart", "err", err)
+		}
+		c.master = nil
+	}
+	c.leader = -1
+	c.route.Store(&route{leader: -1})
+	if i >= 0 {
+		ms := c.masters[i]
+		c.master = NewMaster(MasterConfig{Listen: ms.addr, Timeouts: c.cfg.Timeouts, registry: c.reg},
+			c.log.With("component", "master", "master", i))
+		c.leader = i
+		info := c.master.Info()
+		c.route.Store(&route{leader: i, master: c.master, info: &info})
+		c.log.Info("master elected", "index", i, "address", ms.addr)
+	} else {
+		c.log.Info("no master leads")
+	}
+	for _, s := range c.agents {
+		if s.agent != nil {
+			c.connect(s)
+			// A partition cuts the agent off from every master.
+			s.link.cut.Store(partitioned[s])
+		}
+	}
+	return nil
+}
+
+// restartServerLocked closes master position i's server, with every
+// connection, and serves again on the same address.
+func (c *Cluster) restartServerLocked(i int, ms *masterSlot) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = ms.server.Shutdown(ctx)
+	ln, err := net.Listen("tcp4", ms.addr)
+	if err != nil {
+		return fmt.Errorf("master %d listen again on %s: %w", i, ms.addr, err)
+	}
+	ms.ln = ln
+	c.serveMaster(i, ms)
+	return nil
 }
 
 func (c *Cluster) addAgent(n int) error {
@@ -170,11 +344,16 @@ func (c *Cluster) startAgent(slot *agentSlot) error {
 	return nil
 }
 
-// connect links the slot's agent to the current master.
+// connect links the slot's agent to the leading master; while none leads,
+// to nowhere (what the agent sends is dropped, and it keeps retrying).
 func (c *Cluster) connect(slot *agentSlot) {
 	master, agent := c.master, slot.agent
 	var l *link
-	l = newLink(agent.HandleMasterMessage, func(msg any) { master.HandleAgentMessage(l, msg) })
+	if master == nil {
+		l = newLink(agent.HandleMasterMessage, func(any) {})
+	} else {
+		l = newLink(agent.HandleMasterMessage, func(msg any) { master.HandleAgentMessage(l, msg) })
+	}
 	slot.link = l
 	agent.Connect(l)
 }
@@ -231,14 +410,36 @@ func (c *Cluster) stopAgentLocked(slot *agentSlot, killExecutors bool) {
 	if slot.agent == nil {
 		return
 	}
-	slot.link.cut.Store(true)
-	slot.link.close()
+	if id := slot.agent.ID(); id != "" {
+		slot.lastID = id
+	}
+	if slot.link != nil {
+		slot.link.cut.Store(true)
+		slot.link.close()
+	}
+	// The agent goes first, as a dying agent process would: then its server
+	// stops, ending the executors' streams.
+	slot.agent.Close(killExecutors)
+	slot.agent = nil
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_ = slot.server.Shutdown(ctx)
 	cancel()
 	slot.ln = nil // Shutdown closed it; restart binds the same address again
-	slot.agent.Close(killExecutors)
-	slot.agent = nil
+}
+
+// killOrphans kills the executors a stopped agent left running (StopAgent
+// keeps them for a restart) by recovering the agent from its work dir just
+// to close it, so that closing the cluster leaves no process behind.
+func killOrphans(slot *agentSlot, log *slog.Logger) {
+	if _, err := os.Stat(slot.cfg.WorkDir); err != nil {
+		return // never started
+	}
+	agent, err := NewAgent(slot.cfg, log)
+	if err != nil {
+		log.Warn("cannot recover a stopped agent to kill its executors", "agent", slot.cfg.Hostname, "err", err)
+		return
+	}
+	agent.Close(true)
 }
 
 // RestartAgent stops agent i if it runs and starts it again on the same
@@ -279,34 +480,80 @@ func (c *Cluster) setCut(i int, cut bool) error {
 	return nil
 }
 
-// RestartMaster replaces the master with a fresh one on the same address,
-// which knows nothing: agents re-register and frameworks must re-subscribe.
+// RestartMaster replaces the leading master with a fresh one on the same
+// address, which knows only the registry: agents re-register, frameworks
+// must re-subscribe, and the master answers 503 and withholds some
+// reconciliation answers while it recovers (see master_failover.go). With
+// no leader, it elects the first master.
 func (c *Cluster) RestartMaster() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, s := range c.agents {
-		if s.link != nil {
-			s.link.cut.Store(true)
-			s.link.close()
-		}
+	i := c.leader
+	if i < 0 {
+		i = 0
 	}
-	c.master.Close()
-	_ = c.masterSv.Shutdown(ctx)
-	ln, err := net.Listen("tcp4", c.masterLn.Addr().String())
+	return c.electLocked(i)
+}
+
+// FailoverMaster makes the next master (in MasterURLs order, wrapping
+// around) the leader: a fresh Master, as after RestartMaster, on another
+// address, while the old leader becomes a standby that redirects. With one
+// master it is RestartMaster.
+func (c *Cluster) FailoverMaster() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.electLocked((c.leader + 1) % len(c.masters))
+}
+
+// ElectMaster makes master i the leader (a fresh Master even if it already
+// leads); a negative i leaves the cluster without a leader, so that every
+// master answers 503 "No leader elected" until the next election.
+func (c *Cluster) ElectMaster(i int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if i >= len(c.masters) {
+		return fmt.Errorf("no master %d: the cluster has masters 0..%d", i, len(c.masters)-1)
+	}
+	if i < 0 {
+		i = -1
+	}
+	return c.electLocked(i)
+}
+
+// MarkAgentGone marks agent i gone, as an operator's MARK_AGENT_GONE: the
+// leading master reports its tasks TASK_GONE_BY_OPERATOR (TASK_LOST to
+// frameworks that are not partition-aware) and tells the agent to shut
+// down; the agent kills its executors and no master accepts it again (also
+// after RestartAgent, which keeps its id). Its work dir and volumes stay on
+// disk. The agent must have registered once.
+func (c *Cluster) MarkAgentGone(i int) error {
+	c.mu.Lock()
+	slot, err := c.slot(i)
 	if err != nil {
-		return fmt.Errorf("master listen again: %w", err)
+		c.mu.Unlock()
+		return err
 	}
-	c.masterLn = ln
-	c.master = c.newMaster()
-	c.masterSv = &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second}
-	go c.masterSv.Serve(ln)
-	for _, s := range c.agents {
-		if s.agent != nil {
-			c.connect(s)
+	id := slot.lastID
+	if slot.agent != nil {
+		if cur := slot.agent.ID(); cur != "" {
+			id = cur
 		}
 	}
+	m := c.master
+	c.mu.Unlock()
+	if id == "" {
+		return fmt.Errorf("agent %d never registered", i)
+	}
+	if m == nil {
+		return errors.New("no master leads")
+	}
+	if err := m.MarkAgentGone(id); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	slot.gone = true
+	slot.lastID = id
+	c.mu.Unlock()
 	return nil
 }
 
@@ -315,13 +562,25 @@ func (c *Cluster) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, s := range c.agents {
+		if s.agent == nil {
+			killOrphans(s, c.log)
+		}
 		c.stopAgentLocked(s, true)
 	}
-	if c.masterSv != nil {
+	if c.master != nil {
 		c.master.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = c.masterSv.Shutdown(ctx)
-		cancel()
-		c.masterSv = nil
+		c.master = nil
+	}
+	c.leader = -1
+	c.route.Store(&route{leader: -1})
+	for _, ms := range c.masters {
+		if ms.server != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = ms.server.Shutdown(ctx)
+			cancel()
+			ms.server = nil
+		} else if ms.ln != nil {
+			ms.ln.Close()
+		}
 	}
 }

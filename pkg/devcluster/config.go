@@ -31,6 +31,21 @@ type Timeouts struct {
 	// ExecutorHeartbeat is the interval of HEARTBEAT events on executor
 	// streams (Mesos: 30min; mesos-go's example executor dies on them).
 	ExecutorHeartbeat time.Duration
+	// AgentReregistration is how long a new leading master (after a restart
+	// or a failover) waits for the agents of its registry to re-register
+	// (--agent_reregister_timeout, 10min). Meanwhile explicit reconciliation
+	// of tasks it does not know on those agents gets no answer; afterwards
+	// the agents still missing are marked unreachable.
+	AgentReregistration time.Duration
+	// MasterRecovery is how long a new leading master answers 503 to every
+	// scheduler call while it "reads its registry", ending early once every
+	// agent of the registry re-registered. Mesos has no flag for it: how long
+	// Master::Http::scheduler answers 503 depends on the registry backend.
+	// Zero means no such phase.
+	MasterRecovery time.Duration
+	// OfferTimeout rescinds offers a framework holds longer
+	// (--offer_timeout); zero, the default, never does.
+	OfferTimeout time.Duration
 }
 
 // DefaultTimeouts are Mesos' defaults.
@@ -46,6 +61,8 @@ func DefaultTimeouts() Timeouts {
 		UpdateRetryMin:         10 * time.Second,
 		UpdateRetryMax:         10 * time.Minute,
 		ExecutorHeartbeat:      30 * time.Minute,
+		AgentReregistration:    10 * time.Minute,
+		MasterRecovery:         time.Second,
 	}
 }
 
@@ -62,6 +79,11 @@ func FastTimeouts() Timeouts {
 		UpdateRetryMin:         200 * time.Millisecond,
 		UpdateRetryMax:         2 * time.Second,
 		ExecutorHeartbeat:      30 * time.Minute,
+		AgentReregistration:    500 * time.Millisecond,
+		// No 503 phase: tests that want one set it (it ends as soon as the
+		// agents are back, which would make a SUBSCRIBE right after
+		// RestartMaster racy).
+		MasterRecovery: 0,
 	}
 }
 
@@ -72,6 +94,10 @@ type MasterConfig struct {
 	Timeouts Timeouts
 	// Version is what /version reports (Mesos 1.10 semantics by default).
 	Version string
+	// registry is what survives the master: the agents admitted, unreachable
+	// and gone. The cluster hands the same one to every master it elects;
+	// nil means a new, empty one.
+	registry *registry
 }
 
 // AgentConfig configures one agent.

@@ -9,14 +9,27 @@ import (
 )
 
 // serveControl is the fault-injection API, for tests written in other
-// languages and for people at a shell:
+// languages and for people at a shell. Every master address serves it.
 //
 //	GET  /devcluster/agents                     the agents: index, hostname, id, address, state
 //	POST /devcluster/agents/{i}/stop            stop agent i (executors keep running)
 //	POST /devcluster/agents/{i}/restart         restart agent i with recovery
 //	POST /devcluster/agents/{i}/partition       cut agent i off from the master
 //	POST /devcluster/agents/{i}/heal            end the partition
-//	POST /devcluster/master/restart             replace the master with a fresh one
+//	POST /devcluster/agents/{i}/gone            mark agent i gone (MARK_AGENT_GONE): its tasks
+//	                                            become TASK_GONE_BY_OPERATOR, it shuts down its
+//	                                            executors and is never accepted again
+//	GET  /devcluster/masters                    the masters: index, url, leader
+//	POST /devcluster/master/restart             replace the leading master with a fresh one
+//	POST /devcluster/master/failover            make the next master the leader (fresh)
+//	POST /devcluster/master/elect/{i}           make master i the leader; i = -1 or "none":
+//	                                            no leader, every master answers 503
+//
+// A new leader knows only the registry (agents admitted, unreachable and
+// gone): for Timeouts.MasterRecovery it answers 503 to scheduler calls, and
+// for Timeouts.AgentReregistration it withholds reconciliation answers
+// about agents that have not re-registered yet. Standby masters answer 307
+// to the leader.
 //
 // Real Mesos has no such endpoints; they live under a path no Mesos client uses.
 func (c *Cluster) serveControl(w http.ResponseWriter, r *http.Request) {
@@ -24,8 +37,24 @@ func (c *Cluster) serveControl(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodGet && len(parts) == 1 && parts[0] == "agents":
 		c.writeAgents(w)
+	case r.Method == http.MethodGet && len(parts) == 1 && parts[0] == "masters":
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(c.Masters())
 	case r.Method == http.MethodPost && len(parts) == 2 && parts[0] == "master" && parts[1] == "restart":
 		c.answer(w, c.RestartMaster())
+	case r.Method == http.MethodPost && len(parts) == 2 && parts[0] == "master" && parts[1] == "failover":
+		c.answer(w, c.FailoverMaster())
+	case r.Method == http.MethodPost && len(parts) == 3 && parts[0] == "master" && parts[1] == "elect":
+		i := -1
+		if parts[2] != "none" {
+			n, err := strconv.Atoi(parts[2])
+			if err != nil {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("master index %q is not a number", parts[2]))
+				return
+			}
+			i = n
+		}
+		c.answer(w, c.ElectMaster(i))
 	case r.Method == http.MethodPost && len(parts) == 3 && parts[0] == "agents":
 		i, err := strconv.Atoi(parts[1])
 		if err != nil {
@@ -34,15 +63,34 @@ func (c *Cluster) serveControl(w http.ResponseWriter, r *http.Request) {
 		}
 		action, ok := map[string]func(int) error{
 			"stop": c.StopAgent, "restart": c.RestartAgent, "partition": c.PartitionAgent, "heal": c.HealAgent,
+			"gone": c.MarkAgentGone,
 		}[parts[2]]
 		if !ok {
-			writeError(w, http.StatusNotFound, "unknown agent action "+parts[2]+": use stop, restart, partition or heal")
+			writeError(w, http.StatusNotFound, "unknown agent action "+parts[2]+": use stop, restart, partition, heal or gone")
 			return
 		}
 		c.answer(w, action(i))
 	default:
 		writeError(w, http.StatusNotFound, "unknown dev cluster control path; see GET /devcluster/agents")
 	}
+}
+
+// MasterSummary describes one master position for the control API.
+type MasterSummary struct {
+	Index  int    `json:"index"`
+	URL    string `json:"url"`
+	Leader bool   `json:"leader"`
+}
+
+// Masters lists the master positions.
+func (c *Cluster) Masters() []MasterSummary {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]MasterSummary, len(c.masters))
+	for i, ms := range c.masters {
+		out[i] = MasterSummary{Index: i, URL: "http://" + ms.addr, Leader: i == c.leader}
+	}
+	return out
 }
 
 func (c *Cluster) answer(w http.ResponseWriter, err error) {
@@ -61,6 +109,8 @@ type AgentSummary struct {
 	Address     string `json:"address"`
 	Running     bool   `json:"running"`
 	Partitioned bool   `json:"partitioned"`
+	// Gone: marked gone; the masters never accept this agent again.
+	Gone bool `json:"gone"`
 }
 
 // Agents lists the agent positions.
@@ -69,9 +119,12 @@ func (c *Cluster) Agents() []AgentSummary {
 	defer c.mu.Unlock()
 	out := make([]AgentSummary, len(c.agents))
 	for i, s := range c.agents {
-		out[i] = AgentSummary{Index: i, Hostname: s.cfg.Hostname, Address: s.cfg.Listen, Running: s.agent != nil}
+		out[i] = AgentSummary{Index: i, Hostname: s.cfg.Hostname, ID: s.lastID, Address: s.cfg.Listen,
+			Running: s.agent != nil, Gone: s.gone}
 		if s.agent != nil {
-			out[i].ID = s.agent.ID()
+			if id := s.agent.ID(); id != "" {
+				out[i].ID = id
+			}
 			out[i].Partitioned = s.link.cut.Load()
 		}
 	}

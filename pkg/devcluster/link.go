@@ -57,6 +57,14 @@ type (
 	}
 	// msgPing is the master's health check; the agent answers msgPong.
 	msgPing struct{}
+	// msgShutdownAgent tells an agent that the master will never accept it
+	// again (it was marked gone by the operator), like Mesos'
+	// ShutdownMessage: the agent kills every executor and stops
+	// (re-)registering. The master sends it when it marks the agent gone and
+	// again in answer to every later registration with the agent's id.
+	msgShutdownAgent struct {
+		Message string
+	}
 )
 
 // Messages from an agent to the master.

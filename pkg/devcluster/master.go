@@ -37,11 +37,21 @@ type Master struct {
 	agents      map[string]*magent     // registered and reachable
 	agentByLink map[*link]*magent
 	unreachable map[string]time.Time // agent id -> when it was marked unreachable
+	gone        map[string]time.Time // agent id -> when it was marked gone
 	offers      map[string]*moffer
-	nextFW      int
-	nextAgent   int
-	nextOffer   int
-	rr          int
+	reg         *registry
+
+	// Recovery after a master restart or failover (master_failover.go):
+	// awaiting holds the registry's agents that have not re-registered yet;
+	// recovering is the 503 phase.
+	awaiting      map[string]bool
+	recovering    bool
+	recoveryTimer *time.Timer
+	reregTimer    *time.Timer
+	nextFW        int
+	nextAgent     int
+	nextOffer     int
+	rr            int
 
 	quit chan struct{}
 	wg   sync.WaitGroup
@@ -130,6 +140,7 @@ type moffer struct {
 	agentID   string
 	role      string
 	resources mesos.Resources // canonical
+	created   time.Time
 }
 
 // NewMaster starts a master; cfg.Listen is the address it is served on.
@@ -151,8 +162,15 @@ func NewMaster(cfg MasterConfig, log *slog.Logger) *Master {
 	if t.MaxAgentPings <= 0 {
 		t.MaxAgentPings = def.MaxAgentPings
 	}
+	if t.AgentReregistration <= 0 {
+		t.AgentReregistration = def.AgentReregistration
+	}
 	if cfg.Version == "" {
 		cfg.Version = defaultVersion
+	}
+	reg := cfg.registry
+	if reg == nil {
+		reg = newRegistry()
 	}
 	m := &Master{
 		cfg:         cfg,
@@ -165,10 +183,13 @@ func NewMaster(cfg MasterConfig, log *slog.Logger) *Master {
 		agents:      map[string]*magent{},
 		agentByLink: map[*link]*magent{},
 		unreachable: map[string]time.Time{},
+		gone:        map[string]time.Time{},
 		offers:      map[string]*moffer{},
+		reg:         reg,
 		quit:        make(chan struct{}),
 	}
 	m.info = m.masterInfo()
+	m.recoverFromRegistry()
 	m.wg.Add(2)
 	go m.allocationLoop()
 	go m.pingLoop()
@@ -237,6 +258,7 @@ func (m *Master) Close() {
 	}
 	m.closed = true
 	close(m.quit)
+	m.stopRecoveryTimers()
 	for _, fw := range m.frameworks {
 		if fw.failover != nil {
 			fw.failover.Stop()
@@ -431,12 +453,18 @@ func (m *Master) registerAgent(from *link, r *msgRegisterAgent) {
 			total: applyCheckpointed(info.Resources, r.CheckpointedResources)}
 		m.agents[id] = a
 		m.agentByLink[from] = a
+		m.reg.admit(id)
 		m.log.Info("agent registered", "agent", id, "hostname", info.Hostname)
 		from.sendToAgent(msgRegistered{AgentID: mesos.AgentID{Value: id}})
 		return
 	}
 
 	id := info.ID.Value
+	if _, gone := m.gone[id]; gone || m.reg.isGone(id) {
+		m.log.Warn("refusing the re-registration of an agent marked gone", "agent", id, "hostname", info.Hostname)
+		from.sendToAgent(msgShutdownAgent{Message: "Agent has been marked gone"})
+		return
+	}
 	old := m.agents[id]
 	unreachableSince, wasUnreachable := m.unreachable[id]
 	delete(m.unreachable, id)
@@ -453,6 +481,8 @@ func (m *Master) registerAgent(from *link, r *msgRegisterAgent) {
 	}
 	m.agents[id] = a
 	m.agentByLink[from] = a
+	m.reg.admit(id)
+	m.agentReregistered(id)
 	m.log.Info("agent re-registered", "agent", id, "hostname", info.Hostname, "was_unreachable", wasUnreachable)
 	_ = unreachableSince
 
@@ -624,6 +654,7 @@ func (m *Master) markUnreachable(a *magent) {
 	delete(m.agents, a.id)
 	delete(m.agentByLink, a.link)
 	m.unreachable[a.id] = now
+	m.reg.markUnreachable(a.id, now)
 	ut := &mesos.TimeInfo{Nanoseconds: now.UnixNano()}
 	fwIDs := make([]string, 0, len(m.frameworks))
 	for id := range m.frameworks {

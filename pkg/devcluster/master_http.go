@@ -36,6 +36,12 @@ func (m *Master) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/health", "/master/health":
 		w.WriteHeader(http.StatusOK)
 	default:
+		if p := r.URL.Path; p == "/redirect" || p == "/master/redirect" ||
+			strings.HasPrefix(p, "/redirect/") || strings.HasPrefix(p, "/master/redirect/") {
+			info := m.info
+			leaderRedirect(w, r, &info)
+			return
+		}
 		http.NotFound(w, r)
 	}
 }
@@ -43,6 +49,10 @@ func (m *Master) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serveScheduler implements POST /api/v1/scheduler, checking in the order
 // real Mesos does.
 func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
+	if m.recoveringNow() {
+		writeError(w, http.StatusServiceUnavailable, "Master has not finished recovery")
+		return
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		writeError(w, http.StatusMethodNotAllowed,

@@ -73,9 +73,20 @@ func (m *Master) reconcileOne(fw *mframework, taskID string, agentID *mesos.Agen
 		return mesos.TASK_LOST
 	}
 	if agentID == nil {
+		if len(m.awaiting) > 0 {
+			// Some agent may still bring the task back: no answer yet.
+			return mesos.TaskStatus{}, false
+		}
 		return masterStatus(taskID, lost(mesos.TASK_UNKNOWN), mesos.REASON_RECONCILIATION, "Reconciliation: Task is unknown", ""), true
 	}
 	aid := agentID.Value
+	if m.awaiting[aid] {
+		// The agent has not re-registered since the master failed over.
+		return mesos.TaskStatus{}, false
+	}
+	if _, gone := m.gone[aid]; gone {
+		return masterStatus(taskID, lost(mesos.TASK_GONE_BY_OPERATOR), mesos.REASON_RECONCILIATION, "Reconciliation: Task is gone", aid), true
+	}
 	if m.agents[aid] != nil {
 		return masterStatus(taskID, lost(mesos.TASK_GONE), mesos.REASON_RECONCILIATION, "Reconciliation: Task is unknown to the agent", aid), true
 	}
