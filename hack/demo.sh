@@ -6,33 +6,52 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DEMO_DIR=${DEMO_DIR:-$PWD/.demo}
 PORT=${MYSOS_DEMO_PORT:-55001}
+MESOS_PORT=${MYSOS_DEMO_MESOS_PORT:-5050}
 export MYSOS_CONFIG=$DEMO_DIR/scheduler/mysosctl.yaml
 ctl=bin/mysosctl
 
-stop() {
-  if [[ -f $DEMO_DIR/scheduler.pid ]]; then
-    pid=$(cat "$DEMO_DIR/scheduler.pid")
+stop_one() {
+  local name=$1
+  if [[ -f $DEMO_DIR/$name.pid ]]; then
+    pid=$(cat "$DEMO_DIR/$name.pid")
     if kill "$pid" 2>/dev/null; then
-      # Wait for a clean shutdown so etcd's data dir is released.
+      # Wait for a clean shutdown: etcd's data dir and the agents' executors.
       for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      echo "demo: scheduler (pid $pid) stopped"
+      echo "demo: $name (pid $pid) stopped"
     fi
-    rm -f "$DEMO_DIR/scheduler.pid"
+    rm -f "$DEMO_DIR/$name.pid"
   fi
+}
+stop() { stop_one scheduler; stop_one devcluster; }
+
+# wait_http URL PIDFILE LOG: poll until URL answers 200, failing if the process dies.
+wait_http() {
+  for _ in $(seq 300); do
+    curl -fsS "$1" >/dev/null 2>&1 && return 0
+    kill -0 "$(cat "$2")" 2>/dev/null || { cat "$3"; exit 1; }
+    sleep 0.1
+  done
+  echo "demo: $1 did not answer in 30 s"; cat "$3"; exit 1
 }
 
 if [[ ${1:-} == stop ]]; then stop; exit 0; fi
 stop
 mkdir -p "$DEMO_DIR"
 
+echo "demo: starting mysos-devcluster (a Mesos-compatible master on 127.0.0.1:$MESOS_PORT and 3 agents, log in $DEMO_DIR/devcluster.log)"
+nohup bin/mysos-devcluster --listen "127.0.0.1:$MESOS_PORT" --agents 3 --work-dir "$DEMO_DIR/devcluster" \
+  >"$DEMO_DIR/devcluster.log" 2>&1 &
+echo $! >"$DEMO_DIR/devcluster.pid"
+wait_http "http://127.0.0.1:$MESOS_PORT/health" "$DEMO_DIR/devcluster.pid" "$DEMO_DIR/devcluster.log"
+
 echo "demo: starting mysos-scheduler (embedded etcd, API on 127.0.0.1:$PORT, log in $DEMO_DIR/scheduler.log)"
 nohup bin/mysos-scheduler --data-dir "$DEMO_DIR/scheduler" --listen "127.0.0.1:$PORT" \
-  >"$DEMO_DIR/scheduler.log" 2>&1 &
+  --master "http://127.0.0.1:$MESOS_PORT" >"$DEMO_DIR/scheduler.log" 2>&1 &
 echo $! >"$DEMO_DIR/scheduler.pid"
-
-for _ in $(seq 300); do
-  curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
-  kill -0 "$(cat "$DEMO_DIR/scheduler.pid")" 2>/dev/null || { cat "$DEMO_DIR/scheduler.log"; exit 1; }
+wait_http "http://127.0.0.1:$PORT/readyz" "$DEMO_DIR/scheduler.pid" "$DEMO_DIR/scheduler.log"
+# The subscription follows readiness by a moment; wait for it to show.
+for _ in $(seq 100); do
+  curl -fsS "http://127.0.0.1:$PORT/readyz" | grep -q '\[+\]mesos ok' && break
   sleep 0.1
 done
 curl -fsS "http://127.0.0.1:$PORT/readyz?verbose"
@@ -46,12 +65,14 @@ run describe clusters quickstart
 
 cat <<MSG
 
-The scheduler keeps running. Try:
+The dev cluster and the scheduler keep running. Try:
   export MYSOS_CONFIG=$MYSOS_CONFIG
   $ctl get clusters quickstart -o yaml
   $ctl diff -f examples/quickstart.yaml
-Stop it with: make demo-stop
+  curl -s http://127.0.0.1:$MESOS_PORT/master/state | head -c 600   # the framework, as Mesos sees it
+Stop them with: make demo-stop
 
-Until the Mesos framework lands, clusters stay Pending: Ready=False says no
-Mesos master is connected.
+Mysos is subscribed to the dev cluster as a Mesos framework. Launching MySQL
+instances comes with the next issues: until then the cluster stays Pending
+with Ready=False (LaunchPending).
 MSG

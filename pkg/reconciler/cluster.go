@@ -87,7 +87,7 @@ func (r *ClusterReconciler) decideStatus(c *spec.MySQLCluster) desiredStatus {
 		ready.Message = "no Mesos master is connected, so no instance can be launched: " + reason
 	} else {
 		ready.Reason = ReasonLaunchPending
-		ready.Message = "waiting for Mesos offers to launch instances"
+		ready.Message = "subscribed to Mesos; this version does not launch instances yet"
 	}
 	d.conditions = append(d.conditions, ready)
 	if c.Metadata.DeletionTimestamp != nil {
