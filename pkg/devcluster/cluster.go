@@ -455,6 +455,25 @@ func (c *Cluster) RestartAgent(i int) error {
 	return c.startAgent(slot)
 }
 
+// KillExecutor kills an executor process on agent i (SIGKILL to its
+// process group).
+func (c *Cluster) KillExecutor(i int, frameworkID, executorID string) error {
+	c.mu.Lock()
+	slot, err := c.slot(i)
+	var agent *Agent
+	if err == nil {
+		agent = slot.agent
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if agent == nil {
+		return fmt.Errorf("agent %d is stopped", i)
+	}
+	return agent.KillExecutor(frameworkID, executorID)
+}
+
 // PartitionAgent cuts agent i off from the master: no message passes either
 // way, so the master's health checks fail and it marks the agent unreachable.
 func (c *Cluster) PartitionAgent(i int) error {

@@ -1,6 +1,8 @@
 package devcluster
 
 import (
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -443,4 +445,29 @@ func TestClusterCloseKillsExecutorsOfStoppedAgents(t *testing.T) {
 	waitFor(t, "the orphaned executor to die", func() bool {
 		return syscall.Kill(pid, 0) != nil
 	})
+}
+
+// The fault API kills an executor as a crash would: the framework sees
+// TASK_FAILED (REASON_EXECUTOR_TERMINATED) and FAILURE.
+func TestClusterKillExecutorThroughTheControlAPI(t *testing.T) {
+	c, cl := scSetup(t, 1)
+	launchOnExecutor(t, c, cl, 0, "task-1", scExecutor(t, "exec-1"))
+	from := cl.mark()
+	url := fmt.Sprintf("%s/devcluster/agents/0/executors/%s/exec-1/kill", c.MasterURL(), cl.frameworkID())
+	resp, err := http.Post(url, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("kill executor: HTTP %d", resp.StatusCode)
+	}
+	cl.await(from, "TASK_FAILED", isTaskUpdateWith("task-1", mesos.TASK_FAILED, mesos.REASON_EXECUTOR_TERMINATED))
+	cl.await(from, "FAILURE of the executor", func(e *scheduler.Event) bool {
+		return e.Type == scheduler.Event_FAILURE && e.Failure.GetExecutorID().GetValue() == "exec-1"
+	})
+	if err := c.KillExecutor(0, cl.frameworkID(), "exec-1"); err == nil {
+		t.Fatal("killing an executor that is gone succeeded")
+	}
+	cl.waitAcked()
 }

@@ -19,6 +19,8 @@ import (
 //	POST /devcluster/agents/{i}/gone            mark agent i gone (MARK_AGENT_GONE): its tasks
 //	                                            become TASK_GONE_BY_OPERATOR, it shuts down its
 //	                                            executors and is never accepted again
+//	POST /devcluster/agents/{i}/executors/{framework}/{executor}/kill
+//	                                            SIGKILL an executor's process group
 //	GET  /devcluster/masters                    the masters: index, url, leader
 //	POST /devcluster/master/restart             replace the leading master with a fresh one
 //	POST /devcluster/master/failover            make the next master the leader (fresh)
@@ -55,6 +57,13 @@ func (c *Cluster) serveControl(w http.ResponseWriter, r *http.Request) {
 			i = n
 		}
 		c.answer(w, c.ElectMaster(i))
+	case r.Method == http.MethodPost && len(parts) == 6 && parts[0] == "agents" && parts[2] == "executors" && parts[5] == "kill":
+		i, err := strconv.Atoi(parts[1])
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("agent index %q is not a number", parts[1]))
+			return
+		}
+		c.answer(w, c.KillExecutor(i, parts[3], parts[4]))
 	case r.Method == http.MethodPost && len(parts) == 3 && parts[0] == "agents":
 		i, err := strconv.Atoi(parts[1])
 		if err != nil {
