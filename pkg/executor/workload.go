@@ -1,0 +1,90 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+)
+
+// Workload is what one task runs: a mysqld later, a test workload now.
+type Workload interface {
+	// Start begins the work and returns once it is up (the executor then
+	// reports TASK_RUNNING), or with an error (TASK_FAILED with its
+	// message), in which case nothing of it may be left running. ctx is
+	// cancelled when the task is killed while starting.
+	Start(ctx context.Context) error
+	// Done is closed when the workload has ended, on its own or stopped;
+	// Err then says why (nil: it finished cleanly).
+	Done() <-chan struct{}
+	Err() error
+	// Stop ends the workload gracefully within grace, then forcefully, and
+	// returns once it is gone. It must be safe to call more than once, and
+	// after Start failed.
+	Stop(grace time.Duration) error
+}
+
+// Factory builds the workload of a task; sandbox is the executor's sandbox
+// directory (volumes' container paths are relative to it).
+type Factory func(task mesos.TaskInfo, sandbox string) (Workload, error)
+
+// WorkloadLabel is the task label naming the workload kind of a task
+// without data.
+const WorkloadLabel = "mysos.io/workload"
+
+// WorkloadKind returns the workload kind a task names: the "workload"
+// member of its JSON data, or, for a task without data, its
+// mysos.io/workload label.
+func WorkloadKind(task mesos.TaskInfo) (string, error) {
+	if len(task.Data) > 0 {
+		var d struct {
+			Workload string `json:"workload"`
+		}
+		if err := json.Unmarshal(task.Data, &d); err != nil {
+			return "", fmt.Errorf("task data is not a JSON object: %v", err)
+		}
+		if d.Workload == "" {
+			return "", fmt.Errorf(`task data names no workload (want {"workload": KIND, ...})`)
+		}
+		return d.Workload, nil
+	}
+	if task.Labels != nil {
+		for _, l := range task.Labels.Labels {
+			if l.Key == WorkloadLabel && l.GetValue() != "" {
+				return l.GetValue(), nil
+			}
+		}
+	}
+	return "", fmt.Errorf(`task names no workload: give it data {"workload": KIND} or the label %s=KIND`, WorkloadLabel)
+}
+
+// ByKind is the Factory that dispatches on the task's workload kind (see
+// WorkloadKind) to the factory registered for it.
+func ByKind(kinds map[string]Factory) Factory {
+	names := make([]string, 0, len(kinds))
+	for k := range kinds {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	known := strings.Join(names, ", ")
+	return func(task mesos.TaskInfo, sandbox string) (Workload, error) {
+		kind, err := WorkloadKind(task)
+		if err != nil {
+			return nil, fmt.Errorf("%v (known workloads: %s)", err, known)
+		}
+		f := kinds[kind]
+		if f == nil {
+			return nil, fmt.Errorf("unknown workload %q (known workloads: %s)", kind, known)
+		}
+		return f(task, sandbox)
+	}
+}
+
+// Builtin is the Factory of the executor binary: every built-in kind.
+func Builtin() Factory {
+	return ByKind(map[string]Factory{"hold": NewHold})
+}
