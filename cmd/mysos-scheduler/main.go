@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mysos-project/mysos/internal/logging"
 	"github.com/mysos-project/mysos/pkg/framework"
 	"github.com/mysos-project/mysos/pkg/scheduler"
 	"github.com/mysos-project/mysos/pkg/spec"
@@ -38,12 +38,11 @@ through the mysosctl.yaml written next to it.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var level slog.Level
-			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				return fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)
+			log, err := logging.New(logLevel)
+			if err != nil {
+				return err
 			}
-			o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			slog.SetDefault(o.Logger)
+			o.Logger = log
 			if endpoints != "" {
 				o.EtcdEndpoints = strings.Split(endpoints, ",")
 			}
