@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -34,19 +33,8 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // (SUBSCRIBE Accept), 503 (recovering, non-SUBSCRIBE), 400 unknown
 // framework / executor, 403 (not subscribed), then the call.
 func (a *Agent) serveExecutor(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, http.StatusMethodNotAllowed, "Expecting 'POST', received '"+r.Method+"'")
-		return
-	}
-	reqCodec, code, msg := requestCodec(r)
-	if code != 0 {
-		writeError(w, code, msg)
-		return
-	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "Failed to read body: "+err.Error())
+	reqCodec, body, ok := readCall(w, r)
+	if !ok {
 		return
 	}
 	var call executor.Call

@@ -53,20 +53,8 @@ func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "Master has not finished recovery")
 		return
 	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		writeError(w, http.StatusMethodNotAllowed,
-			fmt.Sprintf("405 Method Not Allowed. Expecting one of { 'POST' }, but received '%s'.", r.Method))
-		return
-	}
-	reqCodec, code, msg := requestCodec(r)
-	if code != 0 {
-		writeError(w, code, msg)
-		return
-	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "Failed to read body: "+err.Error())
+	reqCodec, body, ok := readCall(w, r)
+	if !ok {
 		return
 	}
 	call, typePresent, msg := decodeCall(reqCodec, body)
@@ -92,7 +80,7 @@ func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
 		m.subscribe(w, r, call, respCodec)
 		return
 	}
-	code, msg = m.handleCall(r, call)
+	code, msg := m.handleCall(r, call)
 	if code == http.StatusAccepted || code == http.StatusOK {
 		w.Header().Set("Content-Length", "0")
 		w.WriteHeader(code)

@@ -3,6 +3,7 @@ package devcluster
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -165,4 +166,28 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(code)
 	_, _ = w.Write([]byte(msg))
+}
+
+// readCall does what every v1 call endpoint (scheduler and executor) checks
+// first, in Mesos' order: 405 for a method other than POST, 400/415 for the
+// Content-Type, 400 for an unreadable body. ok is false once an error has
+// been written.
+func readCall(w http.ResponseWriter, r *http.Request) (c codec, body []byte, ok bool) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		writeError(w, http.StatusMethodNotAllowed,
+			fmt.Sprintf("405 Method Not Allowed. Expecting one of { 'POST' }, but received '%s'.", r.Method))
+		return codec{}, nil, false
+	}
+	c, code, msg := requestCodec(r)
+	if code != 0 {
+		writeError(w, code, msg)
+		return codec{}, nil, false
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "Failed to read body: "+err.Error())
+		return codec{}, nil, false
+	}
+	return c, body, true
 }
