@@ -275,6 +275,7 @@ func (m *Master) launch(fw *mframework, a *magent, role string, available mesos.
 		stored := *proto.Clone(exec).(*mesos.ExecutorInfo)
 		stored.Resources = execRes
 		fw.executors[a.id][exec.ExecutorID.Value] = &mexecutor{info: stored, resources: execRes}
+		m.allocAdd(a.id, execRes)
 	}
 	var sent []mesos.TaskInfo
 	for i := range tasks {
@@ -303,6 +304,7 @@ func (m *Master) launch(fw *mframework, a *magent, role string, available mesos.
 			ti.Executor = nil
 		}
 		fw.tasks[ti.TaskID.Value] = t
+		m.allocAdd(a.id, t.resources)
 		sent = append(sent, ti)
 	}
 	var execMsg *mesos.ExecutorInfo

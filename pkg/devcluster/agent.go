@@ -54,6 +54,7 @@ type Agent struct {
 	refused     bool
 	closed      bool
 	closing     chan struct{}
+	ck          *ckState // checkpoint log (checkpoint.go)
 	loopStarted bool
 	wg          sync.WaitGroup
 }
@@ -360,6 +361,7 @@ func (a *Agent) Close(killExecutors bool) {
 	}
 	a.closed = true
 	close(a.closing)
+	a.closeCheckpointLocked()
 	if a.recoveryTimer != nil {
 		a.recoveryTimer.Stop()
 	}

@@ -312,26 +312,146 @@ func (fw *mframework) filtered(agentID, role string, rs mesos.Resources, now tim
 	return hit
 }
 
-// freeResources is what an agent has that no task, executor or offer uses.
+// Allocation accounting. Each agent keeps the sum of what its counted
+// tasks (neither terminal nor unreachable), its executors and its
+// outstanding offers use (magent.used), updated where they are added and
+// removed (allocAdd, allocSub), so an allocation round costs O(agents +
+// frameworks) instead of walking every task for every agent. The sum is
+// recomputed from scratch when an agent registers or re-registers.
+//
+// free = total - used gives what subtracting each item in turn gives
+// (freeResourcesSlow) as long as used is contained in total and is the exact
+// multiset sum of the items. Ranges and sets lose multiplicity when added
+// (two items holding the same port add up to one port), so an item that
+// overlaps what is already counted marks the agent inexact; an inexact
+// agent, or one whose used is not contained in its total (an agent
+// reporting more than it has), falls back to the item-by-item computation.
+
+// taskCounted reports whether a task's resources count as allocated.
+func taskCounted(t *mtask) bool {
+	return !isTerminal(t.state()) && t.state() != mesos.TASK_UNREACHABLE
+}
+
+// allocAdd counts rs as allocated on the agent (if it is registered).
 // Caller holds m.mu.
-func (m *Master) freeResources(a *magent) mesos.Resources {
-	free := a.total.Clone()
-	for _, fw := range m.frameworks {
-		for _, t := range fw.tasks {
-			if t.agentID == a.id && !isTerminal(t.state()) && t.state() != mesos.TASK_UNREACHABLE {
-				free = resMinus(free, t.resources)
+func (m *Master) allocAdd(agentID string, rs mesos.Resources) {
+	if a := m.agents[agentID]; a != nil {
+		a.addUsed(rs)
+	}
+}
+
+// allocSub stops counting rs as allocated on the agent. Caller holds m.mu.
+func (m *Master) allocSub(agentID string, rs mesos.Resources) {
+	if a := m.agents[agentID]; a != nil {
+		a.subUsed(rs)
+	}
+}
+
+func (a *magent) addUsed(rs mesos.Resources) {
+	for _, r := range rs {
+		if r.Validate() != nil || r.IsEmpty() {
+			continue
+		}
+		if !a.inexact && r.GetType() != mesos.SCALAR {
+			// Adding then subtracting gives used back only when r does not
+			// overlap it.
+			tmp := a.used.Clone()
+			tmp.Add1(r)
+			tmp.Subtract1(r)
+			if !resEqual(tmp, a.used) {
+				a.inexact = true
 			}
 		}
-		for _, e := range fw.executors[a.id] {
-			free = resMinus(free, e.resources)
+		a.used.Add1(r)
+	}
+}
+
+func (a *magent) subUsed(rs mesos.Resources) {
+	for _, r := range rs {
+		if r.Validate() != nil || r.IsEmpty() {
+			continue
+		}
+		if !containsAll(a.used, []mesos.Resource{r}) {
+			a.inexact = true
+			continue
+		}
+		a.used.Subtract1(r)
+	}
+}
+
+// resEqual compares resources as multisets.
+func resEqual(x, y []mesos.Resource) bool {
+	return containsAll(x, y) && containsAll(y, x)
+}
+
+// allocItems calls f with the resources of every task, executor and offer
+// that counts against agent id. Caller holds m.mu.
+func (m *Master) allocItems(id string, f func(mesos.Resources)) {
+	for _, fw := range m.frameworks {
+		for _, t := range fw.tasks {
+			if t.agentID == id && taskCounted(t) {
+				f(t.resources)
+			}
+		}
+		for _, e := range fw.executors[id] {
+			f(e.resources)
 		}
 	}
 	for _, o := range m.offers {
-		if o.agentID == a.id {
-			free = resMinus(free, o.resources)
+		if o.agentID == id {
+			f(o.resources)
 		}
 	}
+}
+
+// recomputeAllocated rebuilds an agent's allocated sum from scratch: O(all
+// tasks), for registration and re-registration. Caller holds m.mu.
+func (m *Master) recomputeAllocated(a *magent) {
+	a.used, a.inexact = nil, false
+	m.allocItems(a.id, a.addUsed)
+}
+
+// freeResources is what an agent has that no task, executor or offer uses.
+// Caller holds m.mu.
+func (m *Master) freeResources(a *magent) mesos.Resources {
+	if a.inexact || !containsAll(a.total, a.used) {
+		return m.freeResourcesSlow(a)
+	}
+	return resMinus(a.total, a.used)
+}
+
+// freeResourcesSlow subtracts every task, executor and offer of the agent
+// in turn. Caller holds m.mu.
+func (m *Master) freeResourcesSlow(a *magent) mesos.Resources {
+	free := a.total.Clone()
+	m.allocItems(a.id, func(rs mesos.Resources) { free = resMinus(free, rs) })
 	return free
+}
+
+// checkAllocation verifies the incremental accounting against a
+// recomputation from scratch: for every agent the allocated sum and the
+// free resources. Caller holds m.mu.
+func (m *Master) checkAllocation() error {
+	ids := make([]string, 0, len(m.agents))
+	for id := range m.agents {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		a := m.agents[id]
+		fresh := &magent{id: id}
+		m.allocItems(id, fresh.addUsed)
+		if fresh.inexact != a.inexact {
+			return fmt.Errorf("agent %s: inexact %v, recomputed %v", id, a.inexact, fresh.inexact)
+		}
+		if !a.inexact && !resEqual(a.used, fresh.used) {
+			return fmt.Errorf("agent %s: allocated %s, recomputed %s", id, formatResources(a.used), formatResources(fresh.used))
+		}
+		if got, want := m.freeResources(a), m.freeResourcesSlow(a); !resEqual(got, want) {
+			return fmt.Errorf("agent %s: free %s, recomputed %s", id, formatResources(got), formatResources(want))
+		}
+	}
+	return nil
 }
 
 // allocatable selects what of free a role may be offered.
@@ -440,6 +560,7 @@ func (m *Master) tryOffer(fw *mframework, a *magent, free mesos.Resources, now t
 		id := fmt.Sprintf("%s-O%d", m.id, m.nextOffer)
 		m.nextOffer++
 		m.offers[id] = &moffer{id: id, fw: fw, agentID: a.id, role: role, resources: rs, created: now}
+		m.allocAdd(a.id, rs)
 		o := mesos.Offer{
 			ID:             mesos.OfferID{Value: id},
 			FrameworkID:    mesos.FrameworkID{Value: fw.id},
@@ -480,6 +601,9 @@ func stripAllocationInfo(o *mesos.Offer) {
 // removeOffer discards an offer; with rescind, the framework is told.
 // Caller holds m.mu.
 func (m *Master) removeOffer(o *moffer, rescind bool) {
+	if m.offers[o.id] == o {
+		m.allocSub(o.agentID, o.resources)
+	}
 	delete(m.offers, o.id)
 	if rescind {
 		o.fw.send(&scheduler.Event{Type: scheduler.Event_RESCIND, Rescind: &scheduler.Event_Rescind{OfferID: mesos.OfferID{Value: o.id}}})

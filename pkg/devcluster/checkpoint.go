@@ -1,24 +1,42 @@
 package devcluster
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
 
-// Checkpointing. Mesos keeps a tree of small files under
-// <work_dir>/meta; the dev agent keeps the same information in one JSON
-// document, <work>/meta/agent.json, rewritten atomically (write + rename)
-// after every change: the agent id, the checkpointed resources (always),
+// Checkpointing. Mesos keeps a tree of small files under <work_dir>/meta,
+// each rewritten only when its object changes. The dev agent keeps the same
+// information in one append-only log, <work>/meta/agent.log: one line of
+// JSON per save, holding only the records that changed since the previous
+// save (and deletions), written and fsynced before saveCheckpointLocked
+// returns, so the cost of a change does not grow with the number of tasks.
+// The first save of an agent, and a save once the log has grown to several
+// times its last snapshot, write a snapshot of the whole state to a new file
+// that replaces the log atomically (write + fsync + rename): the log is
+// compacted in amortised O(1) per change.
+//
+// What is checkpointed: the agent id, the checkpointed resources (always),
 // and for frameworks with checkpoint=true their FrameworkInfo, executors
 // (info, container id, sandbox, pid and process start time), tasks (info,
 // latest state, whether delivered) and unacknowledged status updates.
 // Frameworks without checkpointing are never written, so their executors do
-// not survive a restart (Close(false) kills them), as in Mesos.
+// not survive a restart (Close(false) kills them), as in Mesos. Recovery
+// replays the log; a torn last line (a crash during a write) is ignored, so
+// every save is atomic.
+//
+// Change tracking: the small records (agent id, resources, framework infos)
+// are compared with what was last written; executor records are compared by
+// a fingerprint on every save (O(executors)); task and stream records are
+// written when marked dirty (ckTaskLocked, ckStreamLocked, ckRescanLocked)
+// by the code that changes them, and with their executor when it is new.
 
 type ckAgent struct {
 	AgentID               string           `json:"agent_id,omitempty"`
@@ -61,57 +79,366 @@ type ckStream struct {
 	Terminal    bool               `json:"terminal,omitempty"`
 }
 
-func (a *Agent) checkpointPath() string {
-	return filepath.Join(a.cfg.WorkDir, "meta", "agent.json")
+// Log records.
+
+type ckMeta struct {
+	AgentID               string                `json:"agent_id,omitempty"`
+	CheckpointedResources []mesos.Resource      `json:"checkpointed_resources"`
+	Frameworks            []mesos.FrameworkInfo `json:"frameworks"`
 }
 
-// saveCheckpointLocked writes the checkpoint; failures are logged (the dev
-// agent keeps running, as a real one with a broken disk would not).
+type ckRef struct {
+	Framework string `json:"framework"`
+	Executor  string `json:"executor,omitempty"`
+	Task      string `json:"task,omitempty"`
+}
+
+type ckExecRec struct {
+	Framework string     `json:"framework"`
+	Executor  ckExecutor `json:"executor"` // Tasks unset
+}
+
+type ckTaskRec struct {
+	Framework string `json:"framework"`
+	Executor  string `json:"executor"`
+	Task      ckTask `json:"task"`
+}
+
+type ckOp struct {
+	Meta      *ckMeta    `json:"meta,omitempty"`
+	Exec      *ckExecRec `json:"exec,omitempty"`
+	DelExec   *ckRef     `json:"del_exec,omitempty"`
+	Task      *ckTaskRec `json:"task,omitempty"`
+	DelTask   *ckRef     `json:"del_task,omitempty"`
+	Stream    *ckStream  `json:"stream,omitempty"`
+	DelStream *ckRef     `json:"del_stream,omitempty"`
+}
+
+type ckBatch struct {
+	Snapshot bool   `json:"snapshot,omitempty"`
+	Ops      []ckOp `json:"ops"`
+}
+
+type ckExecKey struct{ framework, executor string }
+
+type ckTaskKey struct{ framework, executor, task string }
+
+// ckExecFP is what an executor record depends on; a change of it rewrites
+// the record.
+type ckExecFP struct {
+	ex        *agentExecutor
+	state     execState
+	proc      *procEntry
+	killing   bool
+	queued    int
+	queuedPtr *launchUnit
+	links     int
+}
+
+func execFingerprint(ex *agentExecutor) ckExecFP {
+	fp := ckExecFP{ex: ex, state: ex.state, proc: ex.proc, queued: len(ex.queued), links: len(ex.links)}
+	if len(ex.queued) > 0 {
+		fp.queuedPtr = &ex.queued[0]
+	}
+	if ex.cmd != nil {
+		fp.killing = ex.cmd.killing
+	}
+	return fp
+}
+
+// ckState is the agent's checkpoint log and what it last wrote.
+type ckState struct {
+	f        *os.File
+	size     int64
+	snapSize int64
+	broken   bool // a write failed: the next save writes a snapshot
+	meta     []byte
+	execs    map[ckExecKey]ckExecFP
+	tasks    map[ckTaskKey]struct{}
+	streams  map[streamKey]struct{}
+	rescan   map[ckExecKey]struct{}
+}
+
+const ckCompactMin = 1 << 20
+
+func (a *Agent) checkpointPath() string {
+	return filepath.Join(a.cfg.WorkDir, "meta", "agent.log")
+}
+
+func (a *Agent) ckLocked() *ckState {
+	if a.ck == nil {
+		a.ck = &ckState{broken: true, tasks: map[ckTaskKey]struct{}{}, streams: map[streamKey]struct{}{},
+			rescan: map[ckExecKey]struct{}{}, execs: map[ckExecKey]ckExecFP{}}
+	}
+	return a.ck
+}
+
+// ckTaskLocked marks a task's record dirty (changed, added or removed).
+func (a *Agent) ckTaskLocked(ex *agentExecutor, taskID string) {
+	if ex.fw.checkpoint() {
+		a.ckLocked().tasks[ckTaskKey{ex.fw.id(), ex.id(), taskID}] = struct{}{}
+	}
+}
+
+// ckStreamLocked marks a status update stream's record dirty.
+func (a *Agent) ckStreamLocked(fw *agentFramework, k streamKey) {
+	if fw == nil || fw.checkpoint() {
+		a.ckLocked().streams[k] = struct{}{}
+	}
+}
+
+// ckRescanLocked has the next save rewrite every task of an executor.
+func (a *Agent) ckRescanLocked(ex *agentExecutor) {
+	if ex.fw.checkpoint() {
+		a.ckLocked().rescan[ckExecKey{ex.fw.id(), ex.id()}] = struct{}{}
+	}
+}
+
+func (a *Agent) ckMetaLocked() ckMeta {
+	m := ckMeta{AgentID: a.info.GetID().GetValue(), CheckpointedResources: a.checkpointed}
+	ids := make([]string, 0, len(a.frameworks))
+	for id, fw := range a.frameworks {
+		if fw.checkpoint() {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		m.Frameworks = append(m.Frameworks, a.frameworks[id].info)
+	}
+	return m
+}
+
+func ckExecRecord(ex *agentExecutor) ckExecutor {
+	ce := ckExecutor{
+		Info: ex.info, ContainerID: ex.containerID, Directory: ex.directory,
+		CommandTask: ex.commandTask, State: int(ex.state), Queued: ex.queued, Links: ex.links,
+	}
+	if ex.proc != nil {
+		ce.Pid, ce.PidStart = ex.proc.pid, ex.proc.start
+	}
+	if ex.cmd != nil {
+		ce.Killing = ex.cmd.killing
+	}
+	return ce
+}
+
+func ckTaskRecord(t *agentTask) ckTask {
+	return ckTask{Info: t.info, State: t.state, Launched: t.launched, Statuses: t.statuses}
+}
+
+func ckStreamRecord(s *updateStream) *ckStream {
+	cs := &ckStream{FrameworkID: s.key.framework, TaskID: s.key.task, Pending: s.pending, Terminal: s.terminal}
+	for u := range s.seen {
+		cs.Seen = append(cs.Seen, []byte(u))
+	}
+	sort.Slice(cs.Seen, func(i, j int) bool { return bytes.Compare(cs.Seen[i], cs.Seen[j]) < 0 })
+	return cs
+}
+
+// liveExecsLocked lists the executors of checkpointing frameworks.
+func (a *Agent) liveExecsLocked() map[ckExecKey]*agentExecutor {
+	out := map[ckExecKey]*agentExecutor{}
+	for fwID, fw := range a.frameworks {
+		if !fw.checkpoint() {
+			continue
+		}
+		for exID, ex := range fw.executors {
+			out[ckExecKey{fwID, exID}] = ex
+		}
+	}
+	return out
+}
+
+// saveCheckpointLocked checkpoints what changed since the last save;
+// failures are logged (the dev agent keeps running, as a real one with a
+// broken disk would not).
 func (a *Agent) saveCheckpointLocked() {
 	if a.closed {
 		return
 	}
-	ck := &ckAgent{AgentID: a.info.GetID().GetValue(), CheckpointedResources: a.checkpointed}
-	for _, fw := range a.frameworks {
-		if !fw.checkpoint() {
+	ck := a.ckLocked()
+	if ck.broken || ck.f == nil {
+		a.writeSnapshotLocked()
+		return
+	}
+	var ops []ckOp
+	meta := a.ckMetaLocked()
+	mb, err := json.Marshal(meta)
+	if err != nil {
+		a.log.Error("checkpoint failed", "err", err)
+		return
+	}
+	if !bytes.Equal(mb, ck.meta) {
+		ops = append(ops, ckOp{Meta: &meta})
+		ck.meta = mb
+	}
+	live := a.liveExecsLocked()
+	written := map[ckTaskKey]bool{}
+	for k := range ck.execs {
+		if live[k] == nil {
+			ops = append(ops, ckOp{DelExec: &ckRef{Framework: k.framework, Executor: k.executor}})
+			delete(ck.execs, k)
+		}
+	}
+	keys := make([]ckExecKey, 0, len(live))
+	for k := range live {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].framework != keys[j].framework {
+			return keys[i].framework < keys[j].framework
+		}
+		return keys[i].executor < keys[j].executor
+	})
+	for _, k := range keys {
+		ex := live[k]
+		fp := execFingerprint(ex)
+		old, had := ck.execs[k]
+		if had && old == fp {
+			if _, ok := ck.rescan[k]; !ok {
+				continue
+			}
+		}
+		full := !had || old.ex != ex
+		if had && old.ex != ex {
+			ops = append(ops, ckOp{DelExec: &ckRef{Framework: k.framework, Executor: k.executor}})
+		}
+		if !had || old != fp {
+			ops = append(ops, ckOp{Exec: &ckExecRec{Framework: k.framework, Executor: ckExecRecord(ex)}})
+			ck.execs[k] = fp
+		}
+		if _, ok := ck.rescan[k]; ok {
+			full = true
+		}
+		if full {
+			for _, id := range sortedTaskIDs(ex) {
+				ops = append(ops, ckOp{Task: &ckTaskRec{Framework: k.framework, Executor: k.executor, Task: ckTaskRecord(ex.tasks[id])}})
+				written[ckTaskKey{k.framework, k.executor, id}] = true
+			}
+		}
+	}
+	clear(ck.rescan)
+	for k := range ck.tasks {
+		if written[k] {
 			continue
 		}
-		cf := ckFramework{Info: fw.info}
-		for _, ex := range fw.executors {
-			ce := ckExecutor{
-				Info: ex.info, ContainerID: ex.containerID, Directory: ex.directory,
-				CommandTask: ex.commandTask, State: int(ex.state), Queued: ex.queued, Links: ex.links,
-			}
-			if ex.proc != nil {
-				ce.Pid, ce.PidStart = ex.proc.pid, ex.proc.start
-			}
-			if ex.cmd != nil {
-				ce.Killing = ex.cmd.killing
-			}
-			for _, id := range sortedTaskIDs(ex) {
-				t := ex.tasks[id]
-				ce.Tasks = append(ce.Tasks, ckTask{Info: t.info, State: t.state, Launched: t.launched, Statuses: t.statuses})
-			}
-			cf.Executors = append(cf.Executors, ce)
+		ex := live[ckExecKey{k.framework, k.executor}]
+		if ex == nil {
+			continue // the executor's deletion (or absence) covers its tasks
 		}
-		ck.Frameworks = append(ck.Frameworks, cf)
+		if t := ex.tasks[k.task]; t != nil {
+			ops = append(ops, ckOp{Task: &ckTaskRec{Framework: k.framework, Executor: k.executor, Task: ckTaskRecord(t)}})
+		} else {
+			ops = append(ops, ckOp{DelTask: &ckRef{Framework: k.framework, Executor: k.executor, Task: k.task}})
+		}
+	}
+	clear(ck.tasks)
+	for k := range ck.streams {
+		s := a.streams[k]
+		if fw := a.frameworks[k.framework]; s != nil && fw != nil && fw.checkpoint() {
+			ops = append(ops, ckOp{Stream: ckStreamRecord(s)})
+		} else {
+			ops = append(ops, ckOp{DelStream: &ckRef{Framework: k.framework, Task: k.task}})
+		}
+	}
+	clear(ck.streams)
+	if len(ops) == 0 {
+		return
+	}
+	line, err := json.Marshal(ckBatch{Ops: ops})
+	if err == nil {
+		line = append(line, '\n')
+		var n int
+		n, err = ck.f.Write(line)
+		ck.size += int64(n)
+		if err == nil {
+			err = ck.f.Sync()
+		}
+	}
+	if err != nil {
+		a.log.Error("checkpoint failed", "err", err)
+		ck.broken = true
+		return
+	}
+	if ck.size > 4*ck.snapSize+ckCompactMin {
+		a.writeSnapshotLocked()
+	}
+}
+
+// writeSnapshotLocked replaces the log with one snapshot of the whole state.
+func (a *Agent) writeSnapshotLocked() {
+	ck := a.ckLocked()
+	meta := a.ckMetaLocked()
+	mb, err := json.Marshal(meta)
+	if err != nil {
+		a.log.Error("checkpoint failed", "err", err)
+		return
+	}
+	ops := []ckOp{{Meta: &meta}}
+	execs := map[ckExecKey]ckExecFP{}
+	live := a.liveExecsLocked()
+	keys := make([]ckExecKey, 0, len(live))
+	for k := range live {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].framework != keys[j].framework {
+			return keys[i].framework < keys[j].framework
+		}
+		return keys[i].executor < keys[j].executor
+	})
+	for _, k := range keys {
+		ex := live[k]
+		ops = append(ops, ckOp{Exec: &ckExecRec{Framework: k.framework, Executor: ckExecRecord(ex)}})
+		execs[k] = execFingerprint(ex)
+		for _, id := range sortedTaskIDs(ex) {
+			ops = append(ops, ckOp{Task: &ckTaskRec{Framework: k.framework, Executor: k.executor, Task: ckTaskRecord(ex.tasks[id])}})
+		}
 	}
 	for k, s := range a.streams {
 		if fw := a.frameworks[k.framework]; fw == nil || !fw.checkpoint() {
 			continue
 		}
-		cs := ckStream{FrameworkID: k.framework, TaskID: k.task, Pending: s.pending, Terminal: s.terminal}
-		for u := range s.seen {
-			cs.Seen = append(cs.Seen, []byte(u))
-		}
-		ck.Streams = append(ck.Streams, cs)
+		ops = append(ops, ckOp{Stream: ckStreamRecord(s)})
 	}
-	data, err := json.Marshal(ck)
-	if err == nil {
-		err = writeFileAtomic(a.checkpointPath(), data)
-	}
+	line, err := json.Marshal(ckBatch{Snapshot: true, Ops: ops})
 	if err != nil {
 		a.log.Error("checkpoint failed", "err", err)
+		return
+	}
+	line = append(line, '\n')
+	path := a.checkpointPath()
+	if err := writeFileAtomic(path, line); err != nil {
+		a.log.Error("checkpoint failed", "err", err)
+		ck.broken = true
+		return
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		a.log.Error("checkpoint failed", "err", err)
+		ck.broken = true
+		return
+	}
+	if ck.f != nil {
+		ck.f.Close()
+	}
+	ck.f = f
+	ck.size = int64(len(line))
+	ck.snapSize = ck.size
+	ck.broken = false
+	ck.meta = mb
+	ck.execs = execs
+	clear(ck.tasks)
+	clear(ck.streams)
+	clear(ck.rescan)
+}
+
+// closeCheckpointLocked closes the log (Agent.Close).
+func (a *Agent) closeCheckpointLocked() {
+	if a.ck != nil && a.ck.f != nil {
+		a.ck.f.Close()
+		a.ck.f = nil
 	}
 }
 
@@ -135,7 +462,110 @@ func writeFileAtomic(path string, data []byte) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	// Make the rename durable.
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// readCheckpoint replays the log into the document recovery works from.
+// Replay stops at the first line that is torn or does not parse.
+func readCheckpoint(data []byte) (*ckAgent, error) {
+	var meta ckMeta
+	execs := map[ckExecKey]*ckExecutor{}
+	tasks := map[ckExecKey]map[string]ckTask{}
+	streams := map[streamKey]*ckStream{}
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			break // torn last write
+		}
+		var b ckBatch
+		if err := json.Unmarshal(data[:i], &b); err != nil {
+			break
+		}
+		data = data[i+1:]
+		if b.Snapshot {
+			meta = ckMeta{}
+			clear(execs)
+			clear(tasks)
+			clear(streams)
+		}
+		for _, op := range b.Ops {
+			switch {
+			case op.Meta != nil:
+				meta = *op.Meta
+			case op.Exec != nil:
+				e := op.Exec.Executor
+				execs[ckExecKey{op.Exec.Framework, e.Info.ExecutorID.Value}] = &e
+			case op.DelExec != nil:
+				k := ckExecKey{op.DelExec.Framework, op.DelExec.Executor}
+				delete(execs, k)
+				delete(tasks, k)
+			case op.Task != nil:
+				k := ckExecKey{op.Task.Framework, op.Task.Executor}
+				if tasks[k] == nil {
+					tasks[k] = map[string]ckTask{}
+				}
+				tasks[k][op.Task.Task.Info.TaskID.Value] = op.Task.Task
+			case op.DelTask != nil:
+				delete(tasks[ckExecKey{op.DelTask.Framework, op.DelTask.Executor}], op.DelTask.Task)
+			case op.Stream != nil:
+				streams[streamKey{op.Stream.FrameworkID, op.Stream.TaskID}] = op.Stream
+			case op.DelStream != nil:
+				delete(streams, streamKey{op.DelStream.Framework, op.DelStream.Task})
+			}
+		}
+	}
+	ck := &ckAgent{AgentID: meta.AgentID, CheckpointedResources: meta.CheckpointedResources}
+	fws := map[string]bool{}
+	for _, info := range meta.Frameworks {
+		fwID := info.GetID().GetValue()
+		fws[fwID] = true
+		cf := ckFramework{Info: info}
+		var eids []string
+		for k := range execs {
+			if k.framework == fwID {
+				eids = append(eids, k.executor)
+			}
+		}
+		sort.Strings(eids)
+		for _, eid := range eids {
+			k := ckExecKey{fwID, eid}
+			ce := *execs[k]
+			tids := make([]string, 0, len(tasks[k]))
+			for tid := range tasks[k] {
+				tids = append(tids, tid)
+			}
+			sort.Strings(tids)
+			for _, tid := range tids {
+				ce.Tasks = append(ce.Tasks, tasks[k][tid])
+			}
+			cf.Executors = append(cf.Executors, ce)
+		}
+		ck.Frameworks = append(ck.Frameworks, cf)
+	}
+	sk := make([]streamKey, 0, len(streams))
+	for k := range streams {
+		if fws[k.framework] {
+			sk = append(sk, k)
+		}
+	}
+	sort.Slice(sk, func(i, j int) bool {
+		if sk[i].framework != sk[j].framework {
+			return sk[i].framework < sk[j].framework
+		}
+		return sk[i].task < sk[j].task
+	})
+	for _, k := range sk {
+		ck.Streams = append(ck.Streams, *streams[k])
+	}
+	return ck, nil
 }
 
 // recover loads the checkpoint, re-adopts executor processes and arms the
@@ -151,8 +581,8 @@ func (a *Agent) recover() error {
 	if err != nil {
 		return err
 	}
-	var ck ckAgent
-	if err := json.Unmarshal(data, &ck); err != nil {
+	ck, err := readCheckpoint(data)
+	if err != nil {
 		return err
 	}
 	a.mu.Lock()

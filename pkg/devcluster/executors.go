@@ -260,6 +260,7 @@ func (a *Agent) runTasksLocked(m msgRunTasks) {
 				state = mesos.TASK_DROPPED
 			}
 			ex.tasks[t.TaskID.Value] = &agentTask{info: t, state: mesos.TASK_STAGING}
+			a.ckTaskLocked(ex, t.TaskID.Value)
 			a.statusUpdateLocked(fw, ex, agentStatus(t.TaskID.Value, state, mesos.REASON_EXECUTOR_TERMINATED,
 				"Executor terminating"))
 		}
@@ -277,6 +278,7 @@ func (a *Agent) runTasksLocked(m msgRunTasks) {
 	unit := launchUnit{Tasks: m.Tasks, Group: m.Group}
 	for _, t := range m.Tasks {
 		ex.tasks[t.TaskID.Value] = &agentTask{info: t, state: mesos.TASK_STAGING}
+		a.ckTaskLocked(ex, t.TaskID.Value)
 		ex.links = append(ex.links, a.linkVolumes(ex.directory, t.Resources)...)
 	}
 	ex.queued = append(ex.queued, unit)
@@ -573,6 +575,7 @@ func (a *Agent) taskCompletedLocked(fw *agentFramework, taskID string) {
 	for _, ex := range fw.executors {
 		if t := ex.tasks[taskID]; t != nil && isTerminalState(t.state) {
 			delete(ex.tasks, taskID)
+			a.ckTaskLocked(ex, taskID)
 			ex.completed = appendCapped(ex.completed, t, 100)
 			a.maybeRemoveExecutorLocked(ex)
 			if ex.commandTask && ex.state != execTerminated && ex.cmd != nil && ex.cmd.finished {
@@ -597,6 +600,7 @@ func (a *Agent) maybeRemoveExecutorLocked(ex *agentExecutor) {
 			return
 		}
 		delete(ex.tasks, id)
+		a.ckTaskLocked(ex, id)
 		ex.completed = appendCapped(ex.completed, t, 100)
 	}
 	if fw.executors[ex.id()] == ex {
@@ -621,6 +625,9 @@ func (a *Agent) maybeRemoveFrameworkLocked(fw *agentFramework) {
 
 // deliverQueuedLocked sends the queued tasks to a subscribed executor.
 func (a *Agent) deliverQueuedLocked(ex *agentExecutor) {
+	// Delivery sets launched on the queued tasks, and an executor
+	// re-subscribing after an agent restart may add tasks: rewrite them all.
+	a.ckRescanLocked(ex)
 	for _, u := range ex.queued {
 		if u.Group {
 			var tasks []mesos.TaskInfo

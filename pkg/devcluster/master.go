@@ -105,6 +105,8 @@ type magent struct {
 	info         mesos.AgentInfo
 	link         *link
 	total        mesos.Resources // canonical, checkpointed resources applied
+	used         mesos.Resources // canonical; what tasks, executors and offers use (allocator.go)
+	inexact      bool            // used is not the exact sum: freeResources walks the items
 	missed       int
 	ponged       bool
 	registered   time.Time
@@ -378,7 +380,25 @@ func (m *Master) removeFramework(fw *mframework) {
 	for _, a := range m.agents {
 		a.link.sendToAgent(msgShutdownFramework{FrameworkID: mesos.FrameworkID{Value: fw.id}})
 	}
+	wasLive := m.frameworks[fw.id] == fw
 	delete(m.frameworks, fw.id)
+	// Its tasks and executors no longer count against their agents.
+	for _, t := range fw.tasks {
+		if !wasLive {
+			break
+		}
+		if taskCounted(t) {
+			m.allocSub(t.agentID, t.resources)
+		}
+	}
+	for aid, es := range fw.executors {
+		for _, e := range es {
+			if !wasLive {
+				break
+			}
+			m.allocSub(aid, e.resources)
+		}
+	}
 	fw.unregistered = time.Now()
 	m.removed[fw.id] = fw
 }
@@ -453,6 +473,7 @@ func (m *Master) registerAgent(from *link, r *msgRegisterAgent) {
 			total: applyCheckpointed(info.Resources, r.CheckpointedResources)}
 		m.agents[id] = a
 		m.agentByLink[from] = a
+		m.recomputeAllocated(a)
 		m.reg.admit(id)
 		m.log.Info("agent registered", "agent", id, "hostname", info.Hostname)
 		from.sendToAgent(msgRegistered{AgentID: mesos.AgentID{Value: id}})
@@ -540,6 +561,9 @@ func (m *Master) registerAgent(from *link, r *msgRegisterAgent) {
 		}
 		reported[fwID][rt.TaskID.Value] = true
 		prev := fw.tasks[rt.TaskID.Value]
+		if prev != nil && prev.agentID != id && taskCounted(prev) {
+			m.allocSub(prev.agentID, prev.resources)
+		}
 		t := adoptTask(fw, id, rt)
 		fw.tasks[rt.TaskID.Value] = t
 		if wasUnreachable && prev != nil && prev.state() == mesos.TASK_UNREACHABLE || wasUnreachable && prev == nil {
@@ -568,6 +592,8 @@ func (m *Master) registerAgent(from *link, r *msgRegisterAgent) {
 			delete(fw.tasks, tid)
 		}
 	}
+	// The agent's report replaced what the master knew: count it afresh.
+	m.recomputeAllocated(a)
 	from.sendToAgent(msgRegistered{AgentID: mesos.AgentID{Value: id}})
 	for fwID := range shutdown {
 		from.sendToAgent(msgShutdownFramework{FrameworkID: mesos.FrameworkID{Value: fwID}})
@@ -717,7 +743,13 @@ func (m *Master) statusUpdate(from *link, u *msgStatusUpdate) {
 	}
 	if t := fw.tasks[st.TaskID.Value]; t != nil && st.State != nil {
 		s := *st.State
+		before := taskCounted(t)
 		t.t.State = &s
+		if after := taskCounted(t); before && !after {
+			m.allocSub(t.agentID, t.resources)
+		} else if after && !before {
+			m.allocAdd(t.agentID, t.resources)
+		}
 		cp := st
 		t.status = &cp
 		t.unreachableTime = nil
@@ -736,6 +768,9 @@ func (m *Master) exitedExecutor(from *link, e *msgExitedExecutor) {
 	fw := m.frameworks[e.FrameworkID.Value]
 	if fw == nil {
 		return
+	}
+	if ex := fw.executors[a.id][e.ExecutorID.Value]; ex != nil {
+		m.allocSub(a.id, ex.resources)
 	}
 	delete(fw.executors[a.id], e.ExecutorID.Value)
 	status := e.Status

@@ -108,11 +108,13 @@ func (a *Agent) statusUpdateLocked(fw *agentFramework, ex *agentExecutor, st mes
 	}
 	s.seen[string(st.UUID)] = true
 	s.pending = append(s.pending, st)
+	a.ckStreamLocked(fw, key)
 	if isTerminalState(st.GetState()) {
 		s.terminal = true
 	}
 	if ex != nil {
 		if t := ex.tasks[st.TaskID.Value]; t != nil {
+			a.ckTaskLocked(ex, st.TaskID.Value)
 			t.state = st.GetState()
 			t.launched = true
 			t.statuses = append(t.statuses, st)
@@ -189,6 +191,7 @@ func (a *Agent) acknowledgeLocked(fwID, taskID string, id []byte) {
 	acked := s.pending[0]
 	s.pending = s.pending[1:]
 	fw := a.frameworks[fwID]
+	a.ckStreamLocked(fw, s.key)
 	if len(s.pending) == 0 && s.terminal {
 		delete(a.streams, s.key)
 	}
@@ -213,6 +216,7 @@ func (a *Agent) dropStreamsLocked(fwID string) {
 		if k.framework == fwID {
 			s.stopTimer()
 			delete(a.streams, k)
+			a.ckStreamLocked(a.frameworks[fwID], k)
 		}
 	}
 }
