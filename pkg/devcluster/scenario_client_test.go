@@ -120,10 +120,7 @@ func (c *scClient) subscribe() *scheduler.Event_Subscribed {
 		c.tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
-	req.Header.Set("Content-Type", mediaProtobuf)
-	req.Header.Set("Accept", mediaProtobuf)
-	resp, err := c.http.Do(req)
+	resp, err := c.postSubscribe(ctx, body)
 	if err != nil {
 		cancel()
 		c.tb.Fatalf("SUBSCRIBE: %v", err)
@@ -147,6 +144,31 @@ func (c *scClient) subscribe() *scheduler.Event_Subscribed {
 	c.fwID = ev.Subscribed.FrameworkID.Value
 	c.mu.Unlock()
 	return ev.Subscribed
+}
+
+// postSubscribe sends SUBSCRIBE on a fresh connection, as frameworks do
+// after losing a master: a kept-alive connection to a master that restarted
+// is dead. A connection error is retried a few times, as mesos-go does.
+func (c *scClient) postSubscribe(ctx context.Context, body []byte) (*http.Response, error) {
+	var err error
+	for attempt := range 5 {
+		c.http.CloseIdleConnections()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+		req.Header.Set("Content-Type", mediaProtobuf)
+		req.Header.Set("Accept", mediaProtobuf)
+		var resp *http.Response
+		if resp, err = c.http.Do(req); err == nil {
+			return resp, nil
+		}
+		backoff := time.NewTimer(time.Duration(attempt+1) * 20 * time.Millisecond)
+		select {
+		case <-backoff.C:
+		case <-ctx.Done():
+			backoff.Stop()
+			return nil, ctx.Err()
+		}
+	}
+	return nil, err
 }
 
 // read decodes RecordIO records of protobuf events until the stream ends.
