@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Mysos' tests and demo need on a Debian machine, and nothing
 # that is already there: Debian packages (etcd for the external-etcd tests,
-# diff for mysosctl diff) and the Go modules. Safe to run again.
+# diff for mysosctl diff, curl for the demo) and the Go modules, the tools
+# module's included. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,3 +33,5 @@ if ((${#missing[@]})); then
 fi
 
 go mod download
+# mesos-go's example programs, which the end-to-end tests run against the dev cluster.
+(cd tools/mesos-examples && go mod download)
