@@ -479,21 +479,6 @@ func hasGPUs(rs mesos.Resources) bool {
 	return false
 }
 
-// allocationLoop makes offers every AllocationInterval.
-func (m *Master) allocationLoop() {
-	defer m.wg.Done()
-	t := time.NewTicker(m.timeouts.AllocationInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.quit:
-			return
-		case <-t.C:
-			m.allocate()
-		}
-	}
-}
-
 // allocate offers each agent's free resources to one connected framework,
 // round-robin, honouring suppression and decline filters.
 func (m *Master) allocate() {

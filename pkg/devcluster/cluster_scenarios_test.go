@@ -8,7 +8,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
@@ -227,16 +226,10 @@ func TestClusterScenarioAgentStopped(t *testing.T) {
 
 func waitForFile(t *testing.T, path string) {
 	t.Helper()
-	deadline := time.Now().Add(scDeadline)
-	for {
-		if _, err := os.Stat(path); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not appear", path)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, path+" to appear", func() bool {
+		_, err := os.Stat(path)
+		return err == nil
+	})
 }
 
 // An executor process killed: its task fails (REASON_EXECUTOR_TERMINATED)
@@ -416,16 +409,10 @@ func TestClusterScenarioPersistentVolume(t *testing.T) {
 		}
 		return disk == 1024
 	})
-	deadline := time.Now().Add(scDeadline)
-	for {
-		if _, err := os.Stat(volDir); os.IsNotExist(err) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("volume directory not deleted after DESTROY")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, "the volume directory to be deleted after DESTROY", func() bool {
+		_, err := os.Stat(volDir)
+		return os.IsNotExist(err)
+	})
 }
 
 // Closing the cluster kills the executors of an agent left stopped: StopAgent

@@ -193,8 +193,8 @@ func NewMaster(cfg MasterConfig, log *slog.Logger) *Master {
 	m.info = m.masterInfo()
 	m.recoverFromRegistry()
 	m.wg.Add(2)
-	go m.allocationLoop()
-	go m.pingLoop()
+	go m.every(m.timeouts.AllocationInterval, m.allocate)
+	go m.every(m.timeouts.AgentPing, m.pingAgents)
 	return m
 }
 
@@ -625,17 +625,18 @@ func adoptTask(fw *mframework, agentID string, rt mesos.Task) *mtask {
 	return t
 }
 
-// pingLoop health-checks agents.
-func (m *Master) pingLoop() {
+// every runs fn each interval until the master closes: the allocator and
+// the agent health checks.
+func (m *Master) every(interval time.Duration, fn func()) {
 	defer m.wg.Done()
-	t := time.NewTicker(m.timeouts.AgentPing)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-m.quit:
 			return
 		case <-t.C:
-			m.pingAgents()
+			fn()
 		}
 	}
 }

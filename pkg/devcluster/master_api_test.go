@@ -100,17 +100,10 @@ func TestMasterErrors(t *testing.T) {
 
 	// Closing the stream disconnects the framework: 403 until it returns.
 	s.resp.Body.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	waitFor(t, "403 for the disconnected framework", func() bool {
 		code, body := tm.postJSON(t, s.streamID, mtCallBody(fw, "REVIVE", "", ""))
-		if code == 403 && body == "Framework is not subscribed" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after disconnect: %d %q", code, body)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return code == 403 && body == "Framework is not subscribed"
+	})
 }
 
 // Expectations from transcripts 02 and 04.
@@ -246,17 +239,10 @@ func TestMasterFailoverTimeout(t *testing.T) {
 	tm := mtNewTestMaster(t)
 	s := tm.subscribeJSON(t, mtSubscribeBody(`{"user":"root","name":"x","failover_timeout":0.2}`))
 	s.resp.Body.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	waitFor(t, "the framework to be removed", func() bool {
 		code, body := tm.postJSON(t, s.streamID, mtCallBody(s.fwID, "REVIVE", "", ""))
-		if code == 400 && body == "Framework cannot be found" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("framework not removed: %d %q", code, body)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return code == 400 && body == "Framework cannot be found"
+	})
 	s2 := tm.subscribe(t, mediaJSON, []byte(mtSubscribeBody(`{"user":"root","name":"x","id":{"value":"`+s.fwID+`"}}`)))
 	if ev := s2.next(t, func(*scheduler.Event) bool { return true }); ev.Type != scheduler.Event_ERROR || ev.Error.Message != "Framework has been removed" {
 		t.Errorf("got %v", ev)

@@ -240,22 +240,15 @@ func (c *scClient) ackWorker() {
 // were answered, so that a fault injected next does not race them.
 func (c *scClient) waitAcked() {
 	c.tb.Helper()
-	deadline := time.Now().Add(scDeadline)
-	for {
+	waitFor(c.tb, "the pending acknowledgements", func() bool {
 		c.mu.Lock()
 		n, err := c.acksOut, c.ackErr
 		c.mu.Unlock()
 		if err != nil {
 			c.tb.Fatal(err)
 		}
-		if n == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			c.tb.Fatalf("%d acknowledgements still pending", n)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+		return n == 0
+	})
 }
 
 // post sends a non-SUBSCRIBE call on the current stream.
@@ -574,14 +567,8 @@ func executorOf(tb testing.TB, c *Cluster, i int, fwID, execID string) (int, str
 // registered with the (current) master.
 func waitAgentsRegistered(tb testing.TB, c *Cluster) {
 	tb.Helper()
-	deadline := time.Now().Add(scDeadline)
 	for i := range c.AgentCount() {
-		for !agentState(tb, c, i).Registered {
-			if time.Now().After(deadline) {
-				tb.Fatalf("agent %d did not register", i)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitFor(tb, fmt.Sprintf("agent %d to register", i), func() bool { return agentState(tb, c, i).Registered })
 	}
 }
 

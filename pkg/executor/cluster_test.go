@@ -57,9 +57,6 @@ type clusterEnv struct {
 
 func startCluster(t *testing.T) *clusterEnv {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("starts a dev cluster")
-	}
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
