@@ -86,6 +86,7 @@ type Framework struct {
 	master      int // index in cfg.Masters of the master tried last
 	// restartSubscription ends the current controller run.
 	restartSubscription context.CancelFunc
+	dog                 watchdog
 }
 
 // New returns a framework; Run subscribes it.
@@ -162,9 +163,11 @@ func (f *Framework) Run(ctx context.Context) error {
 	f.mu.Lock()
 	f.frameworkID = id
 	f.mu.Unlock()
-	caller := f.newCaller()
 	tokens := backoff.Notifier(f.cfg.MinBackoff, f.cfg.MaxBackoff, ctx.Done())
 	for ctx.Err() == nil {
+		// A fresh client per run: mesos-go's caller keeps subscription
+		// state that a cancelled run may leave behind.
+		caller := f.newCaller()
 		// controller.Run re-subscribes by itself, but keeps its SUBSCRIBE
 		// call: when Mesos removed the framework, restartSubscription ends
 		// this run so that the next one subscribes as a new framework.

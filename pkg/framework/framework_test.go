@@ -67,10 +67,16 @@ func run(t *testing.T, c *devcluster.Cluster, ids IDStore, failover time.Duratio
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runFramework(t, fw)
+}
+
+// runFramework runs fw until the test ends or stop is called.
+func runFramework(t *testing.T, fw *Framework) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = fw.Run(ctx); close(done) }()
-	r := &running{fw: fw, stop: func() { cancel(); <-done }}
+	var once sync.Once
+	r := &running{fw: fw, stop: func() { once.Do(func() { cancel(); <-done }) }}
 	t.Cleanup(r.stop)
 	return r
 }

@@ -21,6 +21,7 @@ const declineFilter = time.Minute
 // handler dispatches one subscription's events.
 func (f *Framework) handler(caller calls.Caller) events.Handler {
 	return eventrules.New(
+		f.noteEvent,
 		controller.LiftErrors().DropOnError(),
 	).Handle(events.Handlers{
 		scheduler.Event_SUBSCRIBED: events.HandlerFunc(func(ctx context.Context, e *scheduler.Event) error {
@@ -66,6 +67,13 @@ func (f *Framework) subscribedEvent(ctx context.Context, caller calls.Caller, s 
 		return fmt.Errorf("reconcile: %w", err)
 	}
 	go f.reconcilePeriodically(ctx, caller)
+	f.dog.seen()
+	heartbeat := time.Duration(s.GetHeartbeatIntervalSeconds() * float64(time.Second))
+	go f.dog.watch(ctx, heartbeat, func() {
+		f.log.Warn("no event from the Mesos master for too long; re-subscribing",
+			"silence", (missedHeartbeats * heartbeat).String())
+		f.restart()
+	})
 	return calls.CallNoData(ctx, caller, calls.Suppress())
 }
 
@@ -110,11 +118,27 @@ func (f *Framework) errorEvent(ctx context.Context, msg string) error {
 		}
 		f.mu.Lock()
 		f.frameworkID = ""
-		restart := f.restartSubscription
 		f.mu.Unlock()
-		restart()
+		f.restart()
 	}
 	return fmt.Errorf("mesos error: %s", msg)
+}
+
+// noteEvent feeds the watchdog: any event, heartbeats included, proves the
+// stream alive.
+func (f *Framework) noteEvent(ctx context.Context, e *scheduler.Event, err error, ch eventrules.Chain) (context.Context, *scheduler.Event, error) {
+	f.dog.seen()
+	return ch(ctx, e, err)
+}
+
+// restart ends the current subscription; Run subscribes again.
+func (f *Framework) restart() {
+	f.mu.Lock()
+	restart := f.restartSubscription
+	f.mu.Unlock()
+	if restart != nil {
+		restart()
+	}
 }
 
 // subscriptionEnded records why the subscription is gone.
