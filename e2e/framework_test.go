@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -27,25 +26,10 @@ func (s *scheduler) readyz() string {
 }
 
 // activeFrameworks lists the ids of the frameworks connected to the master.
-func activeFrameworks(t *testing.T, c *devcluster.Cluster) []string {
-	t.Helper()
-	resp, err := http.Get(c.MasterURL() + "/master/state")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var state struct {
-		Frameworks []struct {
-			ID     string `json:"id"`
-			Active bool   `json:"active"`
-		} `json:"frameworks"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&state); err != nil {
-		t.Fatal(err)
-	}
+func activeFrameworks(c *devcluster.Cluster) []string {
 	var ids []string
-	for _, f := range state.Frameworks {
-		if f.Active {
+	for _, f := range c.Master().Frameworks() {
+		if f.Connected {
 			ids = append(ids, f.ID)
 		}
 	}
@@ -61,7 +45,7 @@ func TestSchedulerSubscribesToMesos(t *testing.T) {
 	testutil.WaitFor(t, 30*time.Second, "the Mesos subscription", func() bool {
 		return strings.Contains(s.readyz(), "[+]mesos ok")
 	})
-	frameworks := activeFrameworks(t, c)
+	frameworks := activeFrameworks(c)
 	if len(frameworks) != 1 {
 		t.Fatalf("master has active frameworks %v; want exactly one", frameworks)
 	}
@@ -75,7 +59,7 @@ func TestSchedulerSubscribesToMesos(t *testing.T) {
 
 	s.restart()
 	testutil.WaitFor(t, 30*time.Second, "the restarted scheduler to resume the framework", func() bool {
-		ids := activeFrameworks(t, c)
+		ids := activeFrameworks(c)
 		return strings.Contains(s.readyz(), "[+]mesos ok") && len(ids) == 1 && ids[0] == frameworks[0]
 	})
 }

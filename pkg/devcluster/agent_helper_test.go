@@ -205,7 +205,7 @@ func runTestExecutor(mode string) int {
 				_ = os.Rename(p, p+".sent")
 			}
 		}
-		time.Sleep(50 * time.Millisecond) // re-subscription backoff
+		<-time.After(50 * time.Millisecond) // the executor's re-subscription backoff
 	}
 }
 

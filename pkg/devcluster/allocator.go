@@ -2,6 +2,8 @@ package devcluster
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -432,11 +434,7 @@ func (m *Master) freeResourcesSlow(a *magent) mesos.Resources {
 // recomputation from scratch: for every agent the allocated sum and the
 // free resources. Caller holds m.mu.
 func (m *Master) checkAllocation() error {
-	ids := make([]string, 0, len(m.agents))
-	for id := range m.agents {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	ids := slices.Sorted(maps.Keys(m.agents))
 	for _, id := range ids {
 		a := m.agents[id]
 		fresh := &magent{id: id}
@@ -499,11 +497,7 @@ func (m *Master) allocate() {
 		return
 	}
 	sort.Slice(fws, func(i, j int) bool { return fws[i].id < fws[j].id })
-	agentIDs := make([]string, 0, len(m.agents))
-	for id := range m.agents {
-		agentIDs = append(agentIDs, id)
-	}
-	sort.Strings(agentIDs)
+	agentIDs := slices.Sorted(maps.Keys(m.agents))
 	batches := map[*mframework][]mesos.Offer{}
 	for i, aid := range agentIDs {
 		a := m.agents[aid]
@@ -559,11 +553,7 @@ func (m *Master) tryOffer(fw *mframework, a *magent, free mesos.Resources, now t
 		if !fw.caps[mesos.FrameworkInfo_Capability_MULTI_ROLE] {
 			stripAllocationInfo(&o)
 		}
-		execIDs := make([]string, 0, len(fw.executors[a.id]))
-		for eid := range fw.executors[a.id] {
-			execIDs = append(execIDs, eid)
-		}
-		sort.Strings(execIDs)
+		execIDs := slices.Sorted(maps.Keys(fw.executors[a.id]))
 		for _, eid := range execIDs {
 			o.ExecutorIDs = append(o.ExecutorIDs, mesos.ExecutorID{Value: eid})
 		}

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -281,16 +284,7 @@ func (a *Agent) saveCheckpointLocked() {
 			delete(ck.execs, k)
 		}
 	}
-	keys := make([]ckExecKey, 0, len(live))
-	for k := range live {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].framework != keys[j].framework {
-			return keys[i].framework < keys[j].framework
-		}
-		return keys[i].executor < keys[j].executor
-	})
+	keys := sortedExecKeys(live)
 	for _, k := range keys {
 		ex := live[k]
 		fp := execFingerprint(ex)
@@ -378,16 +372,7 @@ func (a *Agent) writeSnapshotLocked() {
 	ops := []ckOp{{Meta: &meta}}
 	execs := map[ckExecKey]ckExecFP{}
 	live := a.liveExecsLocked()
-	keys := make([]ckExecKey, 0, len(live))
-	for k := range live {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].framework != keys[j].framework {
-			return keys[i].framework < keys[j].framework
-		}
-		return keys[i].executor < keys[j].executor
-	})
+	keys := sortedExecKeys(live)
 	for _, k := range keys {
 		ex := live[k]
 		ops = append(ops, ckOp{Exec: &ckExecRec{Framework: k.framework, Executor: ckExecRecord(ex)}})
@@ -538,11 +523,7 @@ func readCheckpoint(data []byte) (*ckAgent, error) {
 		for _, eid := range eids {
 			k := ckExecKey{fwID, eid}
 			ce := *execs[k]
-			tids := make([]string, 0, len(tasks[k]))
-			for tid := range tasks[k] {
-				tids = append(tids, tid)
-			}
-			sort.Strings(tids)
+			tids := slices.Sorted(maps.Keys(tasks[k]))
 			for _, tid := range tids {
 				ce.Tasks = append(ce.Tasks, tasks[k][tid])
 			}
@@ -682,4 +663,15 @@ func (a *Agent) maybeFinishRecoveryLocked() {
 		}
 	}
 	a.finishRecoveryLocked()
+}
+
+// sortedExecKeys orders executors by framework, then executor, so that
+// checkpoint records come out in a stable order.
+func sortedExecKeys[V any](m map[ckExecKey]V) []ckExecKey {
+	return slices.SortedFunc(maps.Keys(m), func(a, b ckExecKey) int {
+		if c := strings.Compare(a.framework, b.framework); c != 0 {
+			return c
+		}
+		return strings.Compare(a.executor, b.executor)
+	})
 }

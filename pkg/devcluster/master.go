@@ -5,8 +5,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
-	"sort"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -647,11 +648,7 @@ func (m *Master) pingAgents() {
 	if m.closed {
 		return
 	}
-	ids := make([]string, 0, len(m.agents))
-	for id := range m.agents {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	ids := slices.Sorted(maps.Keys(m.agents))
 	for _, id := range ids {
 		a := m.agents[id]
 		if !a.ponged {
@@ -683,11 +680,7 @@ func (m *Master) markUnreachable(a *magent) {
 	m.unreachable[a.id] = now
 	m.reg.markUnreachable(a.id, now)
 	ut := &mesos.TimeInfo{Nanoseconds: now.UnixNano()}
-	fwIDs := make([]string, 0, len(m.frameworks))
-	for id := range m.frameworks {
-		fwIDs = append(fwIDs, id)
-	}
-	sort.Strings(fwIDs)
+	fwIDs := slices.Sorted(maps.Keys(m.frameworks))
 	for _, fwID := range fwIDs {
 		fw := m.frameworks[fwID]
 		for tid, t := range fw.tasks {

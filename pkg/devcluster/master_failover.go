@@ -2,7 +2,9 @@ package devcluster
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -99,11 +101,7 @@ func (m *Master) reregistrationTimeout() {
 	}
 	m.endRecovering()
 	m.reregTimer = nil
-	ids := make([]string, 0, len(m.awaiting))
-	for id := range m.awaiting {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	ids := slices.Sorted(maps.Keys(m.awaiting))
 	now := time.Now()
 	for _, id := range ids {
 		m.log.Warn("agent did not re-register within the timeout; marking it unreachable", "agent", id,
@@ -179,11 +177,7 @@ func (m *Master) MarkAgentGone(agentID string) error {
 		delete(m.agentByLink, a.link)
 		a.link.sendToAgent(msgShutdownAgent{Message: "Agent has been marked gone"})
 	}
-	fwIDs := make([]string, 0, len(m.frameworks))
-	for id := range m.frameworks {
-		fwIDs = append(fwIDs, id)
-	}
-	sort.Strings(fwIDs)
+	fwIDs := slices.Sorted(maps.Keys(m.frameworks))
 	for _, fwID := range fwIDs {
 		fw := m.frameworks[fwID]
 		tids := make([]string, 0)

@@ -2,7 +2,9 @@ package devcluster
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"time"
 
@@ -50,11 +52,7 @@ func (m *Master) serveState(w http.ResponseWriter, _ *http.Request) {
 		return b
 	}
 	var slaves []map[string]any
-	ids := make([]string, 0, len(m.agents))
-	for id := range m.agents {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	ids := slices.Sorted(maps.Keys(m.agents))
 	for _, id := range ids {
 		a := m.agents[id]
 		free := m.freeResources(a)
@@ -76,11 +74,7 @@ func (m *Master) serveState(w http.ResponseWriter, _ *http.Request) {
 	}
 	fwState := func(fw *mframework) map[string]any {
 		var tasks, unreachable, completed []json.RawMessage
-		tids := make([]string, 0, len(fw.tasks))
-		for id := range fw.tasks {
-			tids = append(tids, id)
-		}
-		sort.Strings(tids)
+		tids := slices.Sorted(maps.Keys(fw.tasks))
 		for _, tid := range tids {
 			t := fw.tasks[tid]
 			view := t.t
@@ -196,6 +190,26 @@ func scalarSummary(rs mesos.Resources) map[string]any {
 	}
 	for k, v := range sums {
 		out[k] = v
+	}
+	return out
+}
+
+// FrameworkSummary is one framework as the master knows it.
+type FrameworkSummary struct {
+	ID   string
+	Name string
+	// Connected is true while a SUBSCRIBE stream is open.
+	Connected bool
+}
+
+// Frameworks lists the frameworks the master knows, by id.
+func (m *Master) Frameworks() []FrameworkSummary {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]FrameworkSummary, 0, len(m.frameworks))
+	for _, id := range slices.Sorted(maps.Keys(m.frameworks)) {
+		fw := m.frameworks[id]
+		out = append(out, FrameworkSummary{ID: id, Name: fw.info.GetName(), Connected: fw.stream != nil})
 	}
 	return out
 }

@@ -1,7 +1,8 @@
 package devcluster
 
 import (
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -14,11 +15,7 @@ import (
 // m.mu.
 func (m *Master) reconcile(fw *mframework, tasks []scheduler.Call_Reconcile_Task) {
 	if len(tasks) == 0 {
-		ids := make([]string, 0, len(fw.tasks))
-		for id := range fw.tasks {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
+		ids := slices.Sorted(maps.Keys(fw.tasks))
 		for _, id := range ids {
 			fw.send(updateEvent(m.knownTaskStatus(fw, fw.tasks[id])))
 		}

@@ -2,9 +2,7 @@ package framework
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
-	"net/http"
 	"strconv"
 	"sync"
 	"testing"
@@ -93,24 +91,10 @@ func waitSubscribed(t *testing.T, fw *Framework) {
 // which of them are connected.
 func masterFrameworks(t *testing.T, c *devcluster.Cluster) (all, active map[string]bool) {
 	t.Helper()
-	resp, err := http.Get(c.MasterURL() + "/master/state")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var state struct {
-		Frameworks []struct {
-			ID     string `json:"id"`
-			Active bool   `json:"active"`
-		} `json:"frameworks"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&state); err != nil {
-		t.Fatal(err)
-	}
 	all, active = map[string]bool{}, map[string]bool{}
-	for _, f := range state.Frameworks {
+	for _, f := range c.Master().Frameworks() {
 		all[f.ID] = true
-		active[f.ID] = f.Active
+		active[f.ID] = f.Connected
 	}
 	return all, active
 }
