@@ -53,8 +53,8 @@ func TestSchedulerSubscribesToMesos(t *testing.T) {
 	s.mustCtl("apply", "-f", quickstartPath(t))
 	s.mustCtl("wait", "clusters/quickstart", "--for=condition=Ready=False", "--timeout=30s")
 	got := getCluster(t, s, "quickstart")
-	if ready := got.Status.FindCondition(spec.ConditionReady); ready == nil || ready.Reason != reconciler.ReasonLaunchPending {
-		t.Fatalf("Ready condition %+v; want reason %s once subscribed", ready, reconciler.ReasonLaunchPending)
+	if ready := got.Status.FindCondition(spec.ConditionReady); ready == nil || ready.Reason != reconciler.ReasonInstancesPending {
+		t.Fatalf("Ready condition %+v; want reason %s once subscribed (one agent cannot hold three spread instances)", ready, reconciler.ReasonInstancesPending)
 	}
 
 	s.restart()

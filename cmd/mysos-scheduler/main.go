@@ -14,6 +14,7 @@ import (
 
 	"github.com/mysos-project/mysos/internal/logging"
 	"github.com/mysos-project/mysos/pkg/framework"
+	"github.com/mysos-project/mysos/pkg/reconciler"
 	"github.com/mysos-project/mysos/pkg/scheduler"
 	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
@@ -73,6 +74,11 @@ through the mysosctl.yaml written next to it.`,
 	f.StringVar(&o.Mesos.User, "mesos-user", "", "OS user executors run as (default: the scheduler's user)")
 	f.DurationVar(&o.Mesos.FailoverTimeout, "failover-timeout", framework.DefaultFailoverTimeout, "how long Mesos keeps the framework's tasks while no scheduler is subscribed")
 	f.StringVar(&o.Mesos.Codec, "mesos-codec", "protobuf", "protobuf or json (real Mesos 1.11+ needs protobuf with mesos-go)")
+	f.StringVar(&o.Executor.Path, "executor", scheduler.DefaultExecutorPath(), "path of the mysos-executor binary on the agents")
+	f.StringVar(&o.Executor.Workload, "executor-workload", "hold", "what each instance's executor runs (hold: a placeholder that keeps its volume)")
+	f.Float64Var(&o.Executor.CPUs, "executor-cpus", reconciler.DefaultExecutorCPUs, "cpus reserved per instance for its executor")
+	f.Float64Var(&o.Executor.MemMiB, "executor-mem", reconciler.DefaultExecutorMemMiB, "memory (MiB) reserved per instance for its executor")
+	f.DurationVar(&o.RelaunchTimeout, "relaunch-timeout", reconciler.DefaultRelaunchTimeout, "how long a failed instance waits for an offer from its own agent (where its volume is) before it moves to another")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

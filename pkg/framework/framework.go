@@ -61,6 +61,12 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// OnStateChange, when set, is called after the subscription comes or goes.
 	OnStateChange func()
+	// Offers decides what offers are for; without it every offer is
+	// declined and offers are suppressed.
+	Offers OfferHandler
+	// OnUpdate, when set, is called with every task status update, after
+	// the task table has it and before it is acknowledged.
+	OnUpdate func(Task)
 }
 
 // Defaults for Config.
@@ -87,6 +93,14 @@ type Framework struct {
 	// restartSubscription ends the current controller run.
 	restartSubscription context.CancelFunc
 	dog                 watchdog
+	// tasks is the latest known state of every task Mesos told us of.
+	tasks map[string]Task
+	// suppressed is true after SUPPRESS until the next REVIVE.
+	suppressed bool
+	// reviveCount counts REVIVE calls, so that a SUPPRESS decided before
+	// one is not sent after it.
+	reviveCount uint64
+	reviveMu    sync.Mutex
 }
 
 // New returns a framework; Run subscribes it.

@@ -15,11 +15,17 @@ import (
 )
 
 // declineFilter keeps offers away while Mysos has nothing to launch; SUPPRESS
-// does the same for the whole role, and REVIVE undoes both.
-const declineFilter = time.Minute
+// does the same for the whole role, and REVIVE undoes both. While something
+// is pending, unused offers come back after pendingDeclineFilter, since what
+// did not fit may fit with the next offer of the same agent.
+const (
+	declineFilter        = time.Minute
+	pendingDeclineFilter = 5 * time.Second
+)
 
 // handler dispatches one subscription's events.
 func (f *Framework) handler(caller calls.Caller) events.Handler {
+	ack := controller.AckStatusUpdates(caller)
 	return eventrules.New(
 		f.noteEvent,
 		controller.LiftErrors().DropOnError(),
@@ -28,12 +34,11 @@ func (f *Framework) handler(caller calls.Caller) events.Handler {
 			return f.subscribedEvent(ctx, caller, e.GetSubscribed())
 		}),
 		scheduler.Event_OFFERS: events.HandlerFunc(func(ctx context.Context, e *scheduler.Event) error {
-			return f.declineAll(ctx, caller, e.GetOffers().GetOffers())
+			return f.offersEvent(ctx, caller, e.GetOffers().GetOffers())
 		}),
-		scheduler.Event_UPDATE: controller.AckStatusUpdates(caller).AndThen().HandleF(func(ctx context.Context, e *scheduler.Event) error {
-			st := e.GetUpdate().GetStatus()
-			f.log.Debug("task status", "task", st.TaskID.Value, "state", st.GetState().String(), "reason", st.GetReason().String())
-			return nil
+		scheduler.Event_UPDATE: events.HandlerFunc(func(ctx context.Context, e *scheduler.Event) error {
+			f.updateEvent(e.GetUpdate().GetStatus())
+			return ack.HandleEvent(ctx, e)
 		}),
 		scheduler.Event_ERROR: events.HandlerFunc(func(ctx context.Context, e *scheduler.Event) error {
 			return f.errorEvent(ctx, e.GetError().GetMessage())
@@ -44,8 +49,9 @@ func (f *Framework) handler(caller calls.Caller) events.Handler {
 	})))
 }
 
-// subscribedEvent persists the framework id, then reconciles and suppresses
-// offers, since nothing is pending yet.
+// subscribedEvent persists the framework id, then reconciles: explicitly
+// every task the launcher knows of (so that tasks lost while nobody
+// listened are reported), implicitly everything else.
 func (f *Framework) subscribedEvent(ctx context.Context, caller calls.Caller, s *scheduler.Event_Subscribed) error {
 	id := s.GetFrameworkID().GetValue()
 	previous := f.ID()
@@ -58,10 +64,21 @@ func (f *Framework) subscribedEvent(ctx context.Context, caller calls.Caller, s 
 	}
 	f.mu.Lock()
 	f.frameworkID = id
+	f.caller = caller
+	f.suppressed = false
 	f.mu.Unlock()
 	f.setState(true, "subscribed as framework "+id)
 	f.log.Info("subscribed to Mesos", "framework", id, "resumed", id == previous,
 		"master", fmt.Sprintf("%s:%d", s.GetMasterInfo().GetHostname(), s.GetMasterInfo().GetPort()))
+	if f.cfg.Offers != nil {
+		known, err := f.cfg.Offers.KnownTasks(ctx)
+		if err != nil {
+			return fmt.Errorf("list known tasks for reconciliation: %w", err)
+		}
+		if err := f.ReconcileTasks(ctx, known); err != nil {
+			return fmt.Errorf("explicit reconciliation: %w", err)
+		}
+	}
 	// Implicit reconciliation: Mesos answers with every task it knows of ours.
 	if err := calls.CallNoData(ctx, caller, calls.Reconcile()); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
@@ -74,6 +91,89 @@ func (f *Framework) subscribedEvent(ctx context.Context, caller calls.Caller, s 
 			"silence", (missedHeartbeats * heartbeat).String())
 		f.restart()
 	})
+	if f.cfg.Offers == nil {
+		return f.suppress(ctx, caller)
+	}
+	return nil
+}
+
+// updateEvent records a status update and tells whoever listens.
+func (f *Framework) updateEvent(st mesos.TaskStatus) {
+	t := f.noteStatus(st)
+	f.log.Debug("task status", "task", t.ID, "state", t.State.String(), "reason", t.Reason, "message", t.Message)
+	if f.cfg.OnUpdate != nil {
+		f.cfg.OnUpdate(t)
+	}
+}
+
+// offersEvent lets the handler use the offers and declines the rest.
+func (f *Framework) offersEvent(ctx context.Context, caller calls.Caller, offers []mesos.Offer) error {
+	if len(offers) == 0 {
+		return nil
+	}
+	var accept map[string][]mesos.Offer_Operation
+	wantMore := false
+	revives := f.revives()
+	if f.cfg.Offers != nil {
+		accept, wantMore = f.cfg.Offers.HandleOffers(ctx, offers)
+	}
+	filter := declineFilter
+	if wantMore {
+		filter = pendingDeclineFilter
+	}
+	var decline []mesos.OfferID
+	for _, o := range offers {
+		ops := accept[o.ID.Value]
+		if len(ops) == 0 {
+			decline = append(decline, o.ID)
+			continue
+		}
+		f.noteLaunched(ops)
+		call := calls.Accept(calls.OfferOperations(ops).WithOffers(o.ID)).With(calls.RefuseSeconds(filter))
+		if err := calls.CallNoData(ctx, caller, call); err != nil {
+			// The launched tasks stay TASK_STAGING in the table; the
+			// reconciler asks Mesos about them after a while.
+			f.log.Warn("accept failed", "offer", o.ID.Value, "agent", o.AgentID.Value, "err", err)
+		}
+	}
+	if len(decline) > 0 {
+		if err := calls.CallNoData(ctx, caller, calls.Decline(decline...).With(calls.RefuseSeconds(filter))); err != nil {
+			return fmt.Errorf("decline: %w", err)
+		}
+	}
+	if !wantMore {
+		return f.suppressUnlessRevived(ctx, caller, revives)
+	}
+	return nil
+}
+
+// suppressUnlessRevived suppresses offers unless a REVIVE was sent since
+// the offers were looked at: then something new is pending that the
+// handler did not see. reviveMu orders the two calls.
+func (f *Framework) suppressUnlessRevived(ctx context.Context, caller calls.Caller, revives uint64) error {
+	f.reviveMu.Lock()
+	defer f.reviveMu.Unlock()
+	if f.revives() != revives {
+		return nil
+	}
+	return f.suppress(ctx, caller)
+}
+
+func (f *Framework) revives() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reviveCount
+}
+
+// suppress stops offers until the next REVIVE.
+func (f *Framework) suppress(ctx context.Context, caller calls.Caller) error {
+	f.mu.Lock()
+	already := f.suppressed
+	f.suppressed = true
+	f.mu.Unlock()
+	if already {
+		return nil
+	}
 	return calls.CallNoData(ctx, caller, calls.Suppress())
 }
 
@@ -94,17 +194,6 @@ func (f *Framework) reconcilePeriodically(ctx context.Context, caller calls.Call
 			cancel()
 		}
 	}
-}
-
-func (f *Framework) declineAll(ctx context.Context, caller calls.Caller, offers []mesos.Offer) error {
-	if len(offers) == 0 {
-		return nil
-	}
-	ids := make([]mesos.OfferID, len(offers))
-	for i := range offers {
-		ids[i] = offers[i].ID
-	}
-	return calls.CallNoData(ctx, caller, calls.Decline(ids...).With(calls.RefuseSeconds(declineFilter)))
 }
 
 // errorEvent handles ERROR: Mesos closes the stream after it. When Mesos

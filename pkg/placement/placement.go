@@ -223,3 +223,37 @@ func takePort(o *Offer) uint64 {
 	}
 	return 0 // unreachable: fits checked the count
 }
+
+// Take subtracts resources from o if it has them all, including port p
+// when p is not 0, and reports whether it did.
+func (o *Offer) Take(cpus, memMiB, diskMiB float64, p uint64) bool {
+	if o.CPUs < cpus || o.MemMiB < memMiB || o.DiskMiB < diskMiB {
+		return false
+	}
+	if p != 0 && !takeThisPort(o, p) {
+		return false
+	}
+	o.CPUs -= cpus
+	o.MemMiB -= memMiB
+	o.DiskMiB -= diskMiB
+	return true
+}
+
+// takeThisPort removes port p from o's free ranges, if it is free.
+func takeThisPort(o *Offer, p uint64) bool {
+	for i, r := range o.Ports {
+		if p < r.Begin || p > r.End {
+			continue
+		}
+		rest := []PortRange{}
+		if p > r.Begin {
+			rest = append(rest, PortRange{Begin: r.Begin, End: p - 1})
+		}
+		if p < r.End {
+			rest = append(rest, PortRange{Begin: p + 1, End: r.End})
+		}
+		o.Ports = slices.Concat(o.Ports[:i:i], rest, o.Ports[i+1:])
+		return true
+	}
+	return false
+}

@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/mysos-project/mysos/pkg/framework"
 	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
 )
@@ -15,19 +19,36 @@ import (
 type ClusterStore interface {
 	Get(ctx context.Context, ns, name string) (*spec.MySQLCluster, error)
 	UpdateStatus(ctx context.Context, ns, name, uid string, mutate func(*spec.ClusterStatus) error) (*spec.MySQLCluster, error)
+	SetFinalizers(ctx context.Context, ns, name, uid string, finalizers []string) error
+	InstanceStore
 }
 
-// MesosState reports whether the scheduler is subscribed to a Mesos master,
-// and if not, why.
-type MesosState interface {
+// InstanceStore keeps instance records (see store.Instance).
+type InstanceStore interface {
+	ListInstances(ctx context.Context, ns, name string) ([]*store.Instance, error)
+	PutInstance(ctx context.Context, inst *store.Instance) error
+	DeleteInstance(ctx context.Context, inst *store.Instance) error
+}
+
+// Mesos is what the reconciler needs of the framework: whether it is
+// subscribed, what it knows of tasks, and the calls that act on them.
+type Mesos interface {
 	Subscribed() (ok bool, reason string)
+	Task(id string) (framework.Task, bool)
+	TasksWithPrefix(prefix string) []framework.Task
+	Kill(ctx context.Context, taskID, agentID string) error
+	Revive(ctx context.Context) error
+	ReconcileTasks(ctx context.Context, tasks []framework.TaskRef) error
 }
 
 // Condition reasons the reconciler writes.
 const (
 	ReasonSpecAccepted     = "SpecAccepted"
 	ReasonMesosUnavailable = "MesosUnavailable"
-	ReasonLaunchPending    = "LaunchPending"
+	ReasonRoleNotServed    = "RoleNotServed"
+	ReasonInstancesPending = "InstancesPending"
+	ReasonAllRunning       = "AllInstancesRunning"
+	ReasonDeleting         = "Deleting"
 )
 
 // resyncPeriod re-checks every cluster even when nothing wakes it, the safety
@@ -37,12 +58,22 @@ const resyncPeriod = 30 * time.Second
 // ClusterReconciler reconciles one MySQLCluster per call.
 type ClusterReconciler struct {
 	Store ClusterStore
-	Mesos MesosState
-	Now   func() time.Time
+	Mesos Mesos
+	// Role is the Mesos role the framework serves; clusters asking for
+	// another are reported, not launched.
+	Role            string
+	RelaunchTimeout time.Duration
+	ReleaseTimeout  time.Duration
+	Log             *slog.Logger
+	Now             func() time.Time
+
+	mu     sync.Mutex
+	killed map[string]time.Time // task id → when this process last sent KILL
+	asked  map[string]time.Time // task id → when it last asked Mesos about it
 }
 
-// Reconcile implements Reconciler: observe the cluster, decide the status it
-// should have, write it if it differs.
+// Reconcile implements Reconciler: observe the cluster, its instances and
+// their tasks; decide; perform at most one action; write the status.
 func (r *ClusterReconciler) Reconcile(ctx context.Context, key string) (Result, error) {
 	ns, name, ok := strings.Cut(key, "/")
 	if !ok {
@@ -50,64 +81,159 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, key string) (Result, 
 	}
 	c, err := r.Store.Get(ctx, ns, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return Result{}, nil // deleted: nothing left to do
+		return r.reapOrphans(ctx, ns, name)
 	}
 	if err != nil {
 		return Result{}, err
 	}
-	want := r.decideStatus(c)
-	_, err = r.Store.UpdateStatus(ctx, ns, name, c.Metadata.UID, func(st *spec.ClusterStatus) error {
-		r.applyStatus(st, want)
+	instances, err := r.Store.ListInstances(ctx, ns, name)
+	if err != nil {
+		return Result{}, err
+	}
+	subscribed, reason := r.Mesos.Subscribed()
+	w := r.observe(c, instances, subscribed)
+	actions := decide(w)
+	if err := r.writeStatus(ctx, c, w, reason); err != nil {
+		return Result{}, err
+	}
+	for _, a := range actions {
+		if !subscribed && !worksWithoutMesos(a.kind) {
+			continue // the subscription's return requeues every cluster
+		}
+		r.logger().Info("reconcile", "cluster", key, "action", string(a.kind), "instance", instanceName(a.inst), "why", a.why)
+		if err := r.perform(ctx, c, a); err != nil {
+			return Result{}, fmt.Errorf("%s: %w", a, err)
+		}
+		return Result{Requeue: true}, nil
+	}
+	return Result{RequeueAfter: resyncPeriod}, nil
+}
+
+func (r *ClusterReconciler) observe(c *spec.MySQLCluster, instances []*store.Instance, subscribed bool) world {
+	return world{
+		cluster: c, instances: instances, task: r.Mesos.Task,
+		recentlyKilled: func(id string) bool { return r.recent(r.killed, id, killRetry) },
+		recentlyAsked:  func(id string) bool { return r.recent(r.asked, id, unknownTaskGrace) },
+		now:            r.now(), subscribed: subscribed, role: r.Role,
+		timeouts: timeouts{relaunch: orDefault(r.RelaunchTimeout, DefaultRelaunchTimeout), release: orDefault(r.ReleaseTimeout, DefaultReleaseTimeout)},
+	}
+}
+
+// worksWithoutMesos: without a subscription the reconciler prepares
+// nothing (no finalizer, no records, so a cluster that never ran deletes at
+// once) but still lets go of what never reached Mesos.
+func worksWithoutMesos(k actionKind) bool {
+	return k == actRelease || k == actForget || k == actRemoveFinalizer
+}
+
+// perform carries out one decided action.
+func (r *ClusterReconciler) perform(ctx context.Context, cluster *spec.MySQLCluster, a action) error {
+	c := a.inst
+	meta := cluster.Metadata
+	switch a.kind {
+	case actAddFinalizer:
+		return r.Store.SetFinalizers(ctx, meta.Namespace, meta.Name, meta.UID, append(slices.Clone(meta.Finalizers), FinalizerTasks))
+	case actRemoveFinalizer:
+		rest := slices.DeleteFunc(slices.Clone(meta.Finalizers), func(f string) bool { return f == FinalizerTasks })
+		return r.Store.SetFinalizers(ctx, meta.Namespace, meta.Name, meta.UID, rest)
+	case actCreate, actRelease, actRelaunch, actMove:
+		if err := r.Store.PutInstance(ctx, c); err != nil {
+			return err
+		}
+		// Something now waits for an offer: ask for offers again, and
+		// clear the filters earlier declines set.
+		if err := r.Mesos.Revive(ctx); err != nil && !errors.Is(err, framework.ErrNotSubscribed) {
+			r.logger().Warn("revive failed", "err", err)
+		}
 		return nil
-	})
-	if errors.Is(err, store.ErrNotFound) {
-		return Result{}, nil // deleted or replaced while we looked
+	case actKill:
+		r.mark(&r.killed, c.TaskID)
+		return r.Mesos.Kill(ctx, c.TaskID, c.AgentID)
+	case actReconcileTask:
+		r.mark(&r.asked, c.TaskID)
+		return r.Mesos.ReconcileTasks(ctx, []framework.TaskRef{{ID: c.TaskID, AgentID: c.AgentID}})
+	case actForget:
+		return r.Store.DeleteInstance(ctx, c)
 	}
-	return Result{RequeueAfter: resyncPeriod}, err
+	return fmt.Errorf("unknown action %s", a.kind)
 }
 
-// desiredStatus is the decision of one pass.
-type desiredStatus struct {
-	phase      spec.Phase
-	generation int64
-	conditions []spec.Condition
+// reapOrphans handles a cluster whose spec is gone: any task still running
+// under its name belongs to nobody and is killed.
+func (r *ClusterReconciler) reapOrphans(ctx context.Context, ns, name string) (Result, error) {
+	for _, t := range r.Mesos.TasksWithPrefix(TaskIDPrefix(ns, name)) {
+		if t.Terminal() || r.recent(r.killed, t.ID, killRetry) {
+			continue
+		}
+		r.logger().Info("killing an orphan task", "cluster", ns+"/"+name, "task", t.ID)
+		r.mark(&r.killed, t.ID)
+		if err := r.Mesos.Kill(ctx, t.ID, t.AgentID); err != nil {
+			return Result{}, err
+		}
+	}
+	return Result{}, nil
 }
 
-// decideStatus is pure: the status c should carry given what is observed.
-func (r *ClusterReconciler) decideStatus(c *spec.MySQLCluster) desiredStatus {
-	gen := c.Metadata.Generation
-	d := desiredStatus{phase: spec.PhasePending, generation: gen}
-	d.conditions = append(d.conditions, spec.Condition{
-		Type: spec.ConditionAccepted, Status: spec.ConditionTrue, Reason: ReasonSpecAccepted,
-		Message: fmt.Sprintf("generation %d is valid and observed by the scheduler", gen), ObservedGeneration: gen,
-	})
-	ready := spec.Condition{Type: spec.ConditionReady, Status: spec.ConditionFalse, ObservedGeneration: gen}
-	if ok, reason := r.Mesos.Subscribed(); !ok {
-		ready.Reason = ReasonMesosUnavailable
-		ready.Message = "no Mesos master is connected, so no instance can be launched: " + reason
-	} else {
-		ready.Reason = ReasonLaunchPending
-		ready.Message = "subscribed to Mesos; this version does not launch instances yet"
-	}
-	d.conditions = append(d.conditions, ready)
-	if c.Metadata.DeletionTimestamp != nil {
-		d.phase = spec.PhaseDeleting
-	}
-	return d
+func (r *ClusterReconciler) recent(m map[string]time.Time, id string, within time.Duration) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	at, ok := m[id]
+	return ok && r.now().Sub(at) < within
 }
 
-func (r *ClusterReconciler) applyStatus(st *spec.ClusterStatus, want desiredStatus) {
+func (r *ClusterReconciler) mark(m *map[string]time.Time, id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if *m == nil {
+		*m = map[string]time.Time{}
+	}
 	now := r.now()
-	st.Phase = want.phase
-	st.ObservedGeneration = want.generation
-	for _, c := range want.conditions {
-		st.SetCondition(c, now)
+	for k, at := range *m { // keep the maps small
+		if now.Sub(at) > time.Hour {
+			delete(*m, k)
+		}
 	}
+	(*m)[id] = now
+}
+
+func (r *ClusterReconciler) logger() *slog.Logger {
+	if r.Log != nil {
+		return r.Log
+	}
+	return slog.Default()
 }
 
 func (r *ClusterReconciler) now() time.Time {
 	if r.Now != nil {
 		return r.Now()
 	}
-	return time.Now().UTC().Truncate(time.Second)
+	return time.Now().UTC()
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+func instanceName(inst *store.Instance) string {
+	if inst == nil {
+		return ""
+	}
+	return inst.Name()
+}
+
+// TaskIDPrefix starts the id of every task of a cluster; task ids are
+// "<namespace>.<name>.<ordinal>.<launch>". Names and namespaces are DNS
+// labels, so the dots separate unambiguously.
+func TaskIDPrefix(ns, name string) string { return ns + "." + name + "." }
+
+// ClusterOfTask returns the cluster key ("namespace/name") of a task id.
+func ClusterOfTask(taskID string) (string, bool) {
+	parts := strings.Split(taskID, ".")
+	if len(parts) != 4 {
+		return "", false
+	}
+	return parts[0] + "/" + parts[1], true
 }

@@ -18,6 +18,9 @@ import (
 type Result struct {
 	// RequeueAfter > 0 reconciles the key again after that long.
 	RequeueAfter time.Duration
+	// Requeue reconciles the key again at once: the pass acted, and the
+	// next one observes the result.
+	Requeue bool
 }
 
 // Reconciler brings one cluster ("namespace/name") closer to its spec.
@@ -115,6 +118,9 @@ func (c *Controller) reconcileOne(ctx context.Context, key string) {
 	case err != nil:
 		c.Log.Warn("reconcile failed; retrying with backoff", "cluster", key, "err", err)
 		c.Queue.AddRateLimited(key)
+	case res.Requeue:
+		c.Queue.Forget(key)
+		c.Queue.Add(key)
 	case res.RequeueAfter > 0:
 		c.Queue.Forget(key)
 		c.Queue.AddAfter(key, res.RequeueAfter)

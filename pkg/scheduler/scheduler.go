@@ -36,8 +36,12 @@ type Options struct {
 	TokenFile         string
 	// Mesos configures the framework; no masters means none (the API and
 	// the store still serve, and statuses say Mesos is unavailable).
-	Mesos   framework.Config
-	Version string
+	Mesos framework.Config
+	// Executor is what instances' tasks run on; RelaunchTimeout is how long
+	// a failed instance waits for its own agent before moving.
+	Executor        reconciler.ExecutorConfig
+	RelaunchTimeout time.Duration
+	Version         string
 	Logger  *slog.Logger
 	// Ready, when set, is called with the API's address once it serves.
 	Ready func(addr string)
@@ -61,6 +65,16 @@ func DefaultDataDir() string {
 		return ".mysos/scheduler"
 	}
 	return filepath.Join(home, ".mysos", "scheduler")
+}
+
+// DefaultExecutorPath is mysos-executor beside the running binary, which is
+// where `make build` puts it.
+func DefaultExecutorPath() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "mysos-executor"
+	}
+	return filepath.Join(filepath.Dir(exe), "mysos-executor")
 }
 
 // Run serves until ctx ends, then shuts everything down in order.
@@ -128,7 +142,7 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
 	wg.Go(func() { serveErr <- srv.Serve(ln) })
-	wg.Go(func() { runWhileLeader(ctx, st, o.Mesos, mesos, log) })
+	wg.Go(func() { runWhileLeader(ctx, st, o, mesos, log) })
 	log.Info("mysos API serving", "addr", addr, "client-config", filepath.Join(o.DataDir, "mysosctl.yaml"))
 	if o.Ready != nil {
 		o.Ready(addr)
@@ -150,9 +164,9 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 // runWhileLeader campaigns for leadership and, while it holds it, runs the
 // Mesos framework and the reconciler, campaigning again when it is lost. Only
 // the leader holds the Mesos subscription, so two schedulers never act at once.
-func runWhileLeader(ctx context.Context, st *store.Store, fwCfg framework.Config, mesos *mesosState, log *slog.Logger) {
+func runWhileLeader(ctx context.Context, st *store.Store, o Options, mesos *mesosState, log *slog.Logger) {
 	id := fmt.Sprintf("%s-%d", hostname(), os.Getpid())
-	mesos.set(standby{st: st})
+	mesos.set(nil, standby{st: st})
 	for ctx.Err() == nil {
 		lead, err := st.Campaign(ctx, id, leaderTTLSeconds)
 		if err != nil {
@@ -172,9 +186,9 @@ func runWhileLeader(ctx context.Context, st *store.Store, fwCfg framework.Config
 			}
 			cancel()
 		}()
-		leadTerm(leadCtx, st, fwCfg, mesos, log)
+		leadTerm(leadCtx, st, o, mesos, log)
 		cancel()
-		mesos.set(standby{st: st})
+		mesos.set(nil, standby{st: st})
 		resignCtx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = lead.Resign(resignCtx)
 		rcancel()
@@ -182,20 +196,35 @@ func runWhileLeader(ctx context.Context, st *store.Store, fwCfg framework.Config
 }
 
 // leadTerm runs one term of leadership: the framework, when masters are
-// configured, and the reconciler.
-func leadTerm(ctx context.Context, st *store.Store, fwCfg framework.Config, mesos *mesosState, log *slog.Logger) {
-	ctrl := reconciler.NewController(&reconciler.ClusterReconciler{Store: st, Mesos: mesos}, 2, log)
+// configured, its launcher, and the reconciler.
+func leadTerm(ctx context.Context, st *store.Store, o Options, mesos *mesosState, log *slog.Logger) {
+	fwCfg := o.Mesos
+	rec := &reconciler.ClusterReconciler{Store: st, Mesos: mesos, Role: fwCfg.Role,
+		RelaunchTimeout: o.RelaunchTimeout, Log: log.With("component", "reconciler")}
+	ctrl := reconciler.NewController(rec, 2, log)
 	var wg sync.WaitGroup
 	if len(fwCfg.Masters) == 0 {
-		mesos.set(noMesos{})
+		mesos.set(nil, noMesos{})
 	} else {
+		var fw *framework.Framework
 		fwCfg.OnStateChange = ctrl.ResyncAll
-		fw, err := framework.New(fwCfg, st, log.With("component", "framework"))
+		fwCfg.OnUpdate = func(t framework.Task) {
+			if key, ok := reconciler.ClusterOfTask(t.ID); ok {
+				ctrl.Queue.Add(key)
+			}
+		}
+		fwCfg.Offers = &reconciler.Launcher{
+			Store: st, Role: fwCfg.Role, Principal: fwCfg.Principal,
+			FrameworkID: func() string { return fw.ID() },
+			Executor:    o.Executor, Wake: ctrl.Queue.Add, Log: log.With("component", "launcher"),
+		}
+		var err error
+		fw, err = framework.New(fwCfg, st, log.With("component", "framework"))
 		if err != nil {
 			log.Error("Mesos framework not started", "err", err)
-			mesos.set(noMesos{reason: err.Error()})
+			mesos.set(nil, noMesos{reason: err.Error()})
 		} else {
-			mesos.set(fw)
+			mesos.set(fw, nil)
 			wg.Go(func() { _ = fw.Run(ctx) })
 		}
 	}
@@ -203,28 +232,79 @@ func leadTerm(ctx context.Context, st *store.Store, fwCfg framework.Config, meso
 	wg.Wait()
 }
 
+// subscription says whether, and why not, Mesos is reachable.
+type subscription interface{ Subscribed() (bool, string) }
+
 // mesosState is the Mesos connection as the reconciler and /readyz see it:
 // the framework while leading, a standby's view otherwise.
 type mesosState struct {
-	mu    sync.Mutex
-	state reconciler.MesosState
+	mu  sync.Mutex
+	fw  *framework.Framework
+	why subscription // when fw is nil
 }
 
-func (m *mesosState) set(s reconciler.MesosState) {
+func (m *mesosState) set(fw *framework.Framework, why subscription) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.state = s
+	m.fw, m.why = fw, why
 }
 
-// Subscribed implements reconciler.MesosState.
-func (m *mesosState) Subscribed() (bool, string) {
+func (m *mesosState) get() (*framework.Framework, subscription) {
 	m.mu.Lock()
-	s := m.state
-	m.mu.Unlock()
-	if s == nil {
-		return false, "starting"
+	defer m.mu.Unlock()
+	return m.fw, m.why
+}
+
+// Subscribed implements reconciler.Mesos.
+func (m *mesosState) Subscribed() (bool, string) {
+	fw, why := m.get()
+	switch {
+	case fw != nil:
+		return fw.Subscribed()
+	case why != nil:
+		return why.Subscribed()
 	}
-	return s.Subscribed()
+	return false, "starting"
+}
+
+// Task implements reconciler.Mesos.
+func (m *mesosState) Task(id string) (framework.Task, bool) {
+	if fw, _ := m.get(); fw != nil {
+		return fw.Task(id)
+	}
+	return framework.Task{}, false
+}
+
+// TasksWithPrefix implements reconciler.Mesos.
+func (m *mesosState) TasksWithPrefix(prefix string) []framework.Task {
+	if fw, _ := m.get(); fw != nil {
+		return fw.TasksWithPrefix(prefix)
+	}
+	return nil
+}
+
+// Kill implements reconciler.Mesos.
+func (m *mesosState) Kill(ctx context.Context, taskID, agentID string) error {
+	if fw, _ := m.get(); fw != nil {
+		return fw.Kill(ctx, taskID, agentID)
+	}
+	return framework.ErrNotSubscribed
+}
+
+// Revive implements reconciler.Mesos.
+func (m *mesosState) Revive(ctx context.Context) error {
+	if fw, _ := m.get(); fw != nil {
+		return fw.Revive(ctx)
+	}
+	return framework.ErrNotSubscribed
+}
+
+// ReconcileTasks implements reconciler.Mesos.
+func (m *mesosState) ReconcileTasks(ctx context.Context, tasks []framework.TaskRef) error {
+	if fw, _ := m.get(); fw != nil {
+		return fw.ReconcileTasks(ctx, tasks)
+	}
+	return framework.ErrNotSubscribed
 }
 
 func (m *mesosState) err() error {

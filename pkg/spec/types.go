@@ -187,13 +187,20 @@ const (
 
 // InstanceStatus describes one mysqld instance as observed.
 type InstanceStatus struct {
-	Name    string `json:"name"`
+	Name string `json:"name"`
+	// Phase is Mysos' view of the instance: Pending (waiting for an
+	// offer), Launched (has a task) or Releasing (being removed).
+	Phase   string `json:"phase,omitempty"`
 	TaskID  string `json:"taskId,omitempty"`
 	AgentID string `json:"agentId,omitempty"`
 	Host    string `json:"host,omitempty"`
 	Port    int32  `json:"port,omitempty"`
+	// Volume is the id of the instance's persistent volume on its agent.
+	Volume string `json:"volume,omitempty"`
 	// State is the Mesos task state, e.g. TASK_RUNNING.
-	State   string `json:"state,omitempty"`
+	State string `json:"state,omitempty"`
+	// Message says why a task ended, as Mesos reported it.
+	Message string `json:"message,omitempty"`
 	Role    string `json:"role,omitempty"`
 	Healthy bool   `json:"healthy,omitempty"`
 }

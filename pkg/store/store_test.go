@@ -47,6 +47,8 @@ func TestStore(t *testing.T) {
 		t.Run("WatchKeys", func(t *testing.T) { testWatch(t, s) })
 		t.Run("Election", func(t *testing.T) { testElection(t, s) })
 		t.Run("FrameworkID", func(t *testing.T) { testFrameworkID(t, s) })
+		t.Run("InstancesCompareAndSwap", func(t *testing.T) { testInstances(t, s) })
+		t.Run("LastFinalizerCompletesDeletion", func(t *testing.T) { testFinalizerRemoval(t, s) })
 	})
 }
 
@@ -299,5 +301,74 @@ func testFrameworkID(t *testing.T, s *store.Store) {
 	}
 	if id, _ := s.FrameworkID(ctx); id != "" {
 		t.Fatalf("id = %q after forgetting it", id)
+	}
+}
+
+func testInstances(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	a := &store.Instance{Namespace: "default", Cluster: "inst", ClusterUID: "u", Ordinal: 10, Phase: store.InstancePending}
+	b := &store.Instance{Namespace: "default", Cluster: "inst", ClusterUID: "u", Ordinal: 2, Phase: store.InstancePending}
+	other := &store.Instance{Namespace: "default", Cluster: "inst2", ClusterUID: "v", Ordinal: 0}
+	for _, i := range []*store.Instance{a, b, other} {
+		if err := s.PutInstance(ctx, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.PutInstance(ctx, &store.Instance{Namespace: "default", Cluster: "inst", Ordinal: 2}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("creating an existing record: %v; want ErrConflict", err)
+	}
+	stale := *b
+	b.Phase, b.TaskID = store.InstanceLaunched, "t1"
+	if err := s.PutInstance(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutInstance(ctx, &stale); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("a write from a stale read: %v; want ErrConflict", err)
+	}
+	got, err := s.ListInstances(ctx, "default", "inst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Ordinal != 2 || got[1].Ordinal != 10 || got[0].TaskID != "t1" || got[0].ModRevision != b.ModRevision {
+		t.Fatalf("listed %+v; want ordinals 2 (task t1) and 10, by ordinal", got)
+	}
+	if all, _ := s.ListInstances(ctx, "", ""); len(all) < 3 {
+		t.Fatalf("listing every instance gave %d", len(all))
+	}
+	if err := s.DeleteInstance(ctx, &stale); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("deleting from a stale read: %v; want ErrConflict", err)
+	}
+	if err := s.DeleteInstance(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.ListInstances(ctx, "default", "inst"); len(got) != 1 {
+		t.Fatalf("%d records after delete; want 1", len(got))
+	}
+}
+
+func testFinalizerRemoval(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	c, err := s.Create(ctx, newCluster("finalize", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetFinalizers(ctx, "default", "finalize", c.Metadata.UID, []string{"mysos.io/tasks"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetFinalizers(ctx, "default", "finalize", "wrong-uid", nil); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("finalizers of another incarnation: %v; want ErrNotFound", err)
+	}
+	got, _ := s.Get(ctx, "default", "finalize")
+	if _, deleted, err := s.Delete(ctx, "default", "finalize", ""); err != nil || deleted {
+		t.Fatalf("delete with a finalizer: deleted=%v err=%v; want only marked", deleted, err)
+	}
+	if got.Metadata.Generation != 1 {
+		t.Fatalf("setting finalizers moved the generation to %d", got.Metadata.Generation)
+	}
+	if err := s.SetFinalizers(ctx, "default", "finalize", c.Metadata.UID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "default", "finalize"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("after the last finalizer of a deleted cluster: %v; want not found", err)
 	}
 }

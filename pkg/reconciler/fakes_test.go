@@ -1,0 +1,187 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/mysos-project/mysos/pkg/framework"
+	"github.com/mysos-project/mysos/pkg/spec"
+	"github.com/mysos-project/mysos/pkg/store"
+)
+
+// fakeStore keeps clusters and instance records in memory, with the
+// compare-and-swap semantics of pkg/store, and counts status writes.
+type fakeStore struct {
+	mu           sync.Mutex
+	clusters     map[string]*spec.MySQLCluster
+	instances    map[string]*store.Instance // by Key()
+	rev          int64
+	statusWrites int
+}
+
+func newFakeStore(clusters ...*spec.MySQLCluster) *fakeStore {
+	f := &fakeStore{clusters: map[string]*spec.MySQLCluster{}, instances: map[string]*store.Instance{}}
+	for _, c := range clusters {
+		f.clusters[c.Key()] = c
+	}
+	return f
+}
+
+func (f *fakeStore) Get(_ context.Context, ns, name string) (*spec.MySQLCluster, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.clusters[ns+"/"+name]
+	if !ok {
+		return nil, fmt.Errorf("cluster %s/%s: %w", ns, name, store.ErrNotFound)
+	}
+	cp := *c
+	cp.Metadata.Finalizers = slices.Clone(c.Metadata.Finalizers)
+	return &cp, nil
+}
+
+func (f *fakeStore) UpdateStatus(_ context.Context, ns, name, uid string, mutate func(*spec.ClusterStatus) error) (*spec.MySQLCluster, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.clusters[ns+"/"+name]
+	if !ok || c.Metadata.UID != uid {
+		return nil, store.ErrNotFound
+	}
+	next := c.Status
+	next.Conditions = slices.Clone(c.Status.Conditions)
+	next.Instances = slices.Clone(c.Status.Instances)
+	if err := mutate(&next); err != nil {
+		return nil, err
+	}
+	if !spec.SameJSON(next, c.Status) {
+		c.Status = next
+		f.statusWrites++
+	}
+	return c, nil
+}
+
+func (f *fakeStore) SetFinalizers(_ context.Context, ns, name, uid string, finalizers []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.clusters[ns+"/"+name]
+	if !ok || c.Metadata.UID != uid {
+		return store.ErrNotFound
+	}
+	if c.Metadata.DeletionTimestamp != nil && len(finalizers) == 0 {
+		delete(f.clusters, ns+"/"+name)
+		return nil
+	}
+	c.Metadata.Finalizers = slices.Clone(finalizers)
+	return nil
+}
+
+func (f *fakeStore) ListInstances(_ context.Context, ns, name string) ([]*store.Instance, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*store.Instance
+	for _, inst := range f.instances {
+		if ns == "" || inst.ClusterKey() == ns+"/"+name {
+			cp := *inst
+			out = append(out, &cp)
+		}
+	}
+	slices.SortFunc(out, func(a, b *store.Instance) int { return strings.Compare(a.Key(), b.Key()) })
+	return out, nil
+}
+
+func (f *fakeStore) PutInstance(_ context.Context, inst *store.Instance) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	old, ok := f.instances[inst.Key()]
+	if (ok && old.ModRevision != inst.ModRevision) || (!ok && inst.ModRevision != 0) {
+		return store.ErrConflict
+	}
+	f.rev++
+	inst.ModRevision = f.rev
+	cp := *inst
+	f.instances[inst.Key()] = &cp
+	return nil
+}
+
+func (f *fakeStore) DeleteInstance(_ context.Context, inst *store.Instance) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	old, ok := f.instances[inst.Key()]
+	if !ok || old.ModRevision != inst.ModRevision {
+		return store.ErrConflict
+	}
+	delete(f.instances, inst.Key())
+	return nil
+}
+
+func (f *fakeStore) instance(key string) *store.Instance {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.instances[key]
+}
+
+// fakeMesos records calls and serves a task table the test fills.
+type fakeMesos struct {
+	mu      sync.Mutex
+	ok      bool
+	reason  string
+	tasks   map[string]framework.Task
+	kills   []string
+	revives int
+	asked   []string
+}
+
+func (m *fakeMesos) Subscribed() (bool, string) { return m.ok, m.reason }
+
+func (m *fakeMesos) Task(id string) (framework.Task, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.tasks[id]
+	return t, ok
+}
+
+func (m *fakeMesos) TasksWithPrefix(prefix string) []framework.Task {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []framework.Task
+	for id, t := range m.tasks {
+		if strings.HasPrefix(id, prefix) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func (m *fakeMesos) Kill(_ context.Context, taskID, _ string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.kills = append(m.kills, taskID)
+	return nil
+}
+
+func (m *fakeMesos) Revive(context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.revives++
+	return nil
+}
+
+func (m *fakeMesos) ReconcileTasks(_ context.Context, tasks []framework.TaskRef) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, t := range tasks {
+		m.asked = append(m.asked, t.ID)
+	}
+	return nil
+}
+
+func (m *fakeMesos) setTask(t framework.Task) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.tasks == nil {
+		m.tasks = map[string]framework.Task{}
+	}
+	m.tasks[t.ID] = t
+}

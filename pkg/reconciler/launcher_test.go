@@ -1,0 +1,180 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+
+	"github.com/gogo/protobuf/proto"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+
+	"github.com/mysos-project/mysos/pkg/offers"
+	"github.com/mysos-project/mysos/pkg/store"
+)
+
+// offer is an offer of plain resources on agent i, allocated to role mysos.
+func offer(i int, extra ...mesos.Resource) mesos.Offer {
+	alloc := func(r mesos.Resource) mesos.Resource {
+		r.AllocationInfo = &mesos.Resource_AllocationInfo{Role: proto.String("mysos")}
+		return r
+	}
+	rs := []mesos.Resource{
+		alloc(mesos.Resource{Name: "cpus", Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: 4}}),
+		alloc(mesos.Resource{Name: "mem", Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: 8192}}),
+		alloc(mesos.Resource{Name: "disk", Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: 65536}}),
+		alloc(mesos.Resource{Name: "ports", Type: mesos.RANGES.Enum(), Ranges: &mesos.Value_Ranges{Range: []mesos.Value_Range{{Begin: 31000, End: 32000}}}}),
+	}
+	return mesos.Offer{
+		ID: mesos.OfferID{Value: fmt.Sprintf("o%d", i)}, AgentID: mesos.AgentID{Value: fmt.Sprintf("S%d", i)},
+		FrameworkID: mesos.FrameworkID{Value: "fw"}, Hostname: fmt.Sprintf("agent-%d", i),
+		AllocationInfo: &mesos.Resource_AllocationInfo{Role: proto.String("mysos")},
+		Resources:      append(rs, extra...),
+	}
+}
+
+// offeredBack is what Mesos offers of an instance's reservation once its
+// task is gone: the reserved resources, the disk as the created volume.
+func offeredBack(ops []mesos.Offer_Operation) []mesos.Resource {
+	var rs mesos.Resources
+	var volumes []mesos.Resource
+	for _, op := range ops {
+		switch op.Type {
+		case mesos.Offer_Operation_RESERVE:
+			rs = append(rs, op.Reserve.Resources...)
+		case mesos.Offer_Operation_CREATE:
+			volumes = append(volumes, op.Create.Volumes...)
+		}
+	}
+	var out []mesos.Resource
+	for _, r := range rs {
+		if r.Name != "disk" {
+			out = append(out, r)
+		}
+	}
+	return append(out, volumes...)
+}
+
+func opTypes(ops []mesos.Offer_Operation) string {
+	s := ""
+	for _, op := range ops {
+		s += op.Type.String() + " "
+	}
+	return s
+}
+
+func newLauncher(fs *fakeStore) *Launcher {
+	return &Launcher{Store: fs, Role: "mysos", FrameworkID: func() string { return "fw" }, Log: slog.New(slog.DiscardHandler),
+		Executor: ExecutorConfig{Path: "/bin/mysos-executor", Workload: "hold", CPUs: DefaultExecutorCPUs, MemMiB: DefaultExecutorMemMiB}}
+}
+
+func TestLauncherSpreadsReservesAndRelaunchesInPlace(t *testing.T) {
+	g := newRig(t, newCluster(3, 1), true)
+	g.settle()
+	l := newLauncher(g.store)
+	ctx := context.Background()
+
+	accept, wantMore := l.HandleOffers(ctx, []mesos.Offer{offer(1), offer(2), offer(3)})
+	if wantMore {
+		t.Fatal("wants more offers after placing every instance")
+	}
+	agents := map[string]bool{}
+	for ord := range 3 {
+		inst := g.store.instance(fmt.Sprintf("default/shop/%d", ord))
+		if inst.Phase != store.InstanceLaunched || inst.TaskID == "" || inst.PersistenceID == "" || inst.Port == 0 {
+			t.Fatalf("instance %d after the offers: %+v", ord, inst)
+		}
+		agents[inst.AgentID] = true
+	}
+	if len(agents) != 3 {
+		t.Fatalf("3 instances on agents %v; want 3 distinct", agents)
+	}
+	for id, ops := range accept {
+		if got := opTypes(ops); got != "RESERVE CREATE LAUNCH " {
+			t.Fatalf("offer %s: operations %s; want RESERVE CREATE LAUNCH", id, got)
+		}
+	}
+
+	// Instance 1's task fails; the reconciler pins it to its agent.
+	g.run("default/shop/1", mesos.TASK_FAILED)
+	g.settle()
+	inst := g.store.instance("default/shop/1")
+	agent := inst.AgentID
+	var i int
+	fmt.Sscanf(agent, "S%d", &i)
+	back := offeredBack(accept[fmt.Sprintf("o%d", i)])
+	accept, _ = l.HandleOffers(ctx, []mesos.Offer{offer(i, back...)})
+	ops := accept[fmt.Sprintf("o%d", i)]
+	if got := opTypes(ops); got != "LAUNCH " {
+		t.Fatalf("relaunch operations %s; want LAUNCH alone on the existing reservation and volume", got)
+	}
+	task := ops[0].Launch.TaskInfos[0]
+	var volume string
+	for _, r := range task.Resources {
+		if r.IsPersistentVolume() {
+			volume = r.Disk.Persistence.ID
+		}
+	}
+	if after := g.store.instance("default/shop/1"); volume != inst.PersistenceID || after.AgentID != agent || after.Launches != 2 || task.TaskID.Value != after.TaskID {
+		t.Fatalf("relaunched %+v with volume %q; want agent %s and volume %s", after, volume, agent, inst.PersistenceID)
+	}
+}
+
+func TestLauncherReleasesWhatNobodyOwns(t *testing.T) {
+	g := newRig(t, newCluster(2, 1), true)
+	g.settle()
+	l := newLauncher(g.store)
+	ctx := context.Background()
+	accept, _ := l.HandleOffers(ctx, []mesos.Offer{offer(1), offer(2)})
+
+	// Scale to 1: instance 1 is released and its task killed.
+	*g.cluster().Spec.Replicas = 1
+	g.settle()
+	g.run("default/shop/1", mesos.TASK_KILLED)
+	released := g.store.instance("default/shop/1")
+	var i int
+	fmt.Sscanf(released.AgentID, "S%d", &i)
+	back := offeredBack(accept[fmt.Sprintf("o%d", i)])
+
+	// And a reservation some earlier incarnation left behind.
+	stray := offers.Launch{Owner: offers.Owner{Instance: "default/gone/0", ClusterUID: "old", PersistenceID: "p-old"},
+		Role: "mysos", CPUs: 1, MemMiB: 128, DiskMiB: 256, Port: 31500, FrameworkID: "fw", AgentID: "S9", TaskID: "t", TaskName: "gone-0"}
+	strayBack := offeredBack(stray.Operations(nil))
+
+	accept, wantMore := l.HandleOffers(ctx, []mesos.Offer{offer(i, back...), offer(9, strayBack...)})
+	if got := opTypes(accept[fmt.Sprintf("o%d", i)]); got != "DESTROY UNRESERVE " {
+		t.Fatalf("released instance's offer: %s; want DESTROY UNRESERVE", got)
+	}
+	if got := opTypes(accept["o9"]); got != "DESTROY UNRESERVE " {
+		t.Fatalf("stray reservation's offer: %s; want DESTROY UNRESERVE", got)
+	}
+	if g.store.instance("default/shop/1") != nil {
+		t.Fatal("the released instance's record remains after its volume was destroyed")
+	}
+	if wantMore {
+		t.Fatal("wants offers with nothing pending")
+	}
+	// The surviving instance's reservation is never touched.
+	keep := g.store.instance("default/shop/0")
+	var k int
+	fmt.Sscanf(keep.AgentID, "S%d", &k)
+	g.run("default/shop/0", mesos.TASK_RUNNING)
+	accept, _ = l.HandleOffers(ctx, []mesos.Offer{offer(k, offeredBack(accept[fmt.Sprintf("o%d", k)])...)})
+	if len(accept) != 0 {
+		t.Fatalf("operations on a live instance's agent: %v", accept)
+	}
+}
+
+func TestLauncherWaitsWhenNothingFits(t *testing.T) {
+	g := newRig(t, newCluster(3, 1), true)
+	g.settle()
+	l := newLauncher(g.store)
+	accept, wantMore := l.HandleOffers(context.Background(), []mesos.Offer{offer(1), offer(2)})
+	if len(accept) != 2 || !wantMore {
+		t.Fatalf("two agents for three spread instances: %d accepts, wantMore %v; want 2 and true", len(accept), wantMore)
+	}
+	known, err := l.KnownTasks(context.Background())
+	if err != nil || len(known) != 2 {
+		t.Fatalf("known tasks %v, %v; want the two launched", known, err)
+	}
+}

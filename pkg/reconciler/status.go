@@ -1,0 +1,142 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+
+	"github.com/mysos-project/mysos/pkg/spec"
+	"github.com/mysos-project/mysos/pkg/store"
+)
+
+// writeStatus writes the status the observed world calls for, unless the
+// stored one already says it.
+func (r *ClusterReconciler) writeStatus(ctx context.Context, c *spec.MySQLCluster, w world, mesosReason string) error {
+	want := decideStatus(w, mesosReason, c.Status.Phase)
+	now := w.now.Truncate(time.Second)
+	_, err := r.Store.UpdateStatus(ctx, c.Metadata.Namespace, c.Metadata.Name, c.Metadata.UID, func(st *spec.ClusterStatus) error {
+		st.Phase = want.phase
+		st.ObservedGeneration = want.generation
+		st.ReadyReplicas = want.readyReplicas
+		st.Instances = want.instances
+		for _, cond := range want.conditions {
+			st.SetCondition(cond, now)
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // deleted or replaced while we looked
+	}
+	return err
+}
+
+// desiredStatus is the decision of one pass.
+type desiredStatus struct {
+	phase         spec.Phase
+	generation    int64
+	readyReplicas int32
+	instances     []spec.InstanceStatus
+	conditions    []spec.Condition
+}
+
+// decideStatus is pure: the status the observed world calls for. previous
+// is the stored phase, since a cluster that ran and lost an instance is
+// Degraded, not Creating.
+func decideStatus(w world, mesosReason string, previous spec.Phase) desiredStatus {
+	c := w.cluster
+	gen := c.Metadata.Generation
+	d := desiredStatus{generation: gen}
+	d.conditions = append(d.conditions, spec.Condition{
+		Type: spec.ConditionAccepted, Status: spec.ConditionTrue, Reason: ReasonSpecAccepted,
+		Message: fmt.Sprintf("generation %d is valid and observed by the scheduler", gen), ObservedGeneration: gen,
+	})
+	replicas := int32(0)
+	if c.Spec.Replicas != nil {
+		replicas = *c.Spec.Replicas
+	}
+	var waiting []string
+	for _, inst := range w.instances {
+		is := instanceStatus(w, inst)
+		d.instances = append(d.instances, is)
+		if is.State == mesos.TASK_RUNNING.String() && inst.Phase == store.InstanceLaunched && int32(inst.Ordinal) < replicas {
+			d.readyReplicas++
+		} else if inst.Phase != store.InstanceReleasing {
+			waiting = append(waiting, describeWaiting(inst, is))
+		}
+	}
+	ready := spec.Condition{Type: spec.ConditionReady, Status: spec.ConditionFalse, ObservedGeneration: gen}
+	surplus := len(w.instances) > int(d.readyReplicas)+len(waiting)
+	switch {
+	case c.Metadata.DeletionTimestamp != nil:
+		d.phase = spec.PhaseDeleting
+		ready.Reason = ReasonDeleting
+		ready.Message = fmt.Sprintf("releasing %d instance(s): tasks are killed, volumes destroyed, reservations released", len(w.instances))
+	case w.role != c.Spec.Placement.Role:
+		d.phase = spec.PhaseFailed
+		ready.Reason = ReasonRoleNotServed
+		ready.Message = fmt.Sprintf("spec.placement.role is %q but this scheduler serves Mesos role %q: set spec.placement.role: %s, or run a scheduler with --mesos-role %s",
+			c.Spec.Placement.Role, w.role, w.role, c.Spec.Placement.Role)
+	case d.readyReplicas == replicas && !surplus:
+		d.phase = spec.PhaseRunning
+		ready.Status = spec.ConditionTrue
+		ready.Reason = ReasonAllRunning
+		ready.Message = fmt.Sprintf("%d of %d instances running", d.readyReplicas, replicas)
+	case !w.subscribed:
+		d.phase = runningOr(previous, spec.PhasePending)
+		ready.Reason = ReasonMesosUnavailable
+		ready.Message = "no Mesos master is connected, so no instance can be launched: " + mesosReason
+	default:
+		d.phase = runningOr(previous, spec.PhaseCreating)
+		ready.Reason = ReasonInstancesPending
+		ready.Message = fmt.Sprintf("%d of %d instances running", d.readyReplicas, replicas)
+		if len(waiting) > 0 {
+			ready.Message += "; " + strings.Join(waiting, "; ")
+		}
+		if surplus {
+			ready.Message += "; releasing instances beyond spec.replicas"
+		}
+	}
+	d.conditions = append(d.conditions, ready)
+	return d
+}
+
+// runningOr keeps a cluster that has run as Degraded while it is not whole.
+func runningOr(previous, otherwise spec.Phase) spec.Phase {
+	if previous == spec.PhaseRunning || previous == spec.PhaseDegraded {
+		return spec.PhaseDegraded
+	}
+	return otherwise
+}
+
+func instanceStatus(w world, inst *store.Instance) spec.InstanceStatus {
+	is := spec.InstanceStatus{
+		Name: inst.Name(), Phase: string(inst.Phase), TaskID: inst.TaskID, AgentID: inst.AgentID,
+		Host: inst.Hostname, Port: int32(inst.Port), Volume: inst.PersistenceID,
+	}
+	if t, ok := w.task(inst.TaskID); ok && inst.TaskID != "" {
+		is.State = t.State.String()
+		is.Healthy = t.Healthy != nil && *t.Healthy
+		if t.Terminal() {
+			is.Message = strings.TrimSpace(t.Reason + ": " + t.Message)
+		}
+	}
+	return is
+}
+
+func describeWaiting(inst *store.Instance, is spec.InstanceStatus) string {
+	switch {
+	case inst.Phase == store.InstancePending && inst.AgentID != "":
+		return fmt.Sprintf("%s waits for an offer from its agent %s", is.Name, inst.AgentID)
+	case inst.Phase == store.InstancePending:
+		return fmt.Sprintf("%s waits for an offer with %.3g cpus, %.0f MiB mem, %.0f MiB disk and a port", is.Name,
+			inst.Request.CPUs, inst.Request.MemMiB, inst.Request.DiskMiB)
+	case is.State == "":
+		return fmt.Sprintf("%s: task %s launched", is.Name, inst.TaskID)
+	default:
+		return fmt.Sprintf("%s is %s", is.Name, is.State)
+	}
+}
