@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/gogo/protobuf/proto"
+	"github.com/google/uuid"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
 	"github.com/mysos-project/mysos/pkg/framework"

@@ -42,7 +42,7 @@ type Options struct {
 	Executor        reconciler.ExecutorConfig
 	RelaunchTimeout time.Duration
 	Version         string
-	Logger  *slog.Logger
+	Logger          *slog.Logger
 	// Ready, when set, is called with the API's address once it serves.
 	Ready func(addr string)
 }
