@@ -1,10 +1,12 @@
 package devcluster
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -352,22 +354,44 @@ func (a *Agent) serveState(w http.ResponseWriter, r *http.Request) {
 
 // resourcesSummary renders resources like Mesos' /state: scalars as
 // numbers, ranges as "[a-b, c-d]" strings.
+// resourcesSummary is the flat name → value map Mesos' state endpoints
+// show as "resources": scalars summed and ranges merged across
+// reservations, as in "ports": "[31000-32000]".
 func resourcesSummary(rs []mesos.Resource) map[string]any {
 	out := map[string]any{}
+	ranges := map[string][]mesos.Value_Range{}
 	for _, r := range rs {
 		switch r.GetType() {
 		case mesos.SCALAR:
 			prev, _ := out[r.Name].(float64)
 			out[r.Name] = prev + r.GetScalar().GetValue()
 		case mesos.RANGES:
-			var parts []string
-			for _, rg := range r.GetRanges().GetRange() {
-				parts = append(parts, fmt.Sprintf("%d-%d", rg.Begin, rg.End))
-			}
-			out[r.Name] = "[" + strings.Join(parts, ", ") + "]"
+			ranges[r.Name] = append(ranges[r.Name], r.GetRanges().GetRange()...)
 		case mesos.SET:
 			out[r.Name] = "{" + strings.Join(r.GetSet().GetItem(), ", ") + "}"
 		}
+	}
+	for name, rgs := range ranges {
+		var parts []string
+		for _, rg := range mergeRanges(rgs) {
+			parts = append(parts, fmt.Sprintf("%d-%d", rg.Begin, rg.End))
+		}
+		out[name] = "[" + strings.Join(parts, ", ") + "]"
+	}
+	return out
+}
+
+// mergeRanges sorts ranges and joins those that touch or overlap.
+func mergeRanges(rgs []mesos.Value_Range) []mesos.Value_Range {
+	sorted := slices.Clone(rgs)
+	slices.SortFunc(sorted, func(a, b mesos.Value_Range) int { return cmp.Compare(a.Begin, b.Begin) })
+	var out []mesos.Value_Range
+	for _, rg := range sorted {
+		if n := len(out); n > 0 && rg.Begin <= out[n-1].End+1 {
+			out[n-1].End = max(out[n-1].End, rg.End)
+			continue
+		}
+		out = append(out, rg)
 	}
 	return out
 }

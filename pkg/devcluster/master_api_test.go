@@ -276,3 +276,18 @@ func TestMasterVersionAndState(t *testing.T) {
 	_ = proto.String
 	_ = mesos.TASK_RUNNING
 }
+
+// TestResourcesSummaryMergesReservedRanges: the state endpoints show an
+// agent's total ports as one range however they are reserved, as Mesos does.
+func TestResourcesSummaryMergesReservedRanges(t *testing.T) {
+	reserved := mesos.Resource{Name: "ports", Type: mesos.RANGES.Enum(),
+		Ranges:       &mesos.Value_Ranges{Range: []mesos.Value_Range{{Begin: 31000, End: 31000}}},
+		Reservations: []mesos.Resource_ReservationInfo{{Type: mesos.Resource_ReservationInfo_DYNAMIC.Enum(), Role: aptr("mysos")}}}
+	free := mesos.Resource{Name: "ports", Type: mesos.RANGES.Enum(),
+		Ranges: &mesos.Value_Ranges{Range: []mesos.Value_Range{{Begin: 31500, End: 32000}, {Begin: 31001, End: 31100}}}}
+	cpus := mesos.Resource{Name: "cpus", Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: 1.5}}
+	got := resourcesSummary([]mesos.Resource{free, reserved, cpus, cpus})
+	if got["ports"] != "[31000-31100, 31500-32000]" || got["cpus"] != 3.0 {
+		t.Fatalf("summary %v; want ports [31000-31100, 31500-32000] and cpus 3", got)
+	}
+}

@@ -68,8 +68,8 @@ func (m *Master) serveState(w http.ResponseWriter, _ *http.Request) {
 			"unallocated_full":     raw(free),
 			"checkpointed_full":    raw(a.checkpointed()),
 			"version":              m.cfg.Version,
-			"unreserved_resources": scalarSummary(unreservedOnly(a.total)),
-			"resources":            scalarSummary(a.total),
+			"unreserved_resources": resourcesSummary(unreservedOnly(a.total)),
+			"resources":            resourcesSummary(a.total),
 		})
 	}
 	fwState := func(fw *mframework) map[string]any {
@@ -177,23 +177,6 @@ func unreservedOnly(rs mesos.Resources) mesos.Resources {
 }
 
 // scalarSummary renders resources as Mesos' flat {"cpus":2.0,"ports":"[..]"}.
-func scalarSummary(rs mesos.Resources) map[string]any {
-	out := map[string]any{}
-	sums := map[string]float64{}
-	for _, r := range rs {
-		switch r.GetType() {
-		case mesos.SCALAR:
-			sums[r.Name] += r.GetScalar().GetValue()
-		case mesos.RANGES:
-			out[r.Name] = formatResources([]mesos.Resource{stripVolume(r)})[len(r.Name)+1:]
-		}
-	}
-	for k, v := range sums {
-		out[k] = v
-	}
-	return out
-}
-
 // FrameworkSummary is one framework as the master knows it.
 type FrameworkSummary struct {
 	ID   string
