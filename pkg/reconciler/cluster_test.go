@@ -268,3 +268,34 @@ func TestConditionTransitionTimeMovesOnlyOnStatusChange(t *testing.T) {
 		t.Fatalf("reason changed but status did not: %+v; lastTransitionTime must stay %v", c, t0)
 	}
 }
+
+func TestCrashLoopBacksOffAndGoneAgentMoves(t *testing.T) {
+	g := newRig(t, newCluster(2, 1), true)
+	g.settle()
+	g.launchAll()
+	g.settle()
+	var waits []time.Duration
+	for range 3 { // each task dies at once
+		g.run("default/shop/0", mesos.TASK_FAILED)
+		g.settle()
+		inst := g.store.instance("default/shop/0")
+		waits = append(waits, inst.NotBefore.Sub(g.clock))
+		g.launchAll()
+		g.settle()
+	}
+	if !slices.Equal(waits, []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second}) {
+		t.Fatalf("backoffs %v; want 2s, 4s, 8s", waits)
+	}
+	// A task that ran a while resets the count.
+	g.clock = g.clock.Add(2 * quickFailure)
+	g.run("default/shop/0", mesos.TASK_FAILED)
+	g.settle()
+	if inst := g.store.instance("default/shop/0"); inst.QuickFailures != 0 || !inst.NotBefore.IsZero() {
+		t.Fatalf("after a long run: %+v; want no backoff", inst)
+	}
+	g.run("default/shop/1", mesos.TASK_GONE_BY_OPERATOR)
+	g.settle()
+	if inst := g.store.instance("default/shop/1"); inst.Phase != store.InstancePending || inst.AgentID != "" || inst.PersistenceID != "" {
+		t.Fatalf("after its agent was marked gone: %+v; want Pending anywhere with a fresh volume", inst)
+	}
+}

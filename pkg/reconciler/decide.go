@@ -5,6 +5,8 @@ import (
 	"slices"
 	"time"
 
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+
 	"github.com/mysos-project/mysos/pkg/framework"
 	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
@@ -54,6 +56,9 @@ const (
 	unknownTaskGrace = 30 * time.Second
 	// killRetry spaces repeated kills of a task that has not died.
 	killRetry = 10 * time.Second
+	// quickFailure: a task that ends sooner than this after its launch
+	// counts towards crash-loop backoff.
+	quickFailure = time.Minute
 )
 
 // world is everything one pass observed.
@@ -136,11 +141,7 @@ func instanceAction(w world, inst *store.Instance) (action, bool) {
 		case !known && w.now.Sub(inst.Since) > unknownTaskGrace && !w.recentlyAsked(inst.TaskID):
 			return action{kind: actReconcileTask, inst: inst, why: "Mesos has not reported the task yet"}, true
 		case known && t.Terminal():
-			next := *inst
-			next.Phase = store.InstancePending
-			next.Since = w.now
-			return action{kind: actRelaunch, inst: &next,
-				why: fmt.Sprintf("task %s is %s (%s: %s)", inst.TaskID, t.State, t.Reason, t.Message)}, true
+			return relaunchAction(w, inst, t), true
 		}
 	case store.InstanceReleasing:
 		t, known := w.task(inst.TaskID)
@@ -158,6 +159,35 @@ func instanceAction(w world, inst *store.Instance) (action, bool) {
 		}
 	}
 	return action{}, false
+}
+
+// relaunchAction puts an instance whose task ended back in line: on its
+// own agent and volume, unless that agent is gone for good; after a
+// backoff when its tasks keep dying young.
+func relaunchAction(w world, inst *store.Instance, t framework.Task) action {
+	next := *inst
+	next.Phase = store.InstancePending
+	next.Since = w.now
+	why := fmt.Sprintf("task %s is %s (%s: %s)", inst.TaskID, t.State, t.Reason, t.Message)
+	if w.now.Sub(inst.Since) < quickFailure {
+		next.QuickFailures++
+		next.NotBefore = w.now.Add(crashBackoff(next.QuickFailures))
+		why += fmt.Sprintf("; it ended %d time(s) in a row within %s of launch, so the next launch waits until %s",
+			next.QuickFailures, quickFailure, next.NotBefore.Format(time.RFC3339))
+	} else {
+		next.QuickFailures, next.NotBefore = 0, time.Time{}
+	}
+	if t.State == mesos.TASK_GONE_BY_OPERATOR {
+		// The operator marked the agent gone: it never offers again.
+		next.AgentID, next.Hostname, next.Domain, next.Port, next.PersistenceID = "", "", "", 0, ""
+		return action{kind: actMove, inst: &next, why: why + "; its agent is gone, so it starts afresh elsewhere"}
+	}
+	return action{kind: actRelaunch, inst: &next, why: why}
+}
+
+// crashBackoff doubles from 2 s up to 2 min.
+func crashBackoff(failures int) time.Duration {
+	return min(2*time.Second<<min(failures-1, 10), 2*time.Minute)
 }
 
 // newInstance is the record of a new instance, with its request copied

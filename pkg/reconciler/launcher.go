@@ -155,7 +155,7 @@ func (b *batch) releaseUnowned(ctx context.Context) {
 // launchPinned relaunches instances on the agent that holds their volume.
 func (b *batch) launchPinned(ctx context.Context) {
 	for _, inst := range b.insts {
-		if inst.Phase != store.InstancePending || inst.AgentID == "" {
+		if inst.Phase != store.InstancePending || inst.AgentID == "" || b.l.now().Before(inst.NotBefore) {
 			continue
 		}
 		i := b.offerOn(inst.AgentID, inst.Request.Role)
@@ -186,7 +186,7 @@ func (b *batch) launchPlaced(ctx context.Context) {
 		if inst.Phase != store.InstanceReleasing && inst.AgentID != "" {
 			placed.Add(inst.ClusterKey(), inst.Domain)
 		}
-		if inst.Phase != store.InstancePending || inst.AgentID != "" {
+		if inst.Phase != store.InstancePending || inst.AgentID != "" || b.l.now().Before(inst.NotBefore) {
 			continue
 		}
 		r := inst.Request

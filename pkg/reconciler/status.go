@@ -129,6 +129,8 @@ func instanceStatus(w world, inst *store.Instance) spec.InstanceStatus {
 
 func describeWaiting(inst *store.Instance, is spec.InstanceStatus) string {
 	switch {
+	case inst.Phase == store.InstancePending && !inst.NotBefore.IsZero():
+		return fmt.Sprintf("%s crash-loops (%d quick failures); next launch not before %s", is.Name, inst.QuickFailures, inst.NotBefore.Format(time.RFC3339))
 	case inst.Phase == store.InstancePending && inst.AgentID != "":
 		return fmt.Sprintf("%s waits for an offer from its agent %s", is.Name, inst.AgentID)
 	case inst.Phase == store.InstancePending:

@@ -53,6 +53,10 @@ type Instance struct {
 	TaskID string `json:"taskID,omitempty"`
 	// Launches counts tasks launched for this instance.
 	Launches int `json:"launches,omitempty"`
+	// QuickFailures counts consecutive tasks that ended soon after their
+	// launch; NotBefore holds the next launch back while they crash-loop.
+	QuickFailures int       `json:"quickFailures,omitempty"`
+	NotBefore     time.Time `json:"notBefore,omitzero"`
 	// Since is when the instance entered its phase.
 	Since time.Time `json:"since"`
 
