@@ -59,7 +59,7 @@ curl -fsS "http://127.0.0.1:$PORT/readyz?verbose"
 run() { echo; echo "\$ mysosctl $*"; $ctl "$@"; }
 run apply -f examples/quickstart.yaml
 run apply -f examples/quickstart.yaml
-run wait clusters/quickstart --for=condition=Accepted --timeout=30s
+run wait clusters/quickstart --for=condition=Ready --timeout=60s
 run get clusters -o wide
 run describe clusters quickstart
 
@@ -72,7 +72,9 @@ The dev cluster and the scheduler keep running. Try:
   curl -s http://127.0.0.1:$MESOS_PORT/master/state | head -c 600   # the framework, as Mesos sees it
 Stop them with: make demo-stop
 
-Mysos is subscribed to the dev cluster as a Mesos framework. Launching MySQL
-instances comes with the next issues: until then the cluster stays Pending
-with Ready=False (LaunchPending).
+Mysos is subscribed to the dev cluster as a Mesos framework and runs one task
+per instance on three agents, each with a reserved persistent volume. The tasks
+run mysos-executor's placeholder workload ("hold"); real mysqld instances come
+with the executor issue. Try scaling: edit replicas in examples/quickstart.yaml
+and apply it again, or delete the cluster and watch its volumes go.
 MSG

@@ -107,11 +107,17 @@ func describeInstances(w io.Writer, insts []spec.InstanceStatus) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  NAME\tROLE\tSTATE\tHEALTHY\tHOST\tPORT\tAGENT\tTASK")
+	fmt.Fprintln(tw, "  NAME\tPHASE\tROLE\tSTATE\tHOST\tPORT\tAGENT\tVOLUME\tTASK")
 	for _, i := range insts {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%t\t%s\t%d\t%s\t%s\n", i.Name, orDash(i.Role), orDash(i.State), i.Healthy, orDash(i.Host), i.Port, orDash(i.AgentID), orDash(i.TaskID))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", i.Name, orDash(i.Phase), orDash(i.Role), orDash(i.State),
+			orDash(i.Host), i.Port, orDash(i.AgentID), orDash(i.Volume), orDash(i.TaskID))
 	}
 	_ = tw.Flush()
+	for _, i := range insts {
+		if i.Message != "" {
+			fmt.Fprintf(w, "  %s: last task ended: %s\n", i.Name, i.Message)
+		}
+	}
 }
 
 func describePlacement(p spec.Placement) string {
