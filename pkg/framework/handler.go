@@ -141,28 +141,26 @@ func (f *Framework) offersEvent(ctx context.Context, caller calls.Caller, offers
 			return fmt.Errorf("decline: %w", err)
 		}
 	}
-	if !wantMore {
-		return f.suppressUnlessRevived(ctx, caller, revives)
-	}
-	return nil
+	return f.afterOffers(ctx, caller, wantMore, revives)
 }
 
-// suppressUnlessRevived suppresses offers unless a REVIVE was sent since
-// the offers were looked at: then something new is pending that the
-// handler did not see. reviveMu orders the two calls.
-func (f *Framework) suppressUnlessRevived(ctx context.Context, caller calls.Caller, revives uint64) error {
+// afterOffers settles the offer flow once offers were accepted or declined.
+// A REVIVE sent while the handler worked (revives moved) means something
+// became pending that the handler did not see, and the declines just sent
+// set filters that REVIVE had meant to clear: revive again. Otherwise, with
+// nothing wanted, SUPPRESS. reviveMu orders this against Revive, so a
+// SUPPRESS can never overtake a REVIVE.
+func (f *Framework) afterOffers(ctx context.Context, caller calls.Caller, wantMore bool, revives uint64) error {
 	f.reviveMu.Lock()
 	defer f.reviveMu.Unlock()
 	if f.revives() != revives {
-		return nil
+		f.noteRevive()
+		return calls.CallNoData(ctx, caller, calls.Revive())
 	}
-	return f.suppress(ctx, caller)
-}
-
-func (f *Framework) revives() uint64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.reviveCount
+	if !wantMore {
+		return f.suppress(ctx, caller)
+	}
+	return nil
 }
 
 // suppress stops offers until the next REVIVE.

@@ -158,10 +158,7 @@ func (f *Framework) Revive(ctx context.Context) error {
 	}
 	f.reviveMu.Lock()
 	defer f.reviveMu.Unlock()
-	f.mu.Lock()
-	f.suppressed = false
-	f.reviveCount++
-	f.mu.Unlock()
+	f.noteRevive()
 	return c.call(ctx, calls.Revive())
 }
 
@@ -192,4 +189,18 @@ func (c callerCtx) call(ctx context.Context, call *scheduler.Call) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	return calls.CallNoData(ctx, c.caller, call)
+}
+
+// noteRevive records a REVIVE about to be sent. Caller holds reviveMu.
+func (f *Framework) noteRevive() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.suppressed = false
+	f.reviveCount++
+}
+
+func (f *Framework) revives() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reviveCount
 }

@@ -137,7 +137,12 @@ func (b *batch) releaseUnowned(ctx context.Context) {
 				continue
 			}
 			if inst != nil {
-				// Its volume is free, so its task is over: the record can go.
+				// The task's share comes back before the executor's: wait
+				// for the whole reservation, or the executor's share would
+				// outlive the record that accounts for it.
+				if need := b.l.launchFor(inst).Missing(o.Reserved[owner]); need != (offers.Need{}) {
+					continue
+				}
 				if err := b.l.Store.DeleteInstance(ctx, inst); err != nil {
 					b.l.log().Warn("cannot remove a released instance's record; retrying with the next offer", "instance", inst.Key(), "err", err)
 					continue

@@ -141,7 +141,26 @@ func TestLauncherReleasesWhatNobodyOwns(t *testing.T) {
 		Role: "mysos", CPUs: 1, MemMiB: 128, DiskMiB: 256, Port: 31500, FrameworkID: "fw", AgentID: "S9", TaskID: "t", TaskName: "gone-0"}
 	strayBack := offeredBack(stray.Operations(nil))
 
-	accept, wantMore := l.HandleOffers(ctx, []mesos.Offer{offer(i, back...), offer(9, strayBack...)})
+	// The task's share comes back first; the executor's (0.1 cpus, 32 MiB)
+	// only once it exited. Nothing is released, and the record stays, until
+	// the whole reservation is offered.
+	var taskShare []mesos.Resource
+	for _, r := range back {
+		r := *proto.Clone(&r).(*mesos.Resource)
+		switch r.Name {
+		case "cpus":
+			r.Scalar.Value -= DefaultExecutorCPUs
+		case "mem":
+			r.Scalar.Value -= DefaultExecutorMemMiB
+		}
+		taskShare = append(taskShare, r)
+	}
+	accept, wantMore := l.HandleOffers(ctx, []mesos.Offer{offer(i, taskShare...)})
+	if len(accept) != 0 || !wantMore || g.store.instance("default/shop/1") == nil {
+		t.Fatalf("on a partial offer: operations %v, wantMore %v; want none, true, and the record kept", accept, wantMore)
+	}
+
+	accept, wantMore = l.HandleOffers(ctx, []mesos.Offer{offer(i, back...), offer(9, strayBack...)})
 	if got := opTypes(accept[fmt.Sprintf("o%d", i)]); got != "DESTROY UNRESERVE " {
 		t.Fatalf("released instance's offer: %s; want DESTROY UNRESERVE", got)
 	}
