@@ -268,20 +268,7 @@ func TestSchedulerRestartKeepsTasks(t *testing.T) {
 
 	s.start()
 	waitResubscribed(t, s, c, fw)
-	_, after := waitRunning(t, s, c, fw, name, 3, nil)
-	expectUntouched(t, before, after, 0, 1, 2)
-	expectMasterTasks(t, c, fw, original)
-	expectLaunched(t, c, fw, original)
-	checkExecutorProcesses(t, fw, original)
-
-	// The restarted scheduler manages the cluster: one more instance, one
-	// more task, the others untouched, and nothing reserved twice for them.
-	applyReplicas(t, s, name, 4)
-	cv, four := waitRunning(t, s, c, fw, name, 4, nil)
-	expectUntouched(t, before, four, 0, 1, 2)
-	expectLaunched(t, c, fw, taskIDs(four))
-	checkExecutorProcesses(t, fw, taskIDs(four))
-	checkPlacement(t, c, fw, name, cv.Metadata.UID, four, map[int]int{0: 1, 1: 1, 2: 1, 3: 1})
+	expectResumed(t, s, c, fw, name, before)
 	if n := len(c.Master().Frameworks()); n != 1 {
 		t.Fatalf("the master knows %d frameworks; want the one the scheduler resumed", n)
 	}
@@ -313,7 +300,6 @@ func TestStandbySchedulerTakesOver(t *testing.T) {
 	const name = "takeover"
 	applyReplicas(t, leader, name, 3)
 	_, before := waitRunning(t, leader, c, fw, name, 3, nil)
-	original := taskIDs(before)
 
 	leader.kill9()
 	// The leader's lease (10 s) has to expire before the standby may lead.
@@ -329,18 +315,7 @@ func TestStandbySchedulerTakesOver(t *testing.T) {
 	if n := len(c.Master().Frameworks()); n != 1 {
 		t.Fatalf("the master knows %d frameworks after the takeover; want 1", n)
 	}
-	_, after := waitRunning(t, standby, c, fw, name, 3, nil)
-	expectUntouched(t, before, after, 0, 1, 2)
-	expectMasterTasks(t, c, fw, original)
-	expectLaunched(t, c, fw, original)
-	checkExecutorProcesses(t, fw, original)
-
-	applyReplicas(t, standby, name, 4)
-	cv, four := waitRunning(t, standby, c, fw, name, 4, nil)
-	expectUntouched(t, before, four, 0, 1, 2)
-	expectLaunched(t, c, fw, taskIDs(four))
-	checkExecutorProcesses(t, fw, taskIDs(four))
-	checkPlacement(t, c, fw, name, cv.Metadata.UID, four, map[int]int{0: 1, 1: 1, 2: 1, 3: 1})
+	expectResumed(t, standby, c, fw, name, before)
 }
 
 // TestMasterRestartReconciles: after the dev master restarts (a fresh master
@@ -356,7 +331,6 @@ func TestMasterRestartReconciles(t *testing.T) {
 	const name = "masterrestart"
 	applyReplicas(t, s, name, 3)
 	_, before := waitRunning(t, s, c, fw, name, 3, nil)
-	original := taskIDs(before)
 	masterID := c.Master().ID()
 
 	if err := c.RestartMaster(); err != nil {
@@ -366,17 +340,26 @@ func TestMasterRestartReconciles(t *testing.T) {
 		t.Fatal("RestartMaster kept the old master")
 	}
 	waitResubscribed(t, s, c, fw)
+	if n := len(c.Master().Frameworks()); n != 1 {
+		t.Fatalf("the new master knows %d frameworks; want 1", n)
+	}
+	// The new master learnt the reservations from the agents.
+	expectResumed(t, s, c, fw, name, before)
+}
+
+// expectResumed checks, after a scheduler or master restart, that the three
+// instances in before still run the same tasks, then that the scheduler
+// still manages the cluster: a fourth instance is launched, the others are
+// untouched, and nothing is reserved twice for them.
+func expectResumed(t *testing.T, s *scheduler, c *devcluster.Cluster, fw, name string, before map[int]instanceView) {
+	t.Helper()
+	original := taskIDs(before)
 	_, after := waitRunning(t, s, c, fw, name, 3, nil)
 	expectUntouched(t, before, after, 0, 1, 2)
 	expectMasterTasks(t, c, fw, original)
 	expectLaunched(t, c, fw, original)
 	checkExecutorProcesses(t, fw, original)
-	if n := len(c.Master().Frameworks()); n != 1 {
-		t.Fatalf("the new master knows %d frameworks; want 1", n)
-	}
 
-	// The new master learnt the reservations from the agents: the scheduler
-	// launches the fourth instance without reserving again for the others.
 	applyReplicas(t, s, name, 4)
 	cv, four := waitRunning(t, s, c, fw, name, 4, nil)
 	expectUntouched(t, before, four, 0, 1, 2)

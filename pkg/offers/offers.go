@@ -116,28 +116,6 @@ func (o Offer) Placement() placement.Offer {
 	return p
 }
 
-// Pinned is the offer as placement sees it for an instance whose
-// reservation is already on this agent: the reserved resources count as free
-// for it, on top of the unreserved ones.
-func (o Offer) Pinned(owner Owner) placement.Offer {
-	p := o.Placement()
-	for _, r := range o.Reserved[owner] {
-		switch r.Name {
-		case "cpus":
-			p.CPUs += r.GetScalar().GetValue()
-		case "mem":
-			p.MemMiB += r.GetScalar().GetValue()
-		case "disk":
-			p.DiskMiB += r.GetScalar().GetValue()
-		case "ports":
-			for _, rg := range r.GetRanges().GetRange() {
-				p.Ports = append([]placement.PortRange{{Begin: rg.Begin, End: rg.End}}, p.Ports...)
-			}
-		}
-	}
-	return p
-}
-
 // attributes flattens text and scalar agent attributes for matching.
 func attributes(as []mesos.Attribute) map[string]string {
 	if len(as) == 0 {
