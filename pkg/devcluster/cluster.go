@@ -307,13 +307,22 @@ func (c *Cluster) restartServerLocked(i int, ms *masterSlot) error {
 	return nil
 }
 
+// AgentAddress is agent n's own loopback address (n from 1), which is also
+// its hostname in offers: agents are hosts of their own, so tasks on
+// different agents may use the same ports, as on real machines, and clients
+// reach a task at the host Mesos reports. Linux routes all of 127.0.0.0/8 to
+// the loopback interface. Agent 1 is 127.1.0.1, agent 254 is 127.1.0.254,
+// agent 255 is 127.1.1.1.
+func AgentAddress(n int) string { return fmt.Sprintf("127.1.%d.%d", (n-1)/254, (n-1)%254+1) }
+
 func (c *Cluster) addAgent(n int) error {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	host := AgentAddress(n)
+	ln, err := net.Listen("tcp4", net.JoinHostPort(host, "0"))
 	if err != nil {
-		return fmt.Errorf("agent listen: %w", err)
+		return fmt.Errorf("agent listen on %s: %w", host, err)
 	}
 	slot := &agentSlot{ln: ln, cfg: AgentConfig{
-		Hostname:   fmt.Sprintf("agent-%d", n),
+		Hostname:   host,
 		Listen:     ln.Addr().String(),
 		Resources:  c.cfg.AgentResources,
 		Attributes: c.cfg.AgentAttributes,
