@@ -302,7 +302,7 @@ func (s *Store) deleteKeys(ctx context.Context, ns, name string, specRev int64) 
 	defer cancel()
 	resp, err := s.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(key), "=", specRev)).
-		Then(clientv3.OpDelete(key), clientv3.OpDelete(s.statusKey(ns, name))).
+		Then(clientv3.OpDelete(key), clientv3.OpDelete(s.statusKey(ns, name)), clientv3.OpDelete(s.secretsKey(ns, name))).
 		Commit()
 	if err != nil {
 		return fmt.Errorf("delete %s/%s: %w", ns, name, err)

@@ -49,6 +49,7 @@ func TestStore(t *testing.T) {
 		t.Run("FrameworkID", func(t *testing.T) { testFrameworkID(t, s) })
 		t.Run("InstancesCompareAndSwap", func(t *testing.T) { testInstances(t, s) })
 		t.Run("LastFinalizerCompletesDeletion", func(t *testing.T) { testFinalizerRemoval(t, s) })
+		t.Run("Passwords", func(t *testing.T) { testPasswords(t, s) })
 	})
 }
 
@@ -370,5 +371,30 @@ func testFinalizerRemoval(t *testing.T, s *store.Store) {
 	}
 	if _, err := s.Get(ctx, "default", "finalize"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("after the last finalizer of a deleted cluster: %v; want not found", err)
+	}
+}
+
+func testPasswords(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	first, err := s.EnsurePasswords(ctx, "default", "pw", "u1", "mysos", "repl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 2 || len(first["mysos"]) < 20 || first["mysos"] == first["repl"] {
+		t.Fatalf("passwords %v; want two distinct long ones", len(first))
+	}
+	again, err := s.EnsurePasswords(ctx, "default", "pw", "u1", "mysos", "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again["mysos"] != first["mysos"] || again["repl"] != first["repl"] || again["app"] == "" {
+		t.Fatal("existing passwords changed, or the new account got none")
+	}
+	other, err := s.EnsurePasswords(ctx, "default", "pw", "u2", "mysos")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other["mysos"] == first["mysos"] || len(other) != 1 {
+		t.Fatal("a new incarnation of the name inherited the old one's passwords")
 	}
 }
