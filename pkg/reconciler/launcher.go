@@ -3,7 +3,6 @@ package reconciler
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,7 +44,10 @@ const (
 // framework.OfferHandler. Every decision is written to the instance's record
 // before the operations go to Mesos.
 type Launcher struct {
-	Store       InstanceStore
+	Store InstanceStore
+	// Clusters and Passwords feed the mysql workload's task data.
+	Clusters    ClusterGetter
+	Passwords   PasswordStore
 	Role        string
 	Principal   string
 	FrameworkID func() string
@@ -244,6 +246,11 @@ func (b *batch) launch(ctx context.Context, inst *store.Instance, o offers.Offer
 	next.Launches++
 	next.TaskID = fmt.Sprintf("%s%d.%d-%s", TaskIDPrefix(inst.Namespace, inst.Cluster), inst.Ordinal, next.Launches, shortID())
 	next.Since = b.l.now()
+	data, err := b.l.taskData(ctx, &next)
+	if err != nil {
+		b.l.log().Warn("cannot describe the task; not launching", "instance", inst.Key(), "err", err)
+		return false
+	}
 	if err := b.l.Store.PutInstance(ctx, &next); err != nil {
 		if !errors.Is(err, store.ErrConflict) {
 			b.l.log().Warn("cannot record a launch; not launching", "instance", inst.Key(), "err", err)
@@ -254,6 +261,7 @@ func (b *batch) launch(ctx context.Context, inst *store.Instance, o offers.Offer
 	b.done[inst] = true
 	b.touched[inst.ClusterKey()] = true
 	launch := b.l.launchFor(inst)
+	launch.Data = data
 	b.l.log().Info("launching", "instance", inst.Name(), "task", inst.TaskID, "agent", inst.AgentID,
 		"host", inst.Hostname, "port", inst.Port, "volume", inst.PersistenceID, "relaunch", inst.Launches > 1)
 	b.accept[o.Mesos.ID.Value] = append(b.accept[o.Mesos.ID.Value], launch.Operations(existing)...)
@@ -262,7 +270,6 @@ func (b *batch) launch(ctx context.Context, inst *store.Instance, o offers.Offer
 
 // launchFor describes inst's task.
 func (l *Launcher) launchFor(inst *store.Instance) offers.Launch {
-	data, _ := json.Marshal(map[string]string{"workload": l.Executor.Workload})
 	fwID := ""
 	if l.FrameworkID != nil {
 		fwID = l.FrameworkID()
@@ -273,7 +280,6 @@ func (l *Launcher) launchFor(inst *store.Instance) offers.Launch {
 		ExecutorCPUs: l.Executor.CPUs, ExecutorMemMiB: l.Executor.MemMiB,
 		FrameworkID: fwID, AgentID: inst.AgentID, TaskID: inst.TaskID, TaskName: inst.Name(),
 		Command: mesos.CommandInfo{Value: proto.String(l.Executor.Path), Shell: proto.Bool(false), Arguments: []string{l.Executor.Path}},
-		Data:    data,
 		Labels:  map[string]string{"mysos.io/cluster": inst.ClusterKey(), "mysos.io/instance": inst.Name()},
 	}
 }

@@ -4,13 +4,17 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
 	"github.com/mysos-project/mysos/pkg/offers"
+	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
+	"github.com/mysos-project/mysos/pkg/taskspec"
 )
 
 // offer is an offer of plain resources on agent i, allocated to role mysos.
@@ -195,5 +199,60 @@ func TestLauncherWaitsWhenNothingFits(t *testing.T) {
 	known, err := l.KnownTasks(context.Background())
 	if err != nil || len(known) != 2 {
 		t.Fatalf("known tasks %v, %v; want the two launched", known, err)
+	}
+}
+
+type fakePasswords map[string]store.Passwords
+
+func (f fakePasswords) EnsurePasswords(_ context.Context, ns, name, uid string, accounts ...string) (store.Passwords, error) {
+	key := ns + "/" + name + "/" + uid
+	if f[key] == nil {
+		f[key] = store.Passwords{}
+	}
+	for _, a := range accounts {
+		if f[key][a] == "" {
+			f[key][a] = "pw-" + a
+		}
+	}
+	return f[key], nil
+}
+
+// TestMySQLTaskDataCarriesAccountsNotLabels: the mysql workload's task
+// carries the server identity and every account with its password in its
+// data, and nowhere else.
+func TestMySQLTaskDataCarriesAccountsNotLabels(t *testing.T) {
+	c := newCluster(3, 1)
+	c.Spec.Users = []spec.User{{Name: "app", Host: "%", Databases: []string{"shop", "*"}, Privileges: []string{"SELECT"}}}
+	g := newRig(t, c, true)
+	g.settle()
+	l := newLauncher(g.store)
+	l.Executor.Workload = taskspec.WorkloadMySQL
+	l.Clusters, l.Passwords = g.store, fakePasswords{}
+	accept, _ := l.HandleOffers(context.Background(), []mesos.Offer{offer(1)})
+	ops := accept["o1"]
+	if len(ops) != 3 {
+		t.Fatalf("operations %s", opTypes(ops))
+	}
+	task := ops[2].Launch.TaskInfos[0]
+	d, err := taskspec.Parse(task.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := d.MySQL
+	if d.Workload != "mysql" || m.ServerID != 1 || m.Host != "agent-1" || m.MemoryMiB != 512 || !m.SemiSync || m.Admin != AdminUser {
+		t.Fatalf("task data %+v", m)
+	}
+	var grants []string
+	for _, u := range m.Users {
+		grants = append(grants, u.Name+" "+u.On+" "+u.Password)
+	}
+	want := []string{"mysos *.* pw-mysos", "mysos_repl *.* pw-mysos_repl", "app `shop`.* pw-app", "app *.* pw-app"}
+	if !slices.Equal(grants, want) {
+		t.Fatalf("accounts %q; want %q", grants, want)
+	}
+	for _, where := range []string{task.Labels.String(), task.Executor.Command.String()} {
+		if strings.Contains(where, "pw-") {
+			t.Fatalf("a password outside the task data: %s", where)
+		}
 	}
 }

@@ -214,7 +214,7 @@ func leadTerm(ctx context.Context, st *store.Store, o Options, mesos *mesosState
 			}
 		}
 		fwCfg.Offers = &reconciler.Launcher{
-			Store: st, Role: fwCfg.Role, Principal: fwCfg.Principal,
+			Store: st, Clusters: st, Passwords: st, Role: fwCfg.Role, Principal: fwCfg.Principal,
 			FrameworkID: func() string { return fw.ID() },
 			Executor:    o.Executor, Wake: ctrl.Queue.Add, Log: log.With("component", "launcher"),
 		}

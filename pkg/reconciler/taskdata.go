@@ -1,0 +1,84 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/mysos-project/mysos/pkg/spec"
+	"github.com/mysos-project/mysos/pkg/store"
+	"github.com/mysos-project/mysos/pkg/taskspec"
+)
+
+// ClusterGetter reads a cluster's spec.
+type ClusterGetter interface {
+	Get(ctx context.Context, ns, name string) (*spec.MySQLCluster, error)
+}
+
+// PasswordStore hands out a cluster's generated passwords.
+type PasswordStore interface {
+	EnsurePasswords(ctx context.Context, ns, name, uid string, accounts ...string) (store.Passwords, error)
+}
+
+// The accounts Mysos keeps on every server.
+const (
+	AdminUser       = "mysos"
+	ReplicationUser = "mysos_repl"
+)
+
+// taskData is what inst's executor needs: for the mysql workload the
+// server's identity, memory, configuration and every account with its
+// password (task data is shown by no Mesos state endpoint).
+func (l *Launcher) taskData(ctx context.Context, inst *store.Instance) ([]byte, error) {
+	d := taskspec.Data{Workload: l.Executor.Workload}
+	if d.Workload != taskspec.WorkloadMySQL {
+		return d.Marshal()
+	}
+	if l.Clusters == nil || l.Passwords == nil {
+		return nil, fmt.Errorf("the mysql workload needs the cluster store")
+	}
+	c, err := l.Clusters.Get(ctx, inst.Namespace, inst.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	if c.Metadata.UID != inst.ClusterUID {
+		return nil, fmt.Errorf("cluster %s was replaced", inst.ClusterKey())
+	}
+	accounts := []string{AdminUser, ReplicationUser}
+	for _, u := range c.Spec.Users {
+		accounts = append(accounts, u.Name)
+	}
+	pw, err := l.Passwords.EnsurePasswords(ctx, inst.Namespace, inst.Cluster, inst.ClusterUID, accounts...)
+	if err != nil {
+		return nil, err
+	}
+	replicas := int32(1)
+	if c.Spec.Replicas != nil {
+		replicas = *c.Spec.Replicas
+	}
+	d.MySQL = &taskspec.MySQL{
+		Flavor: c.Spec.Flavor, Version: c.Spec.Version, ServerID: uint32(inst.Ordinal) + 1,
+		Host: inst.Hostname, MemoryMiB: inst.Request.MemMiB, SemiSync: replicas > 1,
+		Config: c.Spec.MySQLConfig, Users: accountsOf(c.Spec.Users, pw), Admin: AdminUser,
+	}
+	return d.Marshal()
+}
+
+// accountsOf lists Mysos' own accounts and the spec's users, one entry per
+// grant.
+func accountsOf(users []spec.User, pw store.Passwords) []taskspec.User {
+	out := []taskspec.User{
+		{Name: AdminUser, Host: "%", Password: pw[AdminUser], Privileges: []string{"ALL PRIVILEGES"}, On: "*.*", WithGrantOption: true},
+		{Name: ReplicationUser, Host: "%", Password: pw[ReplicationUser], Privileges: []string{"REPLICATION SLAVE", "REPLICATION CLIENT"}, On: "*.*"},
+	}
+	for _, u := range users {
+		for _, db := range u.Databases {
+			on := "`" + strings.ReplaceAll(db, "`", "``") + "`.*"
+			if db == "*" {
+				on = "*.*"
+			}
+			out = append(out, taskspec.User{Name: u.Name, Host: u.Host, Password: pw[u.Name], Privileges: u.Privileges, On: on})
+		}
+	}
+	return out
+}
