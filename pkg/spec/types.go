@@ -201,8 +201,24 @@ type InstanceStatus struct {
 	State string `json:"state,omitempty"`
 	// Message says why a task ended, as Mesos reported it.
 	Message string `json:"message,omitempty"`
+	// Role is primary or replica, as Mysos configured the server.
 	Role    string `json:"role,omitempty"`
 	Healthy bool   `json:"healthy,omitempty"`
+	// ReadOnly, GTIDExecuted and Replication are what the server itself
+	// reported at the last look.
+	ReadOnly     *bool              `json:"readOnly,omitempty"`
+	GTIDExecuted string             `json:"gtidExecuted,omitempty"`
+	Replication  *ReplicationStatus `json:"replication,omitempty"`
+}
+
+// ReplicationStatus is a replica's view of its source.
+type ReplicationStatus struct {
+	// Source is the host:port it replicates from.
+	Source        string `json:"source"`
+	IORunning     bool   `json:"ioRunning"`
+	SQLRunning    bool   `json:"sqlRunning"`
+	SecondsBehind *int64 `json:"secondsBehind,omitempty"`
+	LastError     string `json:"lastError,omitempty"`
 }
 
 // Key returns "namespace/name", the identity used in queues and logs.

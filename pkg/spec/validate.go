@@ -303,7 +303,16 @@ var managedOptions = map[string]bool{
 	"log_basename": true, "gtid_domain_id": true, "gtid_strict_mode": true, "read_only": true,
 	"super_read_only": true, "pid_file": true, "log_error": true, "skip_networking": true, "user": true,
 	"innodb_data_home_dir": true, "tmpdir": true, "plugin_dir": true, "basedir": true,
+	// Replication and durability: no acknowledged write may be lost, and
+	// failover reads GTIDs from every member.
+	"report_host": true, "report_port": true, "log_slave_updates": true, "log_replica_updates": true,
+	"gtid_mode": true, "enforce_gtid_consistency": true, "binlog_format": true, "sync_binlog": true,
+	"innodb_flush_log_at_trx_commit": true, "relay_log_recovery": true,
 }
+
+// managedPrefixes are option families Mysos sets itself: semi-sync (turning
+// its primary side on at boot stalls every replica).
+var managedPrefixes = []string{"rpl_semi_sync_"}
 
 // Option prefixes mysqld understands: loose_ and maximum_ modify any
 // option, skip_/enable_/disable_ set booleans. "skip-log-bin" and
@@ -318,8 +327,14 @@ func validateMySQLConfig(path string, cfg map[string]string) ErrorList {
 	if len(cfg) > maxConfigEntries {
 		errs = append(errs, tooLongErr(path, nil, fmt.Sprintf("has %d entries; at most %d are allowed", len(cfg), maxConfigEntries)))
 	}
+	seen := map[string]string{}
 	for _, k := range sortedMapKeys(cfg) {
 		errs = append(errs, validateConfigEntry(path, k, cfg[k])...)
+		norm := strings.ToLower(strings.ReplaceAll(k, "-", "_"))
+		if other, dup := seen[norm]; dup {
+			errs = append(errs, invalidErr(keyPath(path, k), nil, fmt.Sprintf("names the same option as %q ('-' and '_' are the same to mysqld); keep one", other)))
+		}
+		seen[norm] = k
 	}
 	return errs
 }
@@ -334,6 +349,8 @@ func validateConfigEntry(path, k, v string) ErrorList {
 	switch {
 	case strings.ContainsAny(v, "\n\r\x00"):
 		return ErrorList{invalidErr(keyPath(path, k), v, "must be a single line without NUL characters: it is written into my.cnf")}
+	case strings.HasPrefix(strings.TrimSpace(v), "["):
+		return ErrorList{invalidErr(keyPath(path, k), v, "must not start with '[': my.cnf would read it as a section header")}
 	case len(v) > maxConfigValueLen:
 		return ErrorList{tooLongErr(keyPath(path, k), v, fmt.Sprintf("must be at most %d characters", maxConfigValueLen))}
 	}
@@ -360,6 +377,11 @@ func managedOption(k string) (string, bool) {
 	for _, c := range candidates {
 		if managedOptions[c] {
 			return c, true
+		}
+		for _, p := range managedPrefixes {
+			if strings.HasPrefix(c, p) {
+				return c, true
+			}
 		}
 	}
 	return "", false
