@@ -167,7 +167,10 @@ func TestValidateMySQLConfig(t *testing.T) {
 		{"value like a section", func(c *MySQLCluster) { c.Spec.MySQLConfig["max_connections"] = "[client]" }, "spec.mysqlConfig[max_connections]", ErrorTypeInvalid, "section header"},
 		{"semi-sync family", func(c *MySQLCluster) { c.Spec.MySQLConfig["rpl-semi-sync-master-enabled"] = "ON" }, "spec.mysqlConfig[rpl-semi-sync-master-enabled]", ErrorTypeForbidden, "Mysos sets rpl_semi_sync_master_enabled"},
 		{"durability", func(c *MySQLCluster) { c.Spec.MySQLConfig["sync_binlog"] = "0" }, "spec.mysqlConfig[sync_binlog]", ErrorTypeForbidden, ""},
-		{"same option twice", func(c *MySQLCluster) { c.Spec.MySQLConfig["max-connections"] = "5"; c.Spec.MySQLConfig["max_connections"] = "6" }, "spec.mysqlConfig[max_connections]", ErrorTypeInvalid, "same option"},
+		{"same option twice", func(c *MySQLCluster) {
+			c.Spec.MySQLConfig["max-connections"] = "5"
+			c.Spec.MySQLConfig["max_connections"] = "6"
+		}, "spec.mysqlConfig[max_connections]", ErrorTypeInvalid, "same option"},
 		{"value too long", func(c *MySQLCluster) { c.Spec.MySQLConfig["init_connect"] = strings.Repeat("x", 1025) }, "spec.mysqlConfig[init_connect]", ErrorTypeTooLong, "1024"},
 		{"too many entries", func(c *MySQLCluster) {
 			for i := range 198 {
