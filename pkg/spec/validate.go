@@ -322,6 +322,13 @@ var (
 	booleanPrefixes  = []string{"skip_", "enable_", "disable_"}
 )
 
+// CheckMySQLConfig applies spec.mysqlConfig's rules to cfg; the my.cnf
+// generator checks its overrides with it again, so the rules live in one
+// place.
+func CheckMySQLConfig(cfg map[string]string) error {
+	return validateMySQLConfig("spec.mysqlConfig", cfg).Err()
+}
+
 func validateMySQLConfig(path string, cfg map[string]string) ErrorList {
 	var errs ErrorList
 	if len(cfg) > maxConfigEntries {
