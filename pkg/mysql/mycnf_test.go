@@ -353,7 +353,6 @@ func TestConfigPaths(t *testing.T) {
 	}
 }
 
-
 // my_print_defaults reads option files with the server's own parser: every
 // value, however it was quoted, reaches mysqld unchanged.
 func TestConfigValuesSurviveTheOptionParser(t *testing.T) {
