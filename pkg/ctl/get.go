@@ -130,7 +130,7 @@ func printTable(w io.Writer, items []*spec.MySQLCluster, wide, withNamespace boo
 	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
 	header := []string{"NAME", "REPLICAS", "READY", "PHASE", "PRIMARY", "AGE"}
 	if wide {
-		header = append(header, "FLAVOR", "VERSION", "CPUS", "MEM", "DISK", "GENERATION")
+		header = append(header, "ENDPOINT", "FLAVOR", "VERSION", "CPUS", "MEM", "DISK", "GENERATION")
 	}
 	if withNamespace {
 		header = append([]string{"NAMESPACE"}, header...)
@@ -154,7 +154,11 @@ func tableRow(obj *spec.MySQLCluster, wide, withNamespace bool) []string {
 	}
 	if wide {
 		r := obj.Spec.Resources
-		row = append(row, obj.Spec.Flavor, obj.Spec.Version, string(r.CPUs), string(r.Memory), string(r.Disk),
+		endpoint := ""
+		if e := obj.Status.Endpoints; e != nil {
+			endpoint = e.Primary
+		}
+		row = append(row, orDash(endpoint), obj.Spec.Flavor, obj.Spec.Version, string(r.CPUs), string(r.Memory), string(r.Disk),
 			fmt.Sprint(obj.Metadata.Generation))
 	}
 	if withNamespace {

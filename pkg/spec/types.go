@@ -139,9 +139,11 @@ type ClusterStatus struct {
 	ObservedGeneration int64       `json:"observedGeneration,omitempty"`
 	Conditions         []Condition `json:"conditions,omitempty"`
 	// CurrentPrimary is the instance name of the primary, if any.
-	CurrentPrimary string           `json:"currentPrimary,omitempty"`
-	ReadyReplicas  int32            `json:"readyReplicas,omitempty"`
-	Instances      []InstanceStatus `json:"instances,omitempty"`
+	CurrentPrimary string `json:"currentPrimary,omitempty"`
+	// Endpoints is where clients connect, as published for discovery.
+	Endpoints     *Endpoints       `json:"endpoints,omitempty"`
+	ReadyReplicas int32            `json:"readyReplicas,omitempty"`
+	Instances     []InstanceStatus `json:"instances,omitempty"`
 }
 
 // Phase is a one-word summary of a cluster's state.
@@ -184,6 +186,17 @@ const (
 	// ConditionReady: every instance runs and replicates.
 	ConditionReady = "Ready"
 )
+
+// Endpoints are a cluster's client addresses. They are also published in
+// etcd at <prefix>/discovery/<namespace>/<name> for routers and clients;
+// Epoch grows with every change, so a stale copy never wins.
+type Endpoints struct {
+	// Primary is host:port of the writable primary.
+	Primary string `json:"primary"`
+	// Replicas are host:port of the replicas replicating from it.
+	Replicas []string `json:"replicas,omitempty"`
+	Epoch    int64    `json:"epoch"`
+}
 
 // InstanceStatus describes one mysqld instance as observed.
 type InstanceStatus struct {

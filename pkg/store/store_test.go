@@ -50,6 +50,7 @@ func TestStore(t *testing.T) {
 		t.Run("InstancesCompareAndSwap", func(t *testing.T) { testInstances(t, s) })
 		t.Run("LastFinalizerCompletesDeletion", func(t *testing.T) { testFinalizerRemoval(t, s) })
 		t.Run("Passwords", func(t *testing.T) { testPasswords(t, s) })
+		t.Run("Endpoints", func(t *testing.T) { testEndpoints(t, s) })
 	})
 }
 
@@ -396,5 +397,25 @@ func testPasswords(t *testing.T, s *store.Store) {
 	}
 	if other["mysos"] == first["mysos"] || len(other) != 1 {
 		t.Fatal("a new incarnation of the name inherited the old one's passwords")
+	}
+}
+
+func testEndpoints(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	e1, err := s.PublishEndpoints(ctx, "default", "disc", "u1", spec.Endpoints{Primary: "h1:1", Replicas: []string{"h2:2"}})
+	if err != nil || e1.Epoch != 1 {
+		t.Fatalf("first publication: %+v, %v; want epoch 1", e1, err)
+	}
+	same, _ := s.PublishEndpoints(ctx, "default", "disc", "u1", spec.Endpoints{Primary: "h1:1", Replicas: []string{"h2:2"}})
+	if same.Epoch != 1 {
+		t.Fatalf("unchanged endpoints moved the epoch to %d", same.Epoch)
+	}
+	moved, _ := s.PublishEndpoints(ctx, "default", "disc", "u1", spec.Endpoints{Primary: "h2:2"})
+	if moved.Epoch != 2 || moved.Primary != "h2:2" {
+		t.Fatalf("after a primary change: %+v; want epoch 2", moved)
+	}
+	reborn, _ := s.PublishEndpoints(ctx, "default", "disc", "u2", spec.Endpoints{Primary: "h2:2"})
+	if reborn.Epoch != 3 {
+		t.Fatalf("a new incarnation of the name: epoch %d; want 3, above the old one's", reborn.Epoch)
 	}
 }
