@@ -18,7 +18,9 @@ type discoveryRecord struct {
 	spec.Endpoints
 }
 
-func (s *Store) discoveryKey(ns, name string) string { return s.prefix + "/discovery/" + ns + "/" + name }
+func (s *Store) discoveryKey(ns, name string) string {
+	return s.prefix + "/discovery/" + ns + "/" + name
+}
 
 // PublishEndpoints writes the cluster's endpoints unless they are what is
 // published already, bumping the epoch on every change (a new incarnation
