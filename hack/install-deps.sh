@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what Mysos' tests and demo need on a Debian machine, and nothing
-# that is already there: Debian packages (etcd for the external-etcd tests,
-# diff for mysosctl diff, curl for the demo) and the Go modules, the tools
-# module's included. Safe to run again.
+# that is already there: Debian packages (MariaDB's server and backup tool
+# for the executor, etcd for the external-etcd tests, diff for mysosctl
+# diff, curl for the demo) and the Go modules, the tools module's included.
+# Safe to run again. Debian's packages do not start a MariaDB service here
+# (policy-rc.d), and Mysos never uses one: executors start their own mysqld.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +14,8 @@ declare -A packages=(
   [etcdctl]=etcd-client
   [diff]=diffutils
   [curl]=curl
+  [mariadb-install-db]=mariadb-server
+  [mariabackup]=mariadb-backup
 )
 
 missing=()
