@@ -38,6 +38,8 @@ type Check struct {
 // Config wires a Server.
 type Config struct {
 	Store ClusterStore
+	// Credentials, when set, serves the clusters' generated passwords.
+	Credentials CredentialStore
 	// Token every /api request must present as "Authorization: Bearer ...".
 	Token   string
 	Checks  []Check
@@ -81,6 +83,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /api/v1/namespaces/{namespace}/clusters/{name}", s.authed(s.getCluster))
 	s.mux.Handle("PUT /api/v1/namespaces/{namespace}/clusters/{name}", s.authed(s.updateCluster))
 	s.mux.Handle("DELETE /api/v1/namespaces/{namespace}/clusters/{name}", s.authed(s.deleteCluster))
+	s.mux.Handle("GET /api/v1/namespaces/{namespace}/clusters/{name}/credentials", s.authed(s.getCredentials))
 	s.mux.Handle("/api/", s.authed(func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusNotFound, spec.ReasonNotFound,
 			"no such API path: "+r.URL.Path+"; clusters live under /api/v1/namespaces/{namespace}/clusters", nil)

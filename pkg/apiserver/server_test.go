@@ -27,14 +27,15 @@ spec:
 `
 
 type apiTest struct {
-	t   *testing.T
-	srv *httptest.Server
+	t     *testing.T
+	srv   *httptest.Server
+	store *store.Store
 }
 
 func newAPI(t *testing.T) *apiTest {
 	st := store.New(testutil.EtcdClient(t, testutil.EmbeddedEtcd(t)), "/mysos")
 	h, err := apiserver.New(apiserver.Config{
-		Store: st, Token: token,
+		Store: st, Credentials: st, Token: token,
 		Checks: []apiserver.Check{
 			{Name: "etcd", Required: true, Run: st.Ping},
 			{Name: "mesos", Run: func(_ context.Context) error { return errors.New("not subscribed") }},
@@ -45,7 +46,7 @@ func newAPI(t *testing.T) *apiTest {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &apiTest{t: t, srv: srv}
+	return &apiTest{t: t, srv: srv, store: st}
 }
 
 // do sends a request with the right token unless auth overrides it.
@@ -247,5 +248,42 @@ func TestHealthEndpointsNeedNoToken(t *testing.T) {
 	code, body := a.do("GET", "/readyz", "", "", "")
 	if code != 200 || !strings.Contains(body, "[+]etcd ok") || !strings.Contains(body, "[!]mesos") {
 		t.Fatalf("/readyz: %d %q; want ready with etcd ok and mesos reported", code, body)
+	}
+}
+
+// TestCredentials: the generated passwords of the spec's users, and with
+// all=true of Mysos' own accounts, for the token holder only.
+func TestCredentials(t *testing.T) {
+	a := newAPI(t)
+	yaml := validYAML + "  users:\n    - name: app\n      databases: [shop]\n"
+	if code, body := a.do("POST", "/api/v1/namespaces/default/clusters", "application/yaml", yaml); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	c, err := a.store.Get(context.Background(), "default", "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, err := a.store.EnsurePasswords(context.Background(), "default", "shop", c.Metadata.UID, "mysos", "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/api/v1/namespaces/default/clusters/shop/credentials"
+	code, body := a.do("GET", path, "", "")
+	var got spec.Credentials
+	if err := json.Unmarshal([]byte(body), &got); code != http.StatusOK || err != nil {
+		t.Fatalf("credentials: %d %s", code, body)
+	}
+	if len(got.Users) != 1 || got.Users[0].User != "app" || got.Users[0].Password != pw["app"] {
+		t.Fatalf("credentials %+v; want only app's", got.Users)
+	}
+	_, body = a.do("GET", path+"?all=true", "", "")
+	if !strings.Contains(body, pw["mysos"]) {
+		t.Fatal("all=true left out Mysos' own account")
+	}
+	if code, body := a.do("GET", path, "", "", "Bearer wrong"); code != http.StatusUnauthorized || strings.Contains(body, pw["app"]) {
+		t.Fatalf("a wrong token got %d", code)
+	}
+	if code, body := a.do("GET", "/api/v1/namespaces/default/clusters/shop", "", ""); code != http.StatusOK || strings.Contains(body, pw["app"]) {
+		t.Fatal("the cluster object carries a password")
 	}
 }

@@ -180,6 +180,20 @@ func decodeStatus(code int, raw []byte) error {
 	return &st
 }
 
+// Credentials reads the generated passwords of a cluster's users; all adds
+// Mysos' own accounts.
+func (c *Client) Credentials(ctx context.Context, ns, name string, all bool) (*spec.Credentials, error) {
+	var out spec.Credentials
+	q := url.Values{}
+	if all {
+		q.Set("all", "true")
+	}
+	if err := c.do(ctx, http.MethodGet, clusterPath(ns, name)+"/credentials", q, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // Version returns the server's version string.
 func (c *Client) Version(ctx context.Context) (string, error) {
 	var v struct {

@@ -121,7 +121,7 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 	}
 	mesos := &mesosState{}
 	api, err := apiserver.New(apiserver.Config{
-		Store: st, Token: token, Version: o.Version, Logger: log,
+		Store: st, Credentials: st, Token: token, Version: o.Version, Logger: log,
 		Checks: []apiserver.Check{
 			{Name: "etcd", Required: true, Run: st.Ping},
 			{Name: "mesos", Run: func(context.Context) error { return mesos.err() }},

@@ -267,3 +267,24 @@ func (s *ClusterStatus) SetCondition(c Condition, now time.Time) bool {
 	*old = c
 	return changed
 }
+
+// CredentialsKind is the kind of a Credentials answer.
+const CredentialsKind = "Credentials"
+
+// Credentials are the passwords Mysos generated for a cluster's users, as
+// the API hands them to an administrator; they are never part of a
+// cluster's spec or status.
+type Credentials struct {
+	APIVersion string       `json:"apiVersion"`
+	Kind       string       `json:"kind"`
+	Namespace  string       `json:"namespace"`
+	Cluster    string       `json:"cluster"`
+	Primary    string       `json:"primary,omitempty"`
+	Users      []Credential `json:"users"`
+}
+
+// Credential is one account's password.
+type Credential struct {
+	User     string `json:"user"`
+	Password string `json:"password"`
+}

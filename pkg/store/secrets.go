@@ -14,7 +14,7 @@ import (
 // Mysos. They are stored beside the cluster, never in its spec or status,
 // so no API answer and no Mesos state view carries them. (Encryption at
 // rest is the security issue's business.)
-type Passwords map[string]string
+type Passwords = map[string]string
 
 type storedSecrets struct {
 	UID       string    `json:"uid"`
@@ -89,3 +89,16 @@ func (s *Store) readSecrets(ctx context.Context, key string) (storedSecrets, int
 // bits): no quotes, backslashes or shell metacharacters, so a password
 // survives any client a user pastes it into.
 func NewPassword() string { return rand.Text() }
+
+// Passwords returns the stored passwords of the cluster with the given
+// uid; none yet is an empty set.
+func (s *Store) Passwords(ctx context.Context, ns, name, uid string) (Passwords, error) {
+	cur, _, err := s.readSecrets(ctx, s.secretsKey(ns, name))
+	if err != nil {
+		return nil, err
+	}
+	if cur.UID != uid {
+		return Passwords{}, nil
+	}
+	return cur.Passwords, nil
+}
