@@ -22,8 +22,11 @@ accounts (mysos, mysos_repl). Needs an administrator's token.`,
   mysosctl credentials quickstart app -o json`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "table" && output != "json" {
-				return fmt.Errorf("-o %s: use table or json", output)
+			if output != "table" && output != "json" && output != "password" {
+				return fmt.Errorf("-o %s: use table, json or password", output)
+			}
+			if output == "password" && len(args) != 2 {
+				return fmt.Errorf("-o password prints one user's password: name the USER")
 			}
 			c, err := g.client()
 			if err != nil {
@@ -45,6 +48,10 @@ accounts (mysos, mysos_repl). Needs an administrator's token.`,
 				}
 				creds.Users = users
 			}
+			if output == "password" {
+				_, err := fmt.Fprintln(g.out, creds.Users[0].Password)
+				return err
+			}
 			if output == "json" {
 				raw, err := json.MarshalIndent(creds, "", "  ")
 				if err != nil {
@@ -62,7 +69,7 @@ accounts (mysos, mysos_repl). Needs an administrator's token.`,
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "include Mysos' own accounts")
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "table, json, or password (the one USER's password alone, for scripts)")
 	return cmd
 }
 

@@ -41,7 +41,7 @@ func newGetCmd(g *globals) *cobra.Command {
 			return runGet(cmd.Context(), g, o, args[1:])
 		},
 	}
-	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "output format: table, wide, yaml, json or name")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "output format: table, wide, yaml, json, name or jsonpath={.status.endpoints.primary}")
 	cmd.Flags().BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "list clusters of every namespace")
 	cmd.Flags().StringVarP(&o.selector, "selector", "l", "", "only clusters with these labels, e.g. team=shop,env!=dev")
 	return cmd
@@ -55,8 +55,8 @@ func checkResource(name string) error {
 }
 
 func runGet(ctx context.Context, g *globals, o *getOptions, names []string) error {
-	if !slices.Contains([]string{"table", "wide", "yaml", "json", "name"}, o.output) {
-		return fmt.Errorf("-o %s: use table, wide, yaml, json or name", o.output)
+	if !slices.Contains([]string{"table", "wide", "yaml", "json", "name"}, o.output) && !strings.HasPrefix(o.output, "jsonpath=") {
+		return fmt.Errorf("-o %s: use table, wide, yaml, json, name or jsonpath={.status.phase}", o.output)
 	}
 	c, err := g.client()
 	if err != nil {
@@ -84,6 +84,16 @@ func runGet(ctx context.Context, g *globals, o *getOptions, names []string) erro
 }
 
 func printClusters(w io.Writer, items []*spec.MySQLCluster, format string, single, withNamespace bool) error {
+	if expr, ok := strings.CutPrefix(format, "jsonpath="); ok {
+		for _, obj := range items {
+			out, err := jsonPath(obj, expr)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(w, out)
+		}
+		return nil
+	}
 	switch format {
 	case "json", "yaml":
 		var v any = items
