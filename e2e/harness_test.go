@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -63,7 +64,7 @@ type scheduler struct {
 	args      []string
 	cmd       *exec.Cmd
 	addr      string
-	log       *bytes.Buffer
+	log       *lockedBuffer
 	exited    chan struct{}
 }
 
@@ -89,7 +90,7 @@ func startScheduler(t *testing.T, endpoints []string, extraArgs ...string) *sche
 
 func (s *scheduler) start() {
 	s.t.Helper()
-	s.log = &bytes.Buffer{}
+	s.log = &lockedBuffer{}
 	s.cmd = exec.Command(filepath.Join(binDir, "mysos-scheduler"), s.args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
@@ -184,3 +185,25 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	}
 	return p
 }
+
+// lockedBuffer collects a process's output; the test may read it while the
+// process still writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// Bytes returns a copy of what was written so far.
+func (b *lockedBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
+}
+
+func (b *lockedBuffer) String() string { return string(b.Bytes()) }

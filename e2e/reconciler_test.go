@@ -373,9 +373,12 @@ func expectResumed(t *testing.T, s *scheduler, c *devcluster.Cluster, fw, name s
 
 // startMesosScheduler starts a scheduler on the dev cluster's master with the
 // mysos-executor TestMain built; etcd nil means the embedded one.
-func startMesosScheduler(t *testing.T, c *devcluster.Cluster, etcd []string) *scheduler {
+// The reconciler's tests run the executor's hold workload: tasks without
+// mysqld, so that launching, relaunching and releasing are tested on their own.
+func startMesosScheduler(t *testing.T, c *devcluster.Cluster, etcd []string, extra ...string) *scheduler {
 	t.Helper()
-	return startScheduler(t, etcd, "--master", c.MasterURL(), "--executor", filepath.Join(binDir, "mysos-executor"))
+	args := []string{"--master", c.MasterURL(), "--executor", filepath.Join(binDir, "mysos-executor"), "--executor-workload", "hold"}
+	return startScheduler(t, etcd, append(args, extra...)...)
 }
 
 // kill9 kills the scheduler with SIGKILL, as a crash would: nothing of its

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# The demo: starts a Mysos scheduler on the embedded etcd (state in .demo/),
-# applies examples/quickstart.yaml and shows what Mysos stored. The scheduler
-# keeps running so you can go on with mysosctl; `make demo-stop` stops it.
+# The demo: a Mesos-compatible dev cluster (3 agents), a Mysos scheduler on
+# the embedded etcd, and examples/quickstart.yaml: a real 3-instance MariaDB
+# cluster with GTID replication. It writes a row through the primary, reads
+# it back from a replica, prints how to connect, and stays in the
+# foreground, like `docker compose up`, until Ctrl-C or SIGTERM; then it
+# stops everything it started (scheduler, dev cluster, executors, mysqld).
+# State lives in .demo/ (DEMO_DIR) and is kept for the next run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEMO_DIR=${DEMO_DIR:-$PWD/.demo}
@@ -9,72 +13,127 @@ PORT=${MYSOS_DEMO_PORT:-55001}
 MESOS_PORT=${MYSOS_DEMO_MESOS_PORT:-5050}
 export MYSOS_CONFIG=$DEMO_DIR/scheduler/mysosctl.yaml
 ctl=bin/mysosctl
+pids=()
 
-stop_one() {
-  local name=$1
-  if [[ -f $DEMO_DIR/$name.pid ]]; then
-    pid=$(cat "$DEMO_DIR/$name.pid")
-    if kill "$pid" 2>/dev/null; then
-      # Wait for a clean shutdown: etcd's data dir and the agents' executors.
-      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      echo "demo: $name (pid $pid) stopped"
-    fi
-    rm -f "$DEMO_DIR/$name.pid"
+say() { printf '\ndemo: %s\n' "$*"; }
+
+# stop_all stops what this run started, newest first, each given time for a
+# clean shutdown (the dev cluster stops its executors, which stop mysqld).
+stop_all() {
+  trap - EXIT INT TERM
+  say "stopping"
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    pid=${pids[i]}
+    kill "$pid" 2>/dev/null || continue
+    for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  rm -f "$DEMO_DIR"/*.pid
+  leftover=$(pgrep -f "mysos-executor|mariadbd --defaults-file=/tmp/mysos-" || true)
+  if [[ -n $leftover ]]; then
+    echo "demo: processes left behind (a bug): $leftover"; exit 1
   fi
+  echo "demo: everything stopped"
 }
-stop() { stop_one scheduler; stop_one devcluster; }
 
-# wait_http URL PIDFILE LOG: poll until URL answers 200, failing if the process dies.
+# stop_previous stops a demo left running by an older version of this
+# script (which ran in the background with pid files).
+stop_previous() {
+  for name in scheduler devcluster; do
+    if [[ -f $DEMO_DIR/$name.pid ]]; then
+      kill "$(cat "$DEMO_DIR/$name.pid")" 2>/dev/null || true
+      rm -f "$DEMO_DIR/$name.pid"
+    fi
+  done
+}
+
+# wait_http URL PID LOG: poll until URL answers 200, failing if the process dies.
 wait_http() {
   for _ in $(seq 300); do
     curl -fsS "$1" >/dev/null 2>&1 && return 0
-    kill -0 "$(cat "$2")" 2>/dev/null || { cat "$3"; exit 1; }
+    kill -0 "$2" 2>/dev/null || { cat "$3"; exit 1; }
     sleep 0.1
   done
   echo "demo: $1 did not answer in 30 s"; cat "$3"; exit 1
 }
 
-if [[ ${1:-} == stop ]]; then stop; exit 0; fi
-stop
+# sql HOSTPORT USER PASSWORD SQL...: runs SQL with the password in a
+# private defaults file, never on a command line.
+sql() {
+  local host=${1%:*} port=${1##*:} user=$2 pw=$3
+  shift 3
+  local cnf
+  cnf=$(mktemp)
+  chmod 600 "$cnf"
+  printf '[client]\npassword=%s\n' "$pw" >"$cnf"
+  mariadb --defaults-extra-file="$cnf" -h "$host" -P "$port" -u "$user" --batch --skip-column-names "$@"
+  local rc=$?
+  rm -f "$cnf"
+  return $rc
+}
+
+if [[ ${1:-} == stop ]]; then stop_previous; exit 0; fi
+stop_previous
 mkdir -p "$DEMO_DIR"
+trap stop_all EXIT INT TERM
 
-echo "demo: starting mysos-devcluster (a Mesos-compatible master on 127.0.0.1:$MESOS_PORT and 3 agents, log in $DEMO_DIR/devcluster.log)"
-nohup bin/mysos-devcluster --listen "127.0.0.1:$MESOS_PORT" --agents 3 --work-dir "$DEMO_DIR/devcluster" \
+say "starting mysos-devcluster: a Mesos-compatible master on 127.0.0.1:$MESOS_PORT, 3 agents (log: $DEMO_DIR/devcluster.log)"
+bin/mysos-devcluster --listen "127.0.0.1:$MESOS_PORT" --agents 3 --work-dir "$DEMO_DIR/devcluster" \
   >"$DEMO_DIR/devcluster.log" 2>&1 &
-echo $! >"$DEMO_DIR/devcluster.pid"
-wait_http "http://127.0.0.1:$MESOS_PORT/health" "$DEMO_DIR/devcluster.pid" "$DEMO_DIR/devcluster.log"
+pids+=($!)
+wait_http "http://127.0.0.1:$MESOS_PORT/health" "${pids[-1]}" "$DEMO_DIR/devcluster.log"
 
-echo "demo: starting mysos-scheduler (embedded etcd, API on 127.0.0.1:$PORT, log in $DEMO_DIR/scheduler.log)"
-nohup bin/mysos-scheduler --data-dir "$DEMO_DIR/scheduler" --listen "127.0.0.1:$PORT" \
-  --master "http://127.0.0.1:$MESOS_PORT" >"$DEMO_DIR/scheduler.log" 2>&1 &
-echo $! >"$DEMO_DIR/scheduler.pid"
-wait_http "http://127.0.0.1:$PORT/readyz" "$DEMO_DIR/scheduler.pid" "$DEMO_DIR/scheduler.log"
-# The subscription follows readiness by a moment; wait for it to show.
-for _ in $(seq 100); do
-  curl -fsS "http://127.0.0.1:$PORT/readyz" | grep -q '\[+\]mesos ok' && break
+say "starting mysos-scheduler: embedded etcd, API on 127.0.0.1:$PORT (log: $DEMO_DIR/scheduler.log)"
+bin/mysos-scheduler --data-dir "$DEMO_DIR/scheduler" --listen "127.0.0.1:$PORT" \
+  --master "http://127.0.0.1:$MESOS_PORT" --executor-workload mysql >"$DEMO_DIR/scheduler.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$PORT/readyz" "${pids[-1]}" "$DEMO_DIR/scheduler.log"
+
+say "\$ mysosctl apply -f examples/quickstart.yaml"
+$ctl apply -f examples/quickstart.yaml
+
+say "waiting for the cluster to be Ready (three mysqld, one primary, two replicas)"
+for i in $(seq 180); do
+  if $ctl wait clusters/quickstart --for=condition=Ready --timeout=1s >/dev/null 2>&1; then break; fi
+  ((i % 5 == 1)) && $ctl get clusters quickstart
+  sleep 1
+  ((i == 180)) && { echo "demo: not Ready after 3 minutes"; $ctl describe clusters quickstart; exit 1; }
+done
+$ctl get clusters -o wide
+$ctl describe clusters quickstart
+
+admin_pw=$($ctl credentials quickstart mysos --all -o password)
+app_pw=$($ctl credentials quickstart app -o password)
+primary=$($ctl get clusters quickstart -o 'jsonpath={.status.endpoints.primary}')
+replica=$($ctl get clusters quickstart -o 'jsonpath={.status.endpoints.replicas[0]}')
+
+say "writing a row through the primary ($primary) as app"
+sql "$primary" mysos "$admin_pw" -e "CREATE TABLE IF NOT EXISTS shop.orders (id INT AUTO_INCREMENT PRIMARY KEY, item VARCHAR(64), at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)"
+sql "$primary" app "$app_pw" -e "INSERT INTO shop.orders (item) VALUES ('hello from make demo')"
+say "reading it back from a replica ($replica)"
+for _ in $(seq 50); do
+  got=$(sql "$replica" app "$app_pw" -e "SELECT item FROM shop.orders ORDER BY id DESC LIMIT 1" 2>/dev/null || true)
+  [[ -n $got ]] && break
   sleep 0.1
 done
-curl -fsS "http://127.0.0.1:$PORT/readyz?verbose"
-
-run() { echo; echo "\$ mysosctl $*"; $ctl "$@"; }
-run apply -f examples/quickstart.yaml
-run apply -f examples/quickstart.yaml
-run wait clusters/quickstart --for=condition=Ready --timeout=60s
-run get clusters -o wide
-run describe clusters quickstart
+echo "  $got"
+if sql "$replica" app "$app_pw" -e "INSERT INTO shop.orders (item) VALUES ('x')" 2>/dev/null; then
+  echo "demo: a replica accepted a write"; exit 1
+fi
+echo "  (and the replica refuses writes: it is read-only)"
 
 cat <<MSG
 
-The dev cluster and the scheduler keep running. Try:
+A replicated MariaDB cluster runs on three Mesos agents. Connect to the primary:
+
+  mariadb -h ${primary%:*} -P ${primary##*:} -u app -p shop      # password: $app_pw
+
+In another shell:
   export MYSOS_CONFIG=$MYSOS_CONFIG
   $ctl get clusters quickstart -o yaml
-  $ctl diff -f examples/quickstart.yaml
+  $ctl credentials quickstart
   curl -s http://127.0.0.1:$MESOS_PORT/master/state | head -c 600   # the framework, as Mesos sees it
-Stop them with: make demo-stop
 
-Mysos is subscribed to the dev cluster as a Mesos framework and runs one task
-per instance on three agents, each with a reserved persistent volume. The tasks
-run mysos-executor's placeholder workload ("hold"); real mysqld instances come
-with the executor issue. Try scaling: edit replicas in examples/quickstart.yaml
-and apply it again, or delete the cluster and watch its volumes go.
+Press Ctrl-C to stop everything.
 MSG
+wait "${pids[@]}"

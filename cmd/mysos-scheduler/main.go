@@ -18,6 +18,7 @@ import (
 	"github.com/mysos-project/mysos/pkg/scheduler"
 	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
+	"github.com/mysos-project/mysos/pkg/taskspec"
 )
 
 // version is set by the linker (-X main.version=...).
@@ -74,8 +75,12 @@ through the mysosctl.yaml written next to it.`,
 	f.StringVar(&o.Mesos.User, "mesos-user", "", "OS user executors run as (default: the scheduler's user)")
 	f.DurationVar(&o.Mesos.FailoverTimeout, "failover-timeout", framework.DefaultFailoverTimeout, "how long Mesos keeps the framework's tasks while no scheduler is subscribed")
 	f.StringVar(&o.Mesos.Codec, "mesos-codec", "protobuf", "protobuf or json (real Mesos 1.11+ needs protobuf with mesos-go)")
-	f.StringVar(&o.Executor.Path, "executor", scheduler.DefaultExecutorPath(), "path of the mysos-executor binary on the agents")
-	f.StringVar(&o.Executor.Workload, "executor-workload", "hold", "what each instance's executor runs (hold: a placeholder that keeps its volume)")
+	f.StringVar(&o.Executor.Path, "executor", scheduler.DefaultExecutorPath(), "the mysos-executor binary the scheduler serves to agents (or runs from this path on them with --serve-executor=false)")
+	f.BoolVar(&o.ServeExecutor, "serve-executor", true, "serve --executor to agents over HTTP for the Mesos fetcher, guarded by its SHA-256")
+	f.StringVar(&o.Executor.URI, "executor-uri", "", "fetch mysos-executor from this URL instead (an artifact store)")
+	f.StringVar(&o.Executor.SHA256, "executor-sha256", "", "SHA-256 the executor fetched from --executor-uri must have")
+	f.StringVar(&o.AdvertiseURL, "advertise-url", "", "this scheduler's base URL as agents reach it (default http://<listen>)")
+	f.StringVar(&o.Executor.Workload, "executor-workload", taskspec.WorkloadMySQL, "what each instance's executor runs: mysql, or hold (a placeholder that keeps its volume, for tests)")
 	f.Float64Var(&o.Executor.CPUs, "executor-cpus", reconciler.DefaultExecutorCPUs, "cpus reserved per instance for its executor")
 	f.Float64Var(&o.Executor.MemMiB, "executor-mem", reconciler.DefaultExecutorMemMiB, "memory (MiB) reserved per instance for its executor")
 	f.DurationVar(&o.RelaunchTimeout, "relaunch-timeout", reconciler.DefaultRelaunchTimeout, "how long a failed instance waits for an offer from its own agent (where its volume is) before it moves to another")

@@ -62,6 +62,7 @@ type Cluster struct {
 	leader  int     // index into masters; -1 while no master leads
 	master  *Master // the leader's; nil while no master leads
 	agents  []*agentSlot
+	net     *agentNet // the agents' loopback addresses
 
 	// route is what the HTTP handlers read, without c.mu, so that a server
 	// shutdown under c.mu never waits for a handler that waits for c.mu.
@@ -116,10 +117,20 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	c := &Cluster{cfg: cfg, log: cfg.Logger, reg: newRegistry(), leader: -1}
+	if cfg.WorkDir != "" {
+		if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+			return nil, fmt.Errorf("work dir: %w", err)
+		}
+	}
+	agentNet, err := leaseAgentNet(cfg.WorkDir)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{cfg: cfg, log: cfg.Logger, reg: newRegistry(), leader: -1, net: agentNet}
 	c.route.Store(&route{leader: -1})
 	ln, err := net.Listen("tcp4", cfg.Listen)
 	if err != nil {
+		agentNet.release()
 		return nil, fmt.Errorf("master listen on %s: %w", cfg.Listen, err)
 	}
 	c.masters = append(c.masters, &masterSlot{addr: ln.Addr().String(), ln: ln})
@@ -307,16 +318,8 @@ func (c *Cluster) restartServerLocked(i int, ms *masterSlot) error {
 	return nil
 }
 
-// AgentAddress is agent n's own loopback address (n from 1), which is also
-// its hostname in offers: agents are hosts of their own, so tasks on
-// different agents may use the same ports, as on real machines, and clients
-// reach a task at the host Mesos reports. Linux routes all of 127.0.0.0/8 to
-// the loopback interface. Agent 1 is 127.1.0.1, agent 254 is 127.1.0.254,
-// agent 255 is 127.1.1.1.
-func AgentAddress(n int) string { return fmt.Sprintf("127.1.%d.%d", (n-1)/254, (n-1)%254+1) }
-
 func (c *Cluster) addAgent(n int) error {
-	host := AgentAddress(n)
+	host := c.net.Address(n)
 	ln, err := net.Listen("tcp4", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return fmt.Errorf("agent listen on %s: %w", host, err)
@@ -601,6 +604,7 @@ func (c *Cluster) Close() {
 	}
 	c.leader = -1
 	c.route.Store(&route{leader: -1})
+	c.net.release()
 	for _, ms := range c.masters {
 		if ms.server != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -2,13 +2,14 @@ package executor
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
+
+	"github.com/mysos-project/mysos/pkg/taskspec"
 )
 
 // Workload is what one task runs: a mysqld later, a test workload now.
@@ -41,14 +42,9 @@ const WorkloadLabel = "mysos.io/workload"
 // mysos.io/workload label.
 func WorkloadKind(task mesos.TaskInfo) (string, error) {
 	if len(task.Data) > 0 {
-		var d struct {
-			Workload string `json:"workload"`
-		}
-		if err := json.Unmarshal(task.Data, &d); err != nil {
-			return "", fmt.Errorf("task data is not a JSON object: %v", err)
-		}
-		if d.Workload == "" {
-			return "", fmt.Errorf(`task data names no workload (want {"workload": KIND, ...})`)
+		d, err := taskspec.Parse(task.Data)
+		if err != nil {
+			return "", err
 		}
 		return d.Workload, nil
 	}
@@ -86,5 +82,5 @@ func ByKind(kinds map[string]Factory) Factory {
 
 // Builtin is the Factory of the executor binary: every built-in kind.
 func Builtin() Factory {
-	return ByKind(map[string]Factory{"hold": NewHold})
+	return ByKind(map[string]Factory{taskspec.WorkloadHold: NewHold, taskspec.WorkloadMySQL: NewMySQL})
 }

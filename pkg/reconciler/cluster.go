@@ -20,7 +20,9 @@ type ClusterStore interface {
 	Get(ctx context.Context, ns, name string) (*spec.MySQLCluster, error)
 	UpdateStatus(ctx context.Context, ns, name, uid string, mutate func(*spec.ClusterStatus) error) (*spec.MySQLCluster, error)
 	SetFinalizers(ctx context.Context, ns, name, uid string, finalizers []string) error
+	PublishEndpoints(ctx context.Context, ns, name, uid string, e spec.Endpoints) (spec.Endpoints, error)
 	InstanceStore
+	PasswordStore
 }
 
 // InstanceStore keeps instance records (see store.Instance).
@@ -43,12 +45,13 @@ type Mesos interface {
 
 // Condition reasons the reconciler writes.
 const (
-	ReasonSpecAccepted     = "SpecAccepted"
-	ReasonMesosUnavailable = "MesosUnavailable"
-	ReasonRoleNotServed    = "RoleNotServed"
-	ReasonInstancesPending = "InstancesPending"
-	ReasonAllRunning       = "AllInstancesRunning"
-	ReasonDeleting         = "Deleting"
+	ReasonSpecAccepted       = "SpecAccepted"
+	ReasonMesosUnavailable   = "MesosUnavailable"
+	ReasonRoleNotServed      = "RoleNotServed"
+	ReasonInstancesPending   = "InstancesPending"
+	ReasonAllRunning         = "AllInstancesRunning"
+	ReasonReplicationPending = "ReplicationPending"
+	ReasonDeleting           = "Deleting"
 )
 
 // resyncPeriod re-checks every cluster even when nothing wakes it, the safety
@@ -61,7 +64,10 @@ type ClusterReconciler struct {
 	Mesos Mesos
 	// Role is the Mesos role the framework serves; clusters asking for
 	// another are reported, not launched.
-	Role            string
+	Role string
+	// Servers reaches the instances' mysqld; nil when tasks run no mysqld
+	// (the hold workload), and then roles are not managed.
+	Servers         Servers
 	RelaunchTimeout time.Duration
 	ReleaseTimeout  time.Duration
 	Log             *slog.Logger
@@ -92,6 +98,7 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, key string) (Result, 
 	}
 	subscribed, reason := r.Mesos.Subscribed()
 	w := r.observe(c, instances, subscribed)
+	w.servers, w.passwords = r.observeServers(ctx, c, instances)
 	actions := decide(w)
 	if err := r.writeStatus(ctx, c, w, reason); err != nil {
 		return Result{}, err
@@ -101,7 +108,7 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, key string) (Result, 
 			continue // the subscription's return requeues every cluster
 		}
 		r.logger().Info("reconcile", "cluster", key, "action", string(a.kind), "instance", instanceName(a.inst), "why", a.why)
-		if err := r.perform(ctx, c, a); err != nil {
+		if err := r.perform(ctx, c, w, a); err != nil {
 			return Result{}, fmt.Errorf("%s: %w", a, err)
 		}
 		return Result{Requeue: true}, nil
@@ -123,17 +130,27 @@ func (r *ClusterReconciler) observe(c *spec.MySQLCluster, instances []*store.Ins
 // nothing (no finalizer, no records, so a cluster that never ran deletes at
 // once) but still lets go of what never reached Mesos.
 func worksWithoutMesos(k actionKind) bool {
-	return k == actRelease || k == actForget || k == actRemoveFinalizer
+	switch k {
+	case actRelease, actForget, actRemoveFinalizer, actElectPrimary, actPromote, actReplicate, actSemiSync, actCreateDatabase:
+		return true
+	}
+	return false
 }
 
 // perform carries out one decided action.
-func (r *ClusterReconciler) perform(ctx context.Context, cluster *spec.MySQLCluster, a action) error {
+func (r *ClusterReconciler) perform(ctx context.Context, cluster *spec.MySQLCluster, w world, a action) error {
 	c := a.inst
 	meta := cluster.Metadata
 	switch a.kind {
+	case actElectPrimary, actPromote, actReplicate, actSemiSync, actCreateDatabase:
+		return r.performTopology(ctx, cluster, w, a)
 	case actAddFinalizer:
 		return r.Store.SetFinalizers(ctx, meta.Namespace, meta.Name, meta.UID, append(slices.Clone(meta.Finalizers), FinalizerTasks))
 	case actRemoveFinalizer:
+		// Clients must not keep connecting to addresses that are gone.
+		if _, err := r.Store.PublishEndpoints(ctx, meta.Namespace, meta.Name, meta.UID, spec.Endpoints{}); err != nil {
+			return err
+		}
 		rest := slices.DeleteFunc(slices.Clone(meta.Finalizers), func(f string) bool { return f == FinalizerTasks })
 		return r.Store.SetFinalizers(ctx, meta.Namespace, meta.Name, meta.UID, rest)
 	case actCreate, actRelease, actRelaunch, actMove:

@@ -29,6 +29,11 @@ const (
 	actKill            actionKind = "KillTask"
 	actReconcileTask   actionKind = "ReconcileTask" // ask Mesos about a task it never mentioned
 	actForget          actionKind = "DeleteInstance"
+	actElectPrimary    actionKind = "ElectPrimary" // record status.currentPrimary
+	actPromote         actionKind = "PromotePrimary"
+	actReplicate       actionKind = "ConfigureReplica"
+	actSemiSync        actionKind = "SetSemiSync"
+	actCreateDatabase  actionKind = "CreateDatabase"
 	actRemoveFinalizer actionKind = "RemoveFinalizer"
 )
 
@@ -37,6 +42,7 @@ const (
 type action struct {
 	kind actionKind
 	inst *store.Instance
+	db   string // for CreateDatabase
 	why  string
 }
 
@@ -73,6 +79,10 @@ type world struct {
 	subscribed     bool
 	role           string // the role the framework serves
 	timeouts       timeouts
+	// servers is what each running instance's mysqld said, by ordinal;
+	// nil when the workload runs no mysqld.
+	servers   map[int]serverView
+	passwords store.Passwords
 }
 
 type timeouts struct{ relaunch, release time.Duration }
@@ -93,7 +103,11 @@ func decide(w world) []action {
 	have := map[int]bool{}
 	for _, inst := range w.instances {
 		have[inst.Ordinal] = true
-		if inst.Phase != store.InstanceReleasing && (inst.Ordinal >= replicas || inst.ClusterUID != c.Metadata.UID) {
+		surplus := inst.Ordinal >= replicas || inst.ClusterUID != c.Metadata.UID
+		// Scale-down never takes the primary; a switchover must move it
+		// first (the failover issue).
+		keep := !deleting && inst.Name() == c.Status.CurrentPrimary && inst.ClusterUID == c.Metadata.UID
+		if inst.Phase != store.InstanceReleasing && surplus && !keep {
 			out = append(out, releaseAction(w, inst, deleting))
 		}
 	}
@@ -107,6 +121,7 @@ func decide(w world) []action {
 			out = append(out, a)
 		}
 	}
+	out = append(out, topologyActions(w)...)
 	if deleting && len(w.instances) == 0 && slices.Contains(c.Metadata.Finalizers, FinalizerTasks) {
 		out = append(out, action{kind: actRemoveFinalizer, why: "every task, volume and reservation is gone"})
 	}

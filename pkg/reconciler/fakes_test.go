@@ -20,6 +20,8 @@ type fakeStore struct {
 	instances    map[string]*store.Instance // by Key()
 	rev          int64
 	statusWrites int
+	endpoints    map[string]spec.Endpoints
+	passwords    store.Passwords
 }
 
 func newFakeStore(clusters ...*spec.MySQLCluster) *fakeStore {
@@ -184,4 +186,33 @@ func (m *fakeMesos) setTask(t framework.Task) {
 		m.tasks = map[string]framework.Task{}
 	}
 	m.tasks[t.ID] = t
+}
+
+func (f *fakeStore) PublishEndpoints(_ context.Context, ns, name, _ string, e spec.Endpoints) (spec.Endpoints, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.endpoints == nil {
+		f.endpoints = map[string]spec.Endpoints{}
+	}
+	cur := f.endpoints[ns+"/"+name]
+	if cur.Primary == e.Primary && slices.Equal(cur.Replicas, e.Replicas) && cur.Epoch > 0 {
+		return cur, nil
+	}
+	e.Epoch = cur.Epoch + 1
+	f.endpoints[ns+"/"+name] = e
+	return e, nil
+}
+
+func (f *fakeStore) EnsurePasswords(_ context.Context, ns, name, _ string, accounts ...string) (store.Passwords, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.passwords == nil {
+		f.passwords = store.Passwords{}
+	}
+	for _, a := range accounts {
+		if f.passwords[a] == "" {
+			f.passwords[a] = "pw-" + a
+		}
+	}
+	return f.passwords, nil
 }

@@ -23,14 +23,38 @@ import (
 
 // ExecutorConfig describes the executor every instance's task runs on.
 type ExecutorConfig struct {
-	// Path is the mysos-executor binary as the agents see it.
+	// Path is the mysos-executor binary as the agents see it, used when
+	// URI is empty.
 	Path string
+	// URI is where agents fetch mysos-executor from (the Mesos fetcher);
+	// SHA256, when set, is checked before it runs.
+	URI, SHA256 string
 	// Workload is what the executor runs: "hold" (a placeholder that keeps
 	// the volume) until the MySQL workload exists.
 	Workload string
 	// CPUs and MemMiB are reserved for the executor on top of the task.
 	CPUs, MemMiB float64
 }
+
+// command starts the executor: fetched by the agent from URI into the
+// sandbox and checked against SHA256 before it runs, or, without a URI, the
+// binary at Path on the agent.
+func (e ExecutorConfig) command() mesos.CommandInfo {
+	if e.URI == "" {
+		return mesos.CommandInfo{Value: proto.String(e.Path), Shell: proto.Bool(false), Arguments: []string{e.Path}}
+	}
+	run := "exec ./" + executorFile
+	if e.SHA256 != "" {
+		run = fmt.Sprintf("echo '%s  %s' | sha256sum -c --quiet - && %s", e.SHA256, executorFile, run)
+	}
+	return mesos.CommandInfo{
+		Value: proto.String(run), Shell: proto.Bool(true),
+		URIs: []mesos.CommandInfo_URI{{Value: e.URI, Executable: proto.Bool(true), OutputFile: proto.String(executorFile)}},
+	}
+}
+
+// executorFile is the executor's name in the sandbox.
+const executorFile = "mysos-executor"
 
 // Default executor overhead.
 const (
@@ -279,7 +303,7 @@ func (l *Launcher) launchFor(inst *store.Instance) offers.Launch {
 		CPUs: inst.Request.CPUs, MemMiB: inst.Request.MemMiB, DiskMiB: inst.Request.DiskMiB, Port: inst.Port,
 		ExecutorCPUs: l.Executor.CPUs, ExecutorMemMiB: l.Executor.MemMiB,
 		FrameworkID: fwID, AgentID: inst.AgentID, TaskID: inst.TaskID, TaskName: inst.Name(),
-		Command: mesos.CommandInfo{Value: proto.String(l.Executor.Path), Shell: proto.Bool(false), Arguments: []string{l.Executor.Path}},
+		Command: l.Executor.command(),
 		Labels:  map[string]string{"mysos.io/cluster": inst.ClusterKey(), "mysos.io/instance": inst.Name()},
 	}
 }

@@ -17,12 +17,22 @@ import (
 // stored one already says it.
 func (r *ClusterReconciler) writeStatus(ctx context.Context, c *spec.MySQLCluster, w world, mesosReason string) error {
 	want := decideStatus(w, mesosReason, c.Status.Phase)
+	if e, ok := endpointsOf(w); ok {
+		published, err := r.Store.PublishEndpoints(ctx, c.Metadata.Namespace, c.Metadata.Name, c.Metadata.UID, e)
+		if err != nil {
+			return err
+		}
+		want.endpoints = &published
+	}
 	now := w.now.Truncate(time.Second)
 	_, err := r.Store.UpdateStatus(ctx, c.Metadata.Namespace, c.Metadata.Name, c.Metadata.UID, func(st *spec.ClusterStatus) error {
 		st.Phase = want.phase
 		st.ObservedGeneration = want.generation
 		st.ReadyReplicas = want.readyReplicas
 		st.Instances = want.instances
+		if want.endpoints != nil {
+			st.Endpoints = want.endpoints
+		}
 		for _, cond := range want.conditions {
 			st.SetCondition(cond, now)
 		}
@@ -41,6 +51,7 @@ type desiredStatus struct {
 	readyReplicas int32
 	instances     []spec.InstanceStatus
 	conditions    []spec.Condition
+	endpoints     *spec.Endpoints
 }
 
 // decideStatus is pure: the status the observed world calls for. previous
@@ -80,6 +91,10 @@ func decideStatus(w world, mesosReason string, previous spec.Phase) desiredStatu
 		ready.Reason = ReasonRoleNotServed
 		ready.Message = fmt.Sprintf("spec.placement.role is %q but this scheduler serves Mesos role %q: set spec.placement.role: %s, or run a scheduler with --mesos-role %s",
 			c.Spec.Placement.Role, w.role, w.role, c.Spec.Placement.Role)
+	case d.readyReplicas == replicas && !surplus && len(notReplicating(w)) > 0:
+		d.phase = runningOr(previous, spec.PhaseCreating)
+		ready.Reason = ReasonReplicationPending
+		ready.Message = fmt.Sprintf("%d of %d instances running; %s", d.readyReplicas, replicas, strings.Join(notReplicating(w), "; "))
 	case d.readyReplicas == replicas && !surplus:
 		d.phase = spec.PhaseRunning
 		ready.Status = spec.ConditionTrue
@@ -124,7 +139,61 @@ func instanceStatus(w world, inst *store.Instance) spec.InstanceStatus {
 			is.Message = strings.TrimSpace(t.Reason + ": " + t.Message)
 		}
 	}
+	if v, ok := w.servers[inst.Ordinal]; ok {
+		describeServer(&is, w, inst, v)
+	}
 	return is
+}
+
+// describeServer adds what the instance's mysqld said to its status.
+func describeServer(is *spec.InstanceStatus, w world, inst *store.Instance, v serverView) {
+	if v.err != nil {
+		is.Message = "mysqld does not answer: " + v.err.Error()
+		return
+	}
+	is.Role = RoleReplica
+	if inst.Name() == w.cluster.Status.CurrentPrimary {
+		is.Role = RolePrimary
+	}
+	ro := v.status.ReadOnly
+	is.ReadOnly = &ro
+	is.GTIDExecuted = v.status.GTIDExecuted.String()
+	if r := v.status.Replica; r != nil {
+		is.Replication = &spec.ReplicationStatus{
+			Source: fmt.Sprintf("%s:%d", r.SourceHost, r.SourcePort), IORunning: r.IORunning, SQLRunning: r.SQLRunning,
+			SecondsBehind: r.SecondsBehind, LastError: strings.TrimSpace(r.LastIOError + " " + r.LastSQLError),
+		}
+	}
+}
+
+// notReplicating says what keeps the servers from being Ready: the primary
+// must be writable and every other running instance must replicate from it
+// with both threads running. Empty when tasks run no mysqld.
+func notReplicating(w world) []string {
+	if w.servers == nil {
+		return nil
+	}
+	primary := primaryInstance(w)
+	if primary == nil {
+		return []string{"no primary elected yet"}
+	}
+	var out []string
+	if v, ok := w.servers[primary.Ordinal]; !ok || v.err != nil || v.status.ReadOnly {
+		out = append(out, fmt.Sprintf("the primary %s is not writable yet", primary.Name()))
+	}
+	for _, inst := range w.instances {
+		v, ok := w.servers[inst.Ordinal]
+		if inst == primary || inst.Phase != store.InstanceLaunched || !ok {
+			continue
+		}
+		switch {
+		case v.err != nil:
+			out = append(out, fmt.Sprintf("%s does not answer", inst.Name()))
+		case !replicatesFrom(v.status, primary) || !v.status.Replica.IORunning || !v.status.Replica.SQLRunning:
+			out = append(out, fmt.Sprintf("%s does not replicate from %s yet", inst.Name(), primary.Name()))
+		}
+	}
+	return out
 }
 
 func describeWaiting(inst *store.Instance, is spec.InstanceStatus) string {
@@ -141,4 +210,27 @@ func describeWaiting(inst *store.Instance, is spec.InstanceStatus) string {
 	default:
 		return fmt.Sprintf("%s is %s", is.Name, is.State)
 	}
+}
+
+// endpointsOf is where clients should connect: the primary once it is
+// writable, and the replicas that replicate from it. ok is false while
+// there is nothing to publish (no mysqld, or no writable primary yet).
+func endpointsOf(w world) (spec.Endpoints, bool) {
+	primary := primaryInstance(w)
+	if w.servers == nil || primary == nil || w.cluster.Metadata.DeletionTimestamp != nil {
+		return spec.Endpoints{}, false
+	}
+	pv, ok := w.servers[primary.Ordinal]
+	if !ok || pv.err != nil || pv.status.ReadOnly {
+		return spec.Endpoints{}, false
+	}
+	e := spec.Endpoints{Primary: fmt.Sprintf("%s:%d", primary.Hostname, primary.Port)}
+	for _, inst := range w.instances {
+		v, ok := w.servers[inst.Ordinal]
+		if inst == primary || !ok || v.err != nil || !replicatesFrom(v.status, primary) || !v.status.Replica.IORunning || !v.status.Replica.SQLRunning {
+			continue
+		}
+		e.Replicas = append(e.Replicas, fmt.Sprintf("%s:%d", inst.Hostname, inst.Port))
+	}
+	return e, true
 }

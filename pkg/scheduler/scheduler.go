@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/mysos-project/mysos/pkg/framework"
 	"github.com/mysos-project/mysos/pkg/reconciler"
 	"github.com/mysos-project/mysos/pkg/store"
+	"github.com/mysos-project/mysos/pkg/taskspec"
 )
 
 // Options configure the scheduler; cmd/mysos-scheduler maps flags onto them.
@@ -41,8 +43,13 @@ type Options struct {
 	// a failed instance waits for its own agent before moving.
 	Executor        reconciler.ExecutorConfig
 	RelaunchTimeout time.Duration
-	Version         string
-	Logger          *slog.Logger
+	// ServeExecutor serves Executor.Path to agents over HTTP (the Mesos
+	// fetcher) unless Executor.URI names another source; AdvertiseURL is
+	// this scheduler's base URL as agents reach it.
+	ServeExecutor bool
+	AdvertiseURL  string
+	Version       string
+	Logger        *slog.Logger
 	// Ready, when set, is called with the API's address once it serves.
 	Ready func(addr string)
 }
@@ -138,7 +145,11 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 	if err := client.SaveConfig(filepath.Join(o.DataDir, "mysosctl.yaml"), client.Config{Server: "http://" + addr, TokenFile: tokenFile}); err != nil {
 		return fmt.Errorf("write client config: %w", err)
 	}
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	artifact, err := executorDelivery(&o, addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: withArtifacts(api, artifact), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
 	wg.Go(func() { serveErr <- srv.Serve(ln) })
@@ -159,6 +170,26 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 		err = nil
 	}
 	return err
+}
+
+// executorDelivery decides how agents get mysos-executor: from --executor-uri
+// if given, else from this scheduler, which serves its own --executor at
+// ArtifactPath (advertised as --advertise-url, default http://<listen>).
+func executorDelivery(o *Options, addr string) (*executorArtifact, error) {
+	if o.Executor.URI != "" || !o.ServeExecutor {
+		return nil, nil
+	}
+	a, err := loadExecutorArtifact(o.Executor.Path)
+	if err != nil {
+		return nil, err
+	}
+	base := o.AdvertiseURL
+	if base == "" {
+		base = "http://" + addr
+	}
+	o.Executor.URI = strings.TrimSuffix(base, "/") + ArtifactPath
+	o.Executor.SHA256 = a.sha256
+	return a, nil
 }
 
 // runWhileLeader campaigns for leadership and, while it holds it, runs the
@@ -201,6 +232,9 @@ func leadTerm(ctx context.Context, st *store.Store, o Options, mesos *mesosState
 	fwCfg := o.Mesos
 	rec := &reconciler.ClusterReconciler{Store: st, Mesos: mesos, Role: fwCfg.Role,
 		RelaunchTimeout: o.RelaunchTimeout, Log: log.With("component", "reconciler")}
+	if o.Executor.Workload == taskspec.WorkloadMySQL {
+		rec.Servers = reconciler.MySQLServers{}
+	}
 	ctrl := reconciler.NewController(rec, 2, log)
 	var wg sync.WaitGroup
 	if len(fwCfg.Masters) == 0 {

@@ -1,0 +1,346 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+
+	"github.com/mysos-project/mysos/pkg/mysql"
+	"github.com/mysos-project/mysos/pkg/spec"
+	"github.com/mysos-project/mysos/pkg/store"
+)
+
+// Servers opens connections to instances' mysqld: pkg/mysql in production,
+// fakes in tests.
+type Servers interface {
+	Open(ep mysql.Endpoint, flavor string) (Server, error)
+}
+
+// Server is what the reconciler says to one mysqld.
+type Server interface {
+	Status(ctx context.Context) (mysql.Status, error)
+	SetReadOnly(ctx context.Context, on bool) error
+	ReplicateFrom(ctx context.Context, src mysql.Source) error
+	ResetReplication(ctx context.Context) error
+	EnableSemiSync(ctx context.Context, primary bool, waitCount int, timeout time.Duration) error
+	// SemiSyncPrimary reports whether the primary side of semi-sync is on.
+	SemiSyncPrimary(ctx context.Context) (bool, error)
+	Databases(ctx context.Context) ([]string, error)
+	CreateDatabase(ctx context.Context, name string) error
+	Close() error
+}
+
+// MySQLServers opens real servers through pkg/mysql.
+type MySQLServers struct{}
+
+// Open implements Servers.
+func (MySQLServers) Open(ep mysql.Endpoint, flavor string) (Server, error) {
+	f, err := mysql.FlavorByName(flavor)
+	if err != nil {
+		return nil, err
+	}
+	s, err := mysql.Open(ep, f)
+	if err != nil {
+		return nil, err
+	}
+	return mysqlServer{s}, nil
+}
+
+// mysqlServer adds the few questions only the reconciler asks.
+type mysqlServer struct{ *mysql.Server }
+
+func (s mysqlServer) SemiSyncPrimary(ctx context.Context) (bool, error) {
+	v := "@@rpl_semi_sync_master_enabled"
+	if s.Flavor().Name() != "mariadb" {
+		v = "@@rpl_semi_sync_source_enabled"
+	}
+	var on bool
+	err := s.DB().QueryRowContext(ctx, "SELECT "+v).Scan(&on)
+	return on, err
+}
+
+func (s mysqlServer) Databases(ctx context.Context) ([]string, error) {
+	rows, err := s.DB().QueryContext(ctx, "SHOW DATABASES")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		out = append(out, name)
+	}
+	return out, rows.Err()
+}
+
+func (s mysqlServer) CreateDatabase(ctx context.Context, name string) error {
+	return s.Exec(ctx, "CREATE DATABASE IF NOT EXISTS `"+strings.ReplaceAll(name, "`", "``")+"`")
+}
+
+// semiSyncNever is the semi-sync timeout that means "never fall back to
+// asynchronous replication" (the largest MySQL accepts, about 49 days).
+const semiSyncNever = 4294967295 * time.Millisecond
+
+// sqlTimeout bounds each look at, or change to, one server.
+const sqlTimeout = 5 * time.Second
+
+// Roles in status.instances.
+const (
+	RolePrimary = "primary"
+	RoleReplica = "replica"
+)
+
+// serverView is what one running instance's mysqld said.
+type serverView struct {
+	status    mysql.Status
+	semiSync  bool     // the primary side of semi-sync is on
+	databases []string // only asked of the primary
+	err       error
+}
+
+// observeServers asks every running instance's mysqld for its status, all
+// at once. Instances not running are not asked.
+func (r *ClusterReconciler) observeServers(ctx context.Context, c *spec.MySQLCluster, insts []*store.Instance) (map[int]serverView, store.Passwords) {
+	if r.Servers == nil {
+		return nil, nil
+	}
+	pw, err := r.Store.EnsurePasswords(ctx, c.Metadata.Namespace, c.Metadata.Name, c.Metadata.UID, AdminUser, ReplicationUser)
+	if err != nil {
+		r.logger().Warn("cannot read the cluster's passwords", "cluster", c.Key(), "err", err)
+		return nil, nil
+	}
+	out := map[int]serverView{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, inst := range insts {
+		if !r.running(inst) {
+			continue
+		}
+		wg.Go(func() {
+			v := r.lookAt(ctx, c.Spec.Flavor, inst, pw)
+			mu.Lock()
+			out[inst.Ordinal] = v
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return out, pw
+}
+
+func (r *ClusterReconciler) running(inst *store.Instance) bool {
+	if inst.Phase != store.InstanceLaunched {
+		return false
+	}
+	t, ok := r.Mesos.Task(inst.TaskID)
+	return ok && t.State == mesos.TASK_RUNNING
+}
+
+func (r *ClusterReconciler) lookAt(ctx context.Context, flavor string, inst *store.Instance, pw store.Passwords) serverView {
+	srv, err := r.open(flavor, inst, pw)
+	if err != nil {
+		return serverView{err: err}
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(ctx, sqlTimeout)
+	defer cancel()
+	v := serverView{}
+	if v.status, v.err = srv.Status(ctx); v.err != nil {
+		return v
+	}
+	if v.semiSync, v.err = srv.SemiSyncPrimary(ctx); v.err != nil {
+		return v
+	}
+	if !v.status.ReadOnly {
+		v.databases, v.err = srv.Databases(ctx)
+	}
+	return v
+}
+
+func (r *ClusterReconciler) open(flavor string, inst *store.Instance, pw store.Passwords) (Server, error) {
+	return r.Servers.Open(mysql.Endpoint{Host: inst.Hostname, Port: int(inst.Port), User: AdminUser, Password: pw[AdminUser]}, flavor)
+}
+
+// topologyActions: with the instances in place, the servers' roles. The
+// primary is decided first and recorded in status.currentPrimary, then made
+// writable; every other running instance replicates from it, read-only.
+func topologyActions(w world) []action {
+	if w.servers == nil || w.cluster.Metadata.DeletionTimestamp != nil {
+		return nil
+	}
+	primary := primaryInstance(w)
+	if primary == nil {
+		if cand, why := electPrimary(w); cand != nil {
+			return []action{{kind: actElectPrimary, inst: cand, why: why}}
+		}
+		return nil
+	}
+	pv, ok := w.servers[primary.Ordinal]
+	if !ok || pv.err != nil {
+		return nil // the primary is not running or not answering: failover's business
+	}
+	var out []action
+	if pv.status.ReadOnly || pv.status.Replica != nil {
+		out = append(out, action{kind: actPromote, inst: primary, why: "the elected primary is not writable yet"})
+	} else {
+		out = append(out, primaryActions(w, primary, pv)...)
+	}
+	for _, inst := range w.instances {
+		v, ok := w.servers[inst.Ordinal]
+		if inst == primary || !ok || v.err != nil || inst.Phase != store.InstanceLaunched {
+			continue
+		}
+		if !replicatesFrom(v.status, primary) || !v.status.ReadOnly {
+			out = append(out, action{kind: actReplicate, inst: inst,
+				why: fmt.Sprintf("must replicate from the primary %s (%s:%d), read-only", primary.Name(), primary.Hostname, primary.Port)})
+		}
+	}
+	return out
+}
+
+// primaryActions keep a writable primary as the spec says: semi-sync on
+// while the cluster has replicas, the users' databases present.
+func primaryActions(w world, primary *store.Instance, pv serverView) []action {
+	var out []action
+	if want := wantSemiSync(w, primary, pv); want != pv.semiSync {
+		why := "the cluster has replicas: no write may be acknowledged before one has it"
+		if !want {
+			why = "spec.replicas is 1: no replica could acknowledge a write"
+		}
+		out = append(out, action{kind: actSemiSync, inst: primary, why: why})
+	}
+	for _, db := range missingDatabases(w.cluster, pv.databases) {
+		out = append(out, action{kind: actCreateDatabase, inst: primary, db: db, why: "spec.users grants privileges on it"})
+	}
+	return out
+}
+
+// wantSemiSync: once on, semi-sync stays on while the spec has replicas,
+// even when every replica is gone (writes then wait: an acknowledged write
+// must never exist on the primary alone). It is turned on only when a
+// replica replicates, so a new cluster's first writes do not wait for
+// replicas that are still starting.
+func wantSemiSync(w world, primary *store.Instance, pv serverView) bool {
+	if w.cluster.Spec.Replicas == nil || *w.cluster.Spec.Replicas <= 1 {
+		return false
+	}
+	if pv.semiSync {
+		return true
+	}
+	for _, inst := range w.instances {
+		v, ok := w.servers[inst.Ordinal]
+		if inst != primary && ok && v.err == nil && replicatesFrom(v.status, primary) && v.status.Replica.IORunning {
+			return true
+		}
+	}
+	return false
+}
+
+// missingDatabases are the databases spec.users name that the primary lacks.
+func missingDatabases(c *spec.MySQLCluster, have []string) []string {
+	var out []string
+	for _, u := range c.Spec.Users {
+		for _, db := range u.Databases {
+			if db != "*" && !slices.Contains(have, db) && !slices.Contains(out, db) {
+				out = append(out, db)
+			}
+		}
+	}
+	return out
+}
+
+// primaryInstance is the instance status.currentPrimary names, if any.
+func primaryInstance(w world) *store.Instance {
+	name := w.cluster.Status.CurrentPrimary
+	for _, inst := range w.instances {
+		if name != "" && inst.Name() == name {
+			return inst
+		}
+	}
+	return nil
+}
+
+// electPrimary picks the first primary of a cluster: among the answering
+// instances, the one whose executed GTID set contains every other's (for a
+// new cluster all are empty, and the lowest ordinal wins). Sets that
+// diverged elect nobody.
+func electPrimary(w world) (*store.Instance, string) {
+	var best *store.Instance
+	var bestSet mysql.GTIDSet
+	for _, inst := range w.instances {
+		v, ok := w.servers[inst.Ordinal]
+		if !ok || v.err != nil || inst.Phase != store.InstanceLaunched {
+			continue
+		}
+		set := v.status.GTIDExecuted
+		switch {
+		case best == nil:
+			best, bestSet = inst, set
+		case !mysql.Comparable(bestSet, set):
+			return nil, ""
+		case !bestSet.Contains(set):
+			best, bestSet = inst, set
+		}
+	}
+	if best == nil {
+		return nil, ""
+	}
+	return best, fmt.Sprintf("no primary yet; %s has every transaction any running instance has (%s)", best.Name(), orEmpty(bestSet.String()))
+}
+
+func orEmpty(s string) string {
+	if s == "" {
+		return "none yet"
+	}
+	return s
+}
+
+func replicatesFrom(st mysql.Status, primary *store.Instance) bool {
+	return st.Replica != nil && st.Replica.SourceHost == primary.Hostname && st.Replica.SourcePort == int(primary.Port)
+}
+
+// performTopology carries out a topology action.
+func (r *ClusterReconciler) performTopology(ctx context.Context, c *spec.MySQLCluster, w world, a action) error {
+	if a.kind == actElectPrimary {
+		_, err := r.Store.UpdateStatus(ctx, c.Metadata.Namespace, c.Metadata.Name, c.Metadata.UID, func(st *spec.ClusterStatus) error {
+			st.CurrentPrimary = a.inst.Name()
+			return nil
+		})
+		return err
+	}
+	srv, err := r.open(c.Spec.Flavor, a.inst, w.passwords)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(ctx, sqlTimeout)
+	defer cancel()
+	switch a.kind {
+	case actPromote:
+		if w.servers[a.inst.Ordinal].status.Replica != nil {
+			if err := srv.ResetReplication(ctx); err != nil {
+				return err
+			}
+		}
+		return srv.SetReadOnly(ctx, false)
+	case actSemiSync:
+		on := wantSemiSync(w, a.inst, w.servers[a.inst.Ordinal])
+		return srv.EnableSemiSync(ctx, on, 1, semiSyncNever)
+	case actCreateDatabase:
+		return srv.CreateDatabase(ctx, a.db)
+	case actReplicate:
+		if err := srv.SetReadOnly(ctx, true); err != nil {
+			return err
+		}
+		p := primaryInstance(w)
+		return srv.ReplicateFrom(ctx, mysql.Source{Host: p.Hostname, Port: int(p.Port), User: ReplicationUser, Password: w.passwords[ReplicationUser]})
+	}
+	return fmt.Errorf("not a topology action: %s", a.kind)
+}

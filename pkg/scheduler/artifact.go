@@ -1,0 +1,52 @@
+package scheduler
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+)
+
+// ArtifactPath is where the scheduler serves its mysos-executor for the
+// Mesos fetcher.
+const ArtifactPath = "/artifacts/mysos-executor"
+
+// executorArtifact is the local mysos-executor binary and its checksum.
+type executorArtifact struct {
+	path   string
+	sha256 string
+}
+
+func loadExecutorArtifact(path string) (*executorArtifact, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("the executor to serve to agents (--executor): %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return &executorArtifact{path: path, sha256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// ServeHTTP serves the binary; it is not secret, and the fetcher sends no
+// credentials.
+func (a *executorArtifact) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("X-Checksum-Sha256", a.sha256)
+	http.ServeFile(w, r, a.path)
+}
+
+// withArtifacts serves the executor beside the API.
+func withArtifacts(api http.Handler, a *executorArtifact) http.Handler {
+	if a == nil {
+		return api
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET "+ArtifactPath, a)
+	mux.Handle("/", api)
+	return mux
+}
