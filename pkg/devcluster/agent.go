@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -381,20 +382,34 @@ func (a *Agent) Close(killExecutors bool) {
 			}
 			if killExecutors || !fw.checkpoint() {
 				if ex.proc != nil {
-					_ = ex.proc.signal(sigKILL)
+					// SIGTERM first, as when a Mesos agent shuts an
+					// executor down: its tasks (a mysqld) stop cleanly.
+					_ = ex.proc.signal(syscall.SIGTERM)
 					waitFor = append(waitFor, ex.proc)
 				}
 				ex.cancelFetch()
 			}
 		}
 	}
+	grace := a.cfg.Timeouts.ExecutorShutdownGrace
 	a.mu.Unlock()
-	deadline := time.After(5 * time.Second)
+	waitExited(waitFor, grace)
 	for _, p := range waitFor {
+		_ = p.signal(sigKILL)
+	}
+	waitExited(waitFor, 5*time.Second)
+	a.wg.Wait()
+}
+
+// waitExited waits until every process exited, for d at most.
+func waitExited(procs []*procEntry, d time.Duration) {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for _, p := range procs {
 		select {
 		case <-p.done:
-		case <-deadline:
+		case <-deadline.C:
+			return
 		}
 	}
-	a.wg.Wait()
 }
