@@ -95,13 +95,26 @@ func TestMySQLClusterOnMesos(t *testing.T) {
 	})
 
 	t.Run("ScaleTo5SeedsNewReplicas", func(t *testing.T) {
+		adminPW := strings.TrimSpace(s.mustCtl("credentials", "shop", "mysos", "--all", "-o", "password"))
+		before := binlogTransactions(t, openMySQL(t, getCluster(t, s, "shop").Status.Endpoints.Primary, "mysos", adminPW))
 		apply(5)
 		got := getCluster(t, s, "shop")
 		if len(got.Status.Endpoints.Replicas) != 4 {
 			t.Fatalf("endpoints %+v; want four replicas", got.Status.Endpoints)
 		}
+		for _, name := range []string{"shop-3", "shop-4"} {
+			in := instanceNamed(got, name)
+			endpoint := fmt.Sprintf("%s:%d", in.Host, in.Port)
+			waitForRow(t, app(endpoint), 2)
+			// Seeded from a copy, the new replica applied none of the
+			// transactions from before it joined: its binary log lacks them.
+			if n := binlogTransactions(t, openMySQL(t, endpoint, "mysos", adminPW)); n >= before {
+				t.Fatalf("%s logged %d transactions, the primary had %d before it joined: it replayed the binary log instead of being seeded", name, n, before)
+			}
+		}
+		mustExec(t, primary, "INSERT INTO shop.orders VALUES (4, 'after scaling')")
 		for _, r := range got.Status.Endpoints.Replicas {
-			waitForRow(t, app(r), 2)
+			waitForRow(t, app(r), 4)
 		}
 	})
 
@@ -186,6 +199,53 @@ func waitForRow(t *testing.T, db *sql.DB, id int) {
 		err := db.QueryRow("SELECT COUNT(*) FROM shop.orders WHERE id = ?", id).Scan(&n)
 		return err == nil && n == 1
 	})
+}
+
+// binlogTransactions counts the GTID events in a server's binary logs.
+func binlogTransactions(t *testing.T, db *sql.DB) int {
+	t.Helper()
+	logs, err := db.Query("SHOW BINARY LOGS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for logs.Next() {
+		cols, _ := logs.Columns()
+		vals := make([]any, len(cols))
+		var name string
+		vals[0] = &name
+		for i := 1; i < len(cols); i++ {
+			vals[i] = new(sql.RawBytes)
+		}
+		if err := logs.Scan(vals...); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	logs.Close()
+	n := 0
+	for _, name := range names {
+		rows, err := db.Query("SHOW BINLOG EVENTS IN '" + name + "'")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]sql.NullString, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			if vals[2].String == "Gtid" { // Log_name, Pos, Event_type, ...
+				n++
+			}
+		}
+		rows.Close()
+	}
+	return n
 }
 
 func isReadOnlyError(err error) bool {

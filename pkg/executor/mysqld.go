@@ -134,7 +134,7 @@ func (m *mysqld) Start(ctx context.Context) error {
 	if err := m.startServer(); err != nil {
 		return err
 	}
-	if err := m.waitReady(ctx); err != nil {
+	if err := m.waitReady(ctx, m.done, func() error { return m.err }); err != nil {
 		_ = m.Stop(10 * time.Second)
 		return err
 	}
@@ -169,7 +169,8 @@ func (m *mysqld) users() []mysql.User {
 
 // initDataDir creates the data directory the first time: into a scratch
 // directory renamed into place at the end, so a crash halfway leaves no
-// half-initialised datadir behind.
+// half-initialised datadir behind. A new member of a cluster that has data
+// is seeded from a donor before the rename (seed.go).
 func (m *mysqld) initDataDir(ctx context.Context) error {
 	if _, err := os.Stat(filepath.Join(m.cfg.DataDir, "mysql")); err == nil {
 		return nil
@@ -189,6 +190,11 @@ func (m *mysqld) initDataDir(ctx context.Context) error {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("initialise the data directory (%s): %v\n%s", cmd.Path, err, tail(out.String(), errorLogTail))
+	}
+	if m.spec.Seed != nil {
+		if err := m.seed(ctx, scratch); err != nil {
+			return err
+		}
 	}
 	return os.Rename(scratch, m.cfg.DataDir)
 }
@@ -241,15 +247,38 @@ func isExecutable(p string) bool {
 }
 
 func (m *mysqld) startServer() error {
+	srv, err := m.launchServer("--init-file=" + m.init)
+	if err != nil {
+		return err
+	}
+	m.cmd = srv.cmd
+	go func() {
+		<-srv.done
+		m.err = srv.err
+		close(m.done)
+	}()
+	return nil
+}
+
+// server is one mysqld process: the instance's, or a temporary one that
+// seeds a new data directory.
+type server struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error // why it ended; set before done closes
+}
+
+// launchServer starts mysqld with the instance's config and extra options.
+func (m *mysqld) launchServer(extra ...string) (*server, error) {
 	names := []string{"mariadbd", "mysqld"}
 	if m.spec.Flavor != "mariadb" {
 		names = []string{"mysqld"}
 	}
 	bin, err := findBinary(names...)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	args := append([]string{"--defaults-file=" + m.cnf, "--init-file=" + m.init}, runAsRoot()...)
+	args := append(append([]string{"--defaults-file=" + m.cnf}, extra...), runAsRoot()...)
 	cmd := exec.Command(bin, args...)
 	// mysqld shares the executor's process group, so the agent's kill of
 	// that group takes it along; and if the executor alone dies, mysqld is
@@ -257,18 +286,31 @@ func (m *mysqld) startServer() error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", bin, err)
+		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	m.cmd = cmd
-	go m.wait()
-	return nil
+	srv := &server{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		err := cmd.Wait()
+		srv.err = fmt.Errorf("mysqld exited (%v); the end of its error log:\n%s", exitStatus(err), m.errorLogTail())
+		close(srv.done)
+	}()
+	return srv, nil
 }
 
-// wait records why mysqld ended and closes done.
-func (m *mysqld) wait() {
-	err := m.cmd.Wait()
-	m.err = fmt.Errorf("mysqld exited (%v); the end of its error log:\n%s", exitStatus(err), m.errorLogTail())
-	close(m.done)
+// stop asks the server to shut down cleanly (SIGTERM) and kills it if it
+// is not gone within grace.
+func (s *server) stop(grace time.Duration) error {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case <-s.done:
+		return nil
+	case <-timer.C:
+		_ = s.cmd.Process.Kill()
+		<-s.done
+		return fmt.Errorf("mysqld did not shut down within %s and was killed", grace)
+	}
 }
 
 func exitStatus(err error) string {
@@ -279,7 +321,7 @@ func exitStatus(err error) string {
 }
 
 // waitReady polls until the server accepts Mysos' admin on its socket.
-func (m *mysqld) waitReady(ctx context.Context) error {
+func (m *mysqld) waitReady(ctx context.Context, done <-chan struct{}, why func() error) error {
 	admin := m.spec.AdminUser()
 	srv, err := mysql.Open(mysql.Endpoint{Socket: m.cfg.SocketPath(), User: admin.Name, Password: admin.Password}, m.flavor)
 	if err != nil {
@@ -298,8 +340,8 @@ func (m *mysqld) waitReady(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case <-m.done:
-			return m.err
+		case <-done:
+			return why()
 		case <-ctx.Done():
 			return fmt.Errorf("mysqld did not accept connections within %s (last error: %v); the end of its error log:\n%s",
 				mysqldStartTimeout, err, m.errorLogTail())
@@ -342,18 +384,8 @@ func (m *mysqld) Stop(grace time.Duration) error {
 	var err error
 	m.once.Do(func() {
 		defer os.RemoveAll(m.cfg.RunDir)
-		if m.cmd == nil {
-			return
-		}
-		_ = m.cmd.Process.Signal(syscall.SIGTERM)
-		timer := time.NewTimer(grace)
-		defer timer.Stop()
-		select {
-		case <-m.done:
-		case <-timer.C:
-			_ = m.cmd.Process.Kill()
-			<-m.done
-			err = fmt.Errorf("mysqld did not shut down within %s and was killed", grace)
+		if m.cmd != nil {
+			err = (&server{cmd: m.cmd, done: m.done}).stop(grace)
 		}
 	})
 	return err

@@ -256,3 +256,19 @@ func TestMySQLTaskDataCarriesAccountsNotLabels(t *testing.T) {
 		}
 	}
 }
+
+func TestDonorPrefersAReplicaAndNeverItself(t *testing.T) {
+	e := &spec.Endpoints{Primary: "h1:1", Replicas: []string{"h2:2", "h3:3"}}
+	if d := donorFor(e, "h2:2"); d == nil || d.Host != "h3" || d.Port != 3 {
+		t.Fatalf("donor %+v; want the other replica h3:3", d)
+	}
+	if d := donorFor(&spec.Endpoints{Primary: "h1:1"}, "h2:2"); d == nil || d.Host != "h1" {
+		t.Fatalf("donor %+v; want the primary when no replica exists", d)
+	}
+	if d := donorFor(&spec.Endpoints{Primary: "h1:1"}, "h1:1"); d != nil {
+		t.Fatalf("donor %+v; an instance never seeds from itself", d)
+	}
+	if d := donorFor(nil, "h1:1"); d != nil {
+		t.Fatal("a cluster without a primary has no donor: its first members start empty")
+	}
+}

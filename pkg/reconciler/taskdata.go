@@ -3,6 +3,9 @@ package reconciler
 import (
 	"context"
 	"fmt"
+	"net"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/mysos-project/mysos/pkg/spec"
@@ -60,8 +63,32 @@ func (l *Launcher) taskData(ctx context.Context, inst *store.Instance) ([]byte, 
 		Flavor: c.Spec.Flavor, Version: c.Spec.Version, ServerID: uint32(inst.Ordinal) + 1,
 		Host: inst.Hostname, MemoryMiB: inst.Request.MemMiB, SemiSync: replicas > 1,
 		Config: c.Spec.MySQLConfig, Users: accountsOf(c.Spec.Users, pw), Admin: AdminUser,
+		Seed: donorFor(c.Status.Endpoints, fmt.Sprintf("%s:%d", inst.Hostname, inst.Port)),
 	}
 	return d.Marshal()
+}
+
+// donorFor picks the member a new data directory is copied from: a replica,
+// so the primary's writes are not slowed, else the primary; never the
+// instance itself. nil while the cluster has no writable primary, which is
+// when its first members start empty.
+func donorFor(e *spec.Endpoints, self string) *taskspec.Donor {
+	if e == nil || e.Primary == "" {
+		return nil
+	}
+	for _, hp := range append(slices.Clone(e.Replicas), e.Primary) {
+		if hp == self {
+			continue
+		}
+		host, port, err := net.SplitHostPort(hp)
+		if err != nil {
+			continue
+		}
+		if p, err := strconv.Atoi(port); err == nil {
+			return &taskspec.Donor{Host: host, Port: p}
+		}
+	}
+	return nil
 }
 
 // accountsOf lists Mysos' own accounts and the spec's users, one entry per

@@ -41,6 +41,15 @@ type MySQL struct {
 	Users []User `json:"users"`
 	// Admin names the user of Users the executor connects as.
 	Admin string `json:"admin"`
+	// Seed, when set, is the member a new data directory is copied from:
+	// the cluster has data. An existing data directory ignores it.
+	Seed *Donor `json:"seed,omitempty"`
+}
+
+// Donor is a healthy member to copy data from.
+type Donor struct {
+	Host string `json:"host"`
+	Port int    `json:"port"`
 }
 
 // User is one MySQL account and one grant.
