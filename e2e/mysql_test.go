@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -95,8 +97,8 @@ func TestMySQLClusterOnMesos(t *testing.T) {
 	})
 
 	t.Run("ScaleTo5SeedsNewReplicas", func(t *testing.T) {
-		adminPW := strings.TrimSpace(s.mustCtl("credentials", "shop", "mysos", "--all", "-o", "password"))
-		before := binlogTransactions(t, openMySQL(t, getCluster(t, s, "shop").Status.Endpoints.Primary, "mysos", adminPW))
+		adminPW := strings.TrimSpace(s.mustCtl("credentials", "shop", "mysos_admin", "--all", "-o", "password"))
+		before := binlogTransactions(t, openMySQL(t, getCluster(t, s, "shop").Status.Endpoints.Primary, "mysos_admin", adminPW))
 		apply(5)
 		got := getCluster(t, s, "shop")
 		if len(got.Status.Endpoints.Replicas) != 4 {
@@ -108,7 +110,7 @@ func TestMySQLClusterOnMesos(t *testing.T) {
 			waitForRow(t, app(endpoint), 2)
 			// Seeded from a copy, the new replica applied none of the
 			// transactions from before it joined: its binary log lacks them.
-			if n := binlogTransactions(t, openMySQL(t, endpoint, "mysos", adminPW)); n >= before {
+			if n := binlogTransactions(t, openMySQL(t, endpoint, "mysos_admin", adminPW)); n >= before {
 				t.Fatalf("%s logged %d transactions, the primary had %d before it joined: it replayed the binary log instead of being seeded", name, n, before)
 			}
 		}
@@ -141,7 +143,7 @@ func TestMySQLClusterOnMesos(t *testing.T) {
 			}
 		}
 		if len(pws) != 3 {
-			t.Fatalf("found %d passwords in the credentials; want mysos, mysos_repl and app", len(pws))
+			t.Fatalf("found %d passwords in the credentials; want mysos_admin, mysos_repl and app", len(pws))
 		}
 		places := map[string][]byte{"scheduler log": s.log.Bytes()}
 		for name, url := range stateURLs(c) {
@@ -368,4 +370,60 @@ func mysqldProcesses(t *testing.T) []string {
 		out = append(out, e.Name())
 	}
 	return out
+}
+
+// TestOriginalMysosFlow runs the original Mysos' end-to-end test through
+// its REST API (--legacy-api): create a cluster by form, wait for its
+// master, SELECT 1 as cluster_user with cluster_password, delete it with
+// the password, wait for it to go.
+func TestOriginalMysosFlow(t *testing.T) {
+	testutil.RequireBinary(t, "mariadb-install-db", "apt-get install -y mariadb-server")
+	c := startDevCluster(t, 1)
+	s := startScheduler(t, nil, "--master", c.MasterURL(), "--executor", filepath.Join(binDir, "mysos-executor"), "--legacy-api")
+	form := url.Values{"cluster_user": {"mysos"}, "num_nodes": {"1"}, "cluster_password": {"testpasswd"},
+		"size": {`{"mem":"700mb","disk":"3gb","cpus":1.0}`}}
+	resp, err := http.PostForm("http://"+s.addr+"/clusters/legacy", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created map[string]string
+	if err := json.NewDecoder(resp.Body).Decode(&created); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("create: %d %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	if created["cluster_password"] != "testpasswd" || !strings.HasSuffix(created["cluster_url"], "/clusters/legacy") {
+		t.Fatalf("create answered %v", created)
+	}
+
+	var master string
+	testutil.WaitFor(t, 90*time.Second, "the cluster's master", func() bool {
+		got := getCluster(t, s, "legacy")
+		if got.Status.Endpoints != nil {
+			master = got.Status.Endpoints.Primary
+		}
+		return master != ""
+	})
+	db := openMySQL(t, master, "mysos", "testpasswd")
+	var one int
+	if err := db.QueryRow("SELECT 1").Scan(&one); err != nil || one != 1 {
+		t.Fatalf("SELECT 1: %d, %v", one, err)
+	}
+
+	del := func(password string) int {
+		req, _ := http.NewRequest(http.MethodDelete, "http://"+s.addr+"/clusters/legacy", strings.NewReader(url.Values{"password": {password}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := del("wrong"); code != http.StatusForbidden {
+		t.Fatalf("delete with a wrong password: %d; want 403", code)
+	}
+	if code := del("testpasswd"); code != http.StatusOK {
+		t.Fatalf("delete: %d", code)
+	}
+	s.mustCtl("wait", "clusters/legacy", "--for=delete", "--timeout=60s")
 }

@@ -102,13 +102,13 @@ done
 $ctl get clusters -o wide
 $ctl describe clusters quickstart
 
-admin_pw=$($ctl credentials quickstart mysos --all -o password)
+admin_pw=$($ctl credentials quickstart mysos_admin --all -o password)
 app_pw=$($ctl credentials quickstart app -o password)
 primary=$($ctl get clusters quickstart -o 'jsonpath={.status.endpoints.primary}')
 replica=$($ctl get clusters quickstart -o 'jsonpath={.status.endpoints.replicas[0]}')
 
 say "writing a row through the primary ($primary) as app"
-sql "$primary" mysos "$admin_pw" -e "CREATE TABLE IF NOT EXISTS shop.orders (id INT AUTO_INCREMENT PRIMARY KEY, item VARCHAR(64), at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)"
+sql "$primary" mysos_admin "$admin_pw" -e "CREATE TABLE IF NOT EXISTS shop.orders (id INT AUTO_INCREMENT PRIMARY KEY, item VARCHAR(64), at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)"
 sql "$primary" app "$app_pw" -e "INSERT INTO shop.orders (item) VALUES ('hello from make demo')"
 say "reading it back from a replica ($replica)"
 for _ in $(seq 50); do

@@ -79,6 +79,7 @@ through the mysosctl.yaml written next to it.`,
 	f.BoolVar(&o.ServeExecutor, "serve-executor", true, "serve --executor to agents over HTTP for the Mesos fetcher, guarded by its SHA-256")
 	f.StringVar(&o.Executor.URI, "executor-uri", "", "fetch mysos-executor from this URL instead (an artifact store)")
 	f.StringVar(&o.Executor.SHA256, "executor-sha256", "", "SHA-256 the executor fetched from --executor-uri must have")
+	f.BoolVar(&o.LegacyAPI, "legacy-api", false, "also serve the original Mysos' POST and DELETE /clusters/<name> (form fields, no bearer token: the cluster password guards DELETE)")
 	f.StringVar(&o.AdvertiseURL, "advertise-url", "", "this scheduler's base URL as agents reach it (default http://<listen>)")
 	f.StringVar(&o.Executor.Workload, "executor-workload", taskspec.WorkloadMySQL, "what each instance's executor runs: mysql, or hold (a placeholder that keeps its volume, for tests)")
 	f.Float64Var(&o.Executor.CPUs, "executor-cpus", reconciler.DefaultExecutorCPUs, "cpus reserved per instance for its executor")

@@ -40,6 +40,11 @@ type Config struct {
 	Store ClusterStore
 	// Credentials, when set, serves the clusters' generated passwords.
 	Credentials CredentialStore
+	// Legacy, when set, serves the original Mysos' POST and DELETE
+	// /clusters/<name> (no bearer token; see legacy.go).
+	Legacy LegacyStore
+	// ExternalURL is this API's base URL as clients reach it.
+	ExternalURL string
 	// Token every /api request must present as "Authorization: Bearer ...".
 	Token   string
 	Checks  []Check
@@ -84,6 +89,9 @@ func (s *Server) routes() {
 	s.mux.Handle("PUT /api/v1/namespaces/{namespace}/clusters/{name}", s.authed(s.updateCluster))
 	s.mux.Handle("DELETE /api/v1/namespaces/{namespace}/clusters/{name}", s.authed(s.deleteCluster))
 	s.mux.Handle("GET /api/v1/namespaces/{namespace}/clusters/{name}/credentials", s.authed(s.getCredentials))
+	if s.cfg.Legacy != nil {
+		s.legacyRoutes()
+	}
 	s.mux.Handle("/api/", s.authed(func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusNotFound, spec.ReasonNotFound,
 			"no such API path: "+r.URL.Path+"; clusters live under /api/v1/namespaces/{namespace}/clusters", nil)

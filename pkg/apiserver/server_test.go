@@ -35,7 +35,7 @@ type apiTest struct {
 func newAPI(t *testing.T) *apiTest {
 	st := store.New(testutil.EtcdClient(t, testutil.EmbeddedEtcd(t)), "/mysos")
 	h, err := apiserver.New(apiserver.Config{
-		Store: st, Credentials: st, Token: token,
+		Store: st, Credentials: st, Legacy: st, ExternalURL: "http://mysos.example:55001", Token: token,
 		Checks: []apiserver.Check{
 			{Name: "etcd", Required: true, Run: st.Ping},
 			{Name: "mesos", Run: func(_ context.Context) error { return errors.New("not subscribed") }},
@@ -263,7 +263,7 @@ func TestCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pw, err := a.store.EnsurePasswords(context.Background(), "default", "shop", c.Metadata.UID, "mysos", "app")
+	pw, err := a.store.EnsurePasswords(context.Background(), "default", "shop", c.Metadata.UID, "mysos_admin", "app")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +277,7 @@ func TestCredentials(t *testing.T) {
 		t.Fatalf("credentials %+v; want only app's", got.Users)
 	}
 	_, body = a.do("GET", path+"?all=true", "", "")
-	if !strings.Contains(body, pw["mysos"]) {
+	if !strings.Contains(body, pw["mysos_admin"]) {
 		t.Fatal("all=true left out Mysos' own account")
 	}
 	if code, body := a.do("GET", path, "", "", "Bearer wrong"); code != http.StatusUnauthorized || strings.Contains(body, pw["app"]) {
@@ -285,5 +285,53 @@ func TestCredentials(t *testing.T) {
 	}
 	if code, body := a.do("GET", "/api/v1/namespaces/default/clusters/shop", "", ""); code != http.StatusOK || strings.Contains(body, pw["app"]) {
 		t.Fatal("the cluster object carries a password")
+	}
+}
+
+// TestLegacyAPI: the original Mysos' create and delete, by form, without a
+// bearer token, mapped onto a spec; the cluster password guards DELETE.
+func TestLegacyAPI(t *testing.T) {
+	a := newAPI(t)
+	form := "cluster_user=mysos&num_nodes=3&cluster_password=testpasswd&size=" +
+		`{"mem":"700mb","disk":"3gb","cpus":1.0}`
+	code, body := a.do("POST", "/clusters/legacy", "application/x-www-form-urlencoded", form, "")
+	var created map[string]string
+	if err := json.Unmarshal([]byte(body), &created); code != http.StatusOK || err != nil || created["cluster_password"] != "testpasswd" ||
+		created["cluster_url"] != "http://mysos.example:55001/api/v1/namespaces/default/clusters/legacy" {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	c, err := a.store.Get(context.Background(), "default", "legacy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *c.Spec.Replicas != 3 || c.Spec.Resources.Memory != "700Mi" || c.Spec.Resources.Disk != "3Gi" || c.Spec.Resources.CPUs != "1000m" ||
+		len(c.Spec.Users) != 1 || c.Spec.Users[0].Name != "mysos" {
+		t.Fatalf("spec %+v", c.Spec)
+	}
+	if pw, _ := a.store.Passwords(context.Background(), "default", "legacy", c.Metadata.UID); pw["mysos"] != "testpasswd" {
+		t.Fatalf("stored password %q; want the one given", pw["mysos"])
+	}
+	if code, _ := a.do("POST", "/clusters/legacy", "application/x-www-form-urlencoded", form, ""); code != http.StatusConflict {
+		t.Fatalf("second create: %d; want 409", code)
+	}
+	for _, bad := range []string{"num_nodes=2", "cluster_user=u&num_nodes=0", "cluster_user=u&size=%7B%7D", "cluster_user=u&size=" + `{"mem":"1xb","disk":"3gb","cpus":1}`} {
+		if code, body := a.do("POST", "/clusters/bad", "application/x-www-form-urlencoded", bad, ""); code != http.StatusBadRequest {
+			t.Fatalf("%s: %d %s; want 400", bad, code, body)
+		}
+	}
+	if code, _ := a.do("POST", "/clusters/gen", "application/x-www-form-urlencoded", "cluster_user=u", ""); code != http.StatusOK {
+		t.Fatal("a cluster without a password given was refused")
+	}
+	if code, _ := a.do("DELETE", "/clusters/legacy", "application/x-www-form-urlencoded", "password=wrong", ""); code != http.StatusForbidden {
+		t.Fatalf("delete with the wrong password: %d; want 403", code)
+	}
+	if code, _ := a.do("DELETE", "/clusters/nope", "application/x-www-form-urlencoded", "password=x", ""); code != http.StatusNotFound {
+		t.Fatalf("delete of an unknown cluster: %d; want 404", code)
+	}
+	if code, body := a.do("DELETE", "/clusters/legacy", "application/x-www-form-urlencoded", "password=testpasswd", ""); code != http.StatusOK || !strings.Contains(body, "cluster_url") {
+		t.Fatalf("delete: %d %s", code, body)
+	}
+	if _, err := a.store.Get(context.Background(), "default", "legacy"); err == nil {
+		t.Fatal("the cluster survived its legacy delete")
 	}
 }

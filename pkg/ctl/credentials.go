@@ -17,7 +17,7 @@ func newCredentialsCmd(g *globals) *cobra.Command {
 		Short: "Show the passwords Mysos generated for a cluster's users, and how to connect",
 		Long: `Show the passwords Mysos generated for a cluster's users (spec.users), and
 a command line to connect to the primary with each. --all adds Mysos' own
-accounts (mysos, mysos_repl). Needs an administrator's token.`,
+accounts (mysos_admin, mysos_repl). Needs an administrator's token.`,
 		Example: `  mysosctl credentials quickstart
   mysosctl credentials quickstart app -o json`,
 		Args: cobra.RangeArgs(1, 2),

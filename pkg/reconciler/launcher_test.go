@@ -246,7 +246,7 @@ func TestMySQLTaskDataCarriesAccountsNotLabels(t *testing.T) {
 	for _, u := range m.Users {
 		grants = append(grants, u.Name+" "+u.On+" "+u.Password)
 	}
-	want := []string{"mysos *.* pw-mysos", "mysos_repl *.* pw-mysos_repl", "app `shop`.* pw-app", "app *.* pw-app"}
+	want := []string{"mysos_admin *.* pw-mysos_admin", "mysos_repl *.* pw-mysos_repl", "app `shop`.* pw-app", "app *.* pw-app"}
 	if !slices.Equal(grants, want) {
 		t.Fatalf("accounts %q; want %q", grants, want)
 	}

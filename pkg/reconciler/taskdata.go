@@ -25,7 +25,7 @@ type PasswordStore interface {
 
 // The accounts Mysos keeps on every server.
 const (
-	AdminUser       = "mysos"
+	AdminUser       = "mysos_admin"
 	ReplicationUser = "mysos_repl"
 )
 

@@ -48,8 +48,10 @@ type Options struct {
 	// this scheduler's base URL as agents reach it.
 	ServeExecutor bool
 	AdvertiseURL  string
-	Version       string
-	Logger        *slog.Logger
+	// LegacyAPI serves the original Mysos' POST/DELETE /clusters/<name>.
+	LegacyAPI bool
+	Version   string
+	Logger    *slog.Logger
 	// Ready, when set, is called with the API's address once it serves.
 	Ready func(addr string)
 }
@@ -127,8 +129,16 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 		log.Info("generated a new API token", "file", tokenFile)
 	}
 	mesos := &mesosState{}
+	external := o.AdvertiseURL
+	if external == "" {
+		external = "http://" + o.Listen
+	}
+	var legacy apiserver.LegacyStore
+	if o.LegacyAPI {
+		legacy = st
+	}
 	api, err := apiserver.New(apiserver.Config{
-		Store: st, Credentials: st, Token: token, Version: o.Version, Logger: log,
+		Store: st, Credentials: st, Legacy: legacy, ExternalURL: external, Token: token, Version: o.Version, Logger: log,
 		Checks: []apiserver.Check{
 			{Name: "etcd", Required: true, Run: st.Ping},
 			{Name: "mesos", Run: func(context.Context) error { return mesos.err() }},

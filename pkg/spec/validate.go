@@ -396,8 +396,9 @@ func managedOption(k string) (string, bool) {
 
 // ---- users ----
 
-// reservedUsers are the server's own accounts; "mysos*" is Mysos's
-// (replication, monitoring, backup).
+// reservedUsers are the server's own accounts; "mysos_*" is Mysos's
+// (administration, replication, later monitoring and backup). "mysos"
+// itself stays free: the original Mysos' own test created it.
 var reservedUsers = []string{"root", "mariadb.sys", "mysql.sys", "mysql.session", "mysql.infoschema"}
 
 // privileges Mysos grants. GRANT OPTION, SUPER, FILE, SHUTDOWN and the
@@ -459,8 +460,8 @@ func validateUserName(path, name string) *FieldError {
 		return invalidErr(path, name, "must be 1 to 32 letters, digits, '_', '.' or '-' (MySQL 8's limit), starting with a letter, digit or '_'")
 	case slices.Contains(reservedUsers, strings.ToLower(name)):
 		return forbiddenErr(path, name, "is one of the server's own accounts; choose another name")
-	case strings.HasPrefix(strings.ToLower(name), "mysos"):
-		return forbiddenErr(path, name, "names starting with \"mysos\" are reserved for Mysos's own accounts; choose another name")
+	case strings.HasPrefix(strings.ToLower(name), "mysos_"):
+		return forbiddenErr(path, name, "names starting with \"mysos_\" are reserved for Mysos's own accounts; choose another name")
 	}
 	return nil
 }

@@ -183,6 +183,13 @@ func (s *Store) List(ctx context.Context, ns string) ([]*spec.MySQLCluster, int6
 // Create stores a new cluster. The caller has defaulted and validated it; the
 // store assigns uid, generation 1 and the creation time, and drops any status.
 func (s *Store) Create(ctx context.Context, c *spec.MySQLCluster) (*spec.MySQLCluster, error) {
+	return s.CreateWithPasswords(ctx, c, nil)
+}
+
+// CreateWithPasswords creates a cluster and, in the same transaction, the
+// passwords of some of its accounts (chosen by the user rather than
+// generated), so that no launch can see the cluster without them.
+func (s *Store) CreateWithPasswords(ctx context.Context, c *spec.MySQLCluster, pw Passwords) (*spec.MySQLCluster, error) {
 	obj := *c
 	now := s.now()
 	obj.Metadata.UID = uuid.NewString()
@@ -197,11 +204,19 @@ func (s *Store) Create(ctx context.Context, c *spec.MySQLCluster) (*spec.MySQLCl
 	}
 	ns, name := obj.Metadata.Namespace, obj.Metadata.Name
 	key := s.specKey(ns, name)
+	ops := []clientv3.Op{clientv3.OpPut(key, string(raw)), clientv3.OpDelete(s.statusKey(ns, name)), clientv3.OpDelete(s.secretsKey(ns, name))}
+	if len(pw) > 0 {
+		secrets, err := json.Marshal(storedSecrets{UID: obj.Metadata.UID, Passwords: pw})
+		if err != nil {
+			return nil, err
+		}
+		ops[2] = clientv3.OpPut(s.secretsKey(ns, name), string(secrets))
+	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	resp, err := s.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(raw)), clientv3.OpDelete(s.statusKey(ns, name))).
+		Then(ops...).
 		Commit()
 	if err != nil {
 		return nil, fmt.Errorf("create %s/%s: %w", ns, name, err)
