@@ -35,6 +35,9 @@ type Config struct {
 	// RetryInterval is how soon an UPDATE the agent did not take is sent
 	// again while subscribed (default 1s).
 	RetryInterval time.Duration
+	// HealthInterval spaces the health checks of workloads that have them
+	// (default DefaultHealthInterval).
+	HealthInterval time.Duration
 
 	Agent   Agent
 	Factory Factory
@@ -146,6 +149,7 @@ type task struct {
 	started     chan struct{} // closed when Start returned
 	stopOnce    sync.Once
 	stopped     chan struct{} // closed when Stop returned
+	healthy     *bool         // the last health reported, nil before the first check
 }
 
 type pendingUpdate struct {
@@ -159,6 +163,7 @@ const (
 	noteStarted noteKind = iota
 	noteEnded
 	noteStopped
+	noteHealth
 )
 
 type note struct {
@@ -614,6 +619,9 @@ func (e *Executor) handleNote(n note) {
 			<-w.Done()
 			e.post(note{noteEnded, t, w.Err()})
 		}()
+		if hc, ok := w.(HealthChecker); ok {
+			go e.checkHealth(t, hc)
+		}
 	case noteEnded:
 		if t.phase != running {
 			return // being stopped: noteStopped reports it
@@ -625,6 +633,17 @@ func (e *Executor) handleNote(n note) {
 		} else {
 			e.update(t, mesos.TASK_FINISHED, "")
 		}
+	case noteHealth:
+		healthy := n.err == nil
+		if t.phase != running || (t.healthy != nil && *t.healthy == healthy) {
+			return
+		}
+		t.healthy = &healthy
+		msg := ""
+		if n.err != nil {
+			msg = "health check failed: " + n.err.Error()
+		}
+		e.updateWith(t, mesos.TASK_RUNNING, msg, &healthy)
 	case noteStopped:
 		if t.phase != stopping {
 			return
@@ -673,6 +692,38 @@ func (e *Executor) sortedTasks() []*task {
 
 // update issues a status update of t and sends it if it can.
 func (e *Executor) update(t *task, state mesos.TaskState, message string) {
+	e.updateWith(t, state, message, nil)
+}
+
+// checkHealth asks the workload how it is, every HealthInterval, until it
+// ends or the executor stops.
+func (e *Executor) checkHealth(t *task, hc HealthChecker) {
+	interval := e.cfg.HealthInterval
+	if interval <= 0 {
+		interval = DefaultHealthInterval
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	check := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), healthCheckTimeout)
+		defer cancel()
+		e.post(note{noteHealth, t, hc.Healthy(ctx)})
+	}
+	check()
+	for {
+		select {
+		case <-t.w.Done():
+			return
+		case <-e.quit:
+			return
+		case <-tick.C:
+			check()
+		}
+	}
+}
+
+// updateWith sends a status update; healthy, when set, is the task's health.
+func (e *Executor) updateWith(t *task, state mesos.TaskState, message string, healthy *bool) {
 	id := uuid.New()
 	ts := float64(time.Now().UnixNano()) / 1e9
 	st := mesos.TaskStatus{
@@ -682,6 +733,7 @@ func (e *Executor) update(t *task, state mesos.TaskState, message string) {
 		ExecutorID: &mesos.ExecutorID{Value: e.cfg.ExecutorID},
 		Timestamp:  &ts,
 		UUID:       id[:],
+		Healthy:    healthy,
 	}
 	if message != "" {
 		st.Message = &message

@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -449,5 +450,59 @@ func TestWorkloadKind(t *testing.T) {
 		if kind != c.kind || (err != nil) != c.err {
 			t.Errorf("%s: got %q, %v", c.task.Data, kind, err)
 		}
+	}
+}
+
+// healthWorkload is a fake workload whose health the test sets.
+type healthWorkload struct {
+	*fakeWorkload
+	mu  sync.Mutex
+	err error
+}
+
+func (w *healthWorkload) Healthy(context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+func (w *healthWorkload) set(err error) {
+	w.mu.Lock()
+	w.err = err
+	w.mu.Unlock()
+}
+
+// TestHealthChangesAreReported: a workload's health is checked
+// periodically and each change goes out as a TASK_RUNNING update with
+// healthy set; an unchanged health sends nothing.
+func TestHealthChangesAreReported(t *testing.T) {
+	w := &healthWorkload{fakeWorkload: newFakeWorkload()}
+	r := startExecutor(t, true, nil, func(c *Config) {
+		c.HealthInterval = 5 * time.Millisecond
+		c.Factory = func(mesos.TaskInfo, string) (Workload, error) { return w, nil }
+	})
+	s := r.agent.stream(t, 1)
+	s.send(subscribed())
+	s.send(launchEvent("db"))
+	healthUpdates := func() []string {
+		var out []string
+		for _, u := range r.agent.updates {
+			if h := u.Status.Healthy; h != nil {
+				out = append(out, fmt.Sprintf("%v %s", *h, u.Status.GetMessage()))
+			}
+		}
+		return out
+	}
+	r.agent.waitFor(t, "a healthy report", func() bool { return len(healthUpdates()) == 1 })
+	w.set(errors.New("no answer on the socket"))
+	r.agent.waitFor(t, "an unhealthy report", func() bool { return len(healthUpdates()) == 2 })
+	w.set(nil)
+	r.agent.waitFor(t, "healthy again", func() bool { return len(healthUpdates()) == 3 })
+	r.agent.mu.Lock()
+	got := healthUpdates()
+	r.agent.mu.Unlock()
+	want := []string{"true ", "false health check failed: no answer on the socket", "true "}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("health updates %q; want %q", got, want)
 	}
 }

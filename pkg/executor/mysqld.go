@@ -390,3 +390,15 @@ func (m *mysqld) Stop(grace time.Duration) error {
 	})
 	return err
 }
+
+// Healthy implements HealthChecker: the server answers Mysos' admin on its
+// socket.
+func (m *mysqld) Healthy(ctx context.Context) error {
+	admin := m.spec.AdminUser()
+	srv, err := mysql.Open(mysql.Endpoint{Socket: m.cfg.SocketPath(), User: admin.Name, Password: admin.Password}, m.flavor)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	return srv.Ping(ctx)
+}

@@ -29,6 +29,19 @@ type Workload interface {
 	Stop(grace time.Duration) error
 }
 
+// HealthChecker is a workload that can tell whether it is healthy; the
+// executor asks every HealthInterval and reports changes in TASK_RUNNING
+// updates with healthy set, as Mesos' own health checks do.
+type HealthChecker interface {
+	Healthy(ctx context.Context) error
+}
+
+// Health checking.
+const (
+	DefaultHealthInterval = 10 * time.Second
+	healthCheckTimeout    = 5 * time.Second
+)
+
 // Factory builds the workload of a task; sandbox is the executor's sandbox
 // directory (volumes' container paths are relative to it).
 type Factory func(task mesos.TaskInfo, sandbox string) (Workload, error)
