@@ -249,6 +249,10 @@ func cnfDefaults(c InstanceConfig) []cnfGroup {
 				opt("rpl_semi_sync_master_wait_point", "AFTER_SYNC"),
 				opt("rpl_semi_sync_master_timeout", timeout),
 				onOff("rpl_semi_sync_master_wait_no_slave"),
+				// STOP SLAVE on a semi-sync replica waits this long (default
+				// 5 s) to end its source's dump thread; failover steps need
+				// it quick.
+				opt("rpl_semi_sync_slave_kill_conn_timeout", "1"),
 			}
 		} else {
 			// MySQL 8.0.26+ plugin and variable names. No loose- prefix: if a

@@ -89,8 +89,9 @@ func (s mysqlServer) CreateDatabase(ctx context.Context, name string) error {
 // asynchronous replication" (the largest MySQL accepts, about 49 days).
 const semiSyncNever = 4294967295 * time.Millisecond
 
-// sqlTimeout bounds each look at, or change to, one server.
-const sqlTimeout = 5 * time.Second
+// sqlTimeout bounds each look at, or change to, one server; STOP SLAVE on
+// a semi-sync replica may wait for its source's dump thread to end.
+const sqlTimeout = 20 * time.Second
 
 // Roles in status.instances.
 const (

@@ -356,6 +356,8 @@ func validateConfigEntry(path, k, v string) ErrorList {
 	switch {
 	case strings.ContainsAny(v, "\n\r\x00"):
 		return ErrorList{invalidErr(keyPath(path, k), v, "must be a single line without NUL characters: it is written into my.cnf")}
+	case strings.EqualFold(strings.ReplaceAll(k, "-", "_"), "sql_mode") && strings.Contains(strings.ToUpper(v), "NO_BACKSLASH_ESCAPES"):
+		return ErrorList{forbiddenErr(keyPath(path, k), v, "NO_BACKSLASH_ESCAPES would break how Mysos quotes passwords in SQL; remove it")}
 	case strings.HasPrefix(strings.TrimSpace(v), "["):
 		return ErrorList{invalidErr(keyPath(path, k), v, "must not start with '[': my.cnf would read it as a section header")}
 	case len(v) > maxConfigValueLen:

@@ -164,6 +164,7 @@ func TestValidateMySQLConfig(t *testing.T) {
 		{"managed key loose skip", func(c *MySQLCluster) { c.Spec.MySQLConfig["loose_skip_networking"] = "" }, "spec.mysqlConfig[loose_skip_networking]", ErrorTypeForbidden, ""},
 		{"value with newline", func(c *MySQLCluster) { c.Spec.MySQLConfig["max_connections"] = "1\n[client]" }, "spec.mysqlConfig[max_connections]", ErrorTypeInvalid, "single line"},
 		{"value with NUL", func(c *MySQLCluster) { c.Spec.MySQLConfig["max_connections"] = "1\x00" }, "spec.mysqlConfig[max_connections]", ErrorTypeInvalid, ""},
+		{"no backslash escapes", func(c *MySQLCluster) { c.Spec.MySQLConfig["sql-mode"] = "ANSI,no_backslash_escapes" }, "spec.mysqlConfig[sql-mode]", ErrorTypeForbidden, "NO_BACKSLASH_ESCAPES"},
 		{"value like a section", func(c *MySQLCluster) { c.Spec.MySQLConfig["max_connections"] = "[client]" }, "spec.mysqlConfig[max_connections]", ErrorTypeInvalid, "section header"},
 		{"semi-sync family", func(c *MySQLCluster) { c.Spec.MySQLConfig["rpl-semi-sync-master-enabled"] = "ON" }, "spec.mysqlConfig[rpl-semi-sync-master-enabled]", ErrorTypeForbidden, "Mysos sets rpl_semi_sync_master_enabled"},
 		{"durability", func(c *MySQLCluster) { c.Spec.MySQLConfig["sync_binlog"] = "0" }, "spec.mysqlConfig[sync_binlog]", ErrorTypeForbidden, ""},
