@@ -1,5 +1,5 @@
 # Mysos: MySQL clusters on Apache Mesos.
-#   make demo   a scheduler on the embedded etcd with examples/quickstart.yaml applied
+#   make demo   a real replicated MariaDB cluster on a dev Mesos cluster (Ctrl-C stops it)
 #   make test   everything CI runs (installs missing dependencies first)
 
 GO       ?= go
