@@ -272,3 +272,17 @@ func TestDonorPrefersAReplicaAndNeverItself(t *testing.T) {
 		t.Fatal("a cluster without a primary has no donor: its first members start empty")
 	}
 }
+
+func TestSemiSyncWaitCount(t *testing.T) {
+	for replicas, want := range map[int32]int{1: 1, 2: 1, 3: 1, 5: 2, 7: 3} {
+		c := newCluster(replicas, 1)
+		c.Spec.Flavor = "mysql"
+		if got := semiSyncWaitCount(c); got != want {
+			t.Errorf("mysql, %d members: wait for %d; want %d", replicas, got, want)
+		}
+		c.Spec.Flavor = "mariadb"
+		if got := semiSyncWaitCount(c); got != 1 {
+			t.Errorf("mariadb, %d members: wait for %d; MariaDB waits for one", replicas, got)
+		}
+	}
+}

@@ -244,6 +244,17 @@ func wantSemiSync(w world, primary *store.Instance, pv serverView) bool {
 	return false
 }
 
+// semiSyncWaitCount is how many replicas must have a transaction before the
+// primary acknowledges it: half of the replicas, at least one (3 members:
+// 1, 5: 2, 7: 3), so that a failover can always find it on a survivor
+// while a minority of replicas may lag. MariaDB waits for exactly one.
+func semiSyncWaitCount(c *spec.MySQLCluster) int {
+	if c.Spec.Flavor == "mariadb" || c.Spec.Replicas == nil {
+		return 1
+	}
+	return max(1, int(*c.Spec.Replicas-1)/2)
+}
+
 // missingDatabases are the databases spec.users name that the primary lacks.
 func missingDatabases(c *spec.MySQLCluster, have []string) []string {
 	var out []string
@@ -333,7 +344,7 @@ func (r *ClusterReconciler) performTopology(ctx context.Context, c *spec.MySQLCl
 		return srv.SetReadOnly(ctx, false)
 	case actSemiSync:
 		on := wantSemiSync(w, a.inst, w.servers[a.inst.Ordinal])
-		return srv.EnableSemiSync(ctx, on, 1, semiSyncNever)
+		return srv.EnableSemiSync(ctx, on, semiSyncWaitCount(w.cluster), semiSyncNever)
 	case actCreateDatabase:
 		return srv.CreateDatabase(ctx, a.db)
 	case actReplicate:
