@@ -83,22 +83,8 @@ func (m *mysqld) seed(ctx context.Context, scratch string) error {
 }
 
 func userDatabases(ctx context.Context, donor *mysql.Server) ([]string, error) {
-	rows, err := donor.DB().QueryContext(ctx, "SHOW DATABASES")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, err
-		}
-		if !slices.Contains(systemDatabases, name) {
-			out = append(out, name)
-		}
-	}
-	return out, rows.Err()
+	all, err := donor.Databases(ctx)
+	return slices.DeleteFunc(all, func(db string) bool { return slices.Contains(systemDatabases, db) }), err
 }
 
 // copyFrom pipes mariadb-dump from the donor into the local server and

@@ -226,3 +226,27 @@ func (s *Server) GlobalStatus(ctx context.Context, name string) (string, error) 
 	}
 	return "", fmt.Errorf("mysql %s: no status variable %s", s.addr, name)
 }
+
+// Databases lists the server's databases (SHOW DATABASES), the system
+// schemas included.
+func (s *Server) Databases(ctx context.Context) ([]string, error) {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	rows, err := s.db.QueryContext(ctx, "SHOW DATABASES")
+	if err != nil {
+		return nil, s.fail("list databases", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, s.fail("list databases", err)
+		}
+		out = append(out, name)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("list databases", err)
+	}
+	return out, nil
+}

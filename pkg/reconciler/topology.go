@@ -64,23 +64,6 @@ func (s mysqlServer) SemiSyncPrimary(ctx context.Context) (bool, error) {
 	return on, err
 }
 
-func (s mysqlServer) Databases(ctx context.Context) ([]string, error) {
-	rows, err := s.DB().QueryContext(ctx, "SHOW DATABASES")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, err
-		}
-		out = append(out, name)
-	}
-	return out, rows.Err()
-}
-
 func (s mysqlServer) CreateDatabase(ctx context.Context, name string) error {
 	return s.Exec(ctx, "CREATE DATABASE IF NOT EXISTS `"+strings.ReplaceAll(name, "`", "``")+"`")
 }

@@ -2,11 +2,8 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/mysos-project/mysos/pkg/spec"
 )
@@ -37,20 +34,11 @@ func (s *Store) PublishEndpoints(ctx context.Context, ns, name, uid string, e sp
 			return cur.Endpoints, nil
 		}
 		next := discoveryRecord{UID: uid, Endpoints: spec.Endpoints{Primary: e.Primary, Replicas: slices.Clone(e.Replicas), Epoch: cur.Epoch + 1}}
-		raw, err := json.Marshal(next)
-		if err != nil {
-			return spec.Endpoints{}, err
-		}
-		tctx, cancel := s.withTimeout(ctx)
-		resp, err := s.cli.Txn(tctx).
-			If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
-			Then(clientv3.OpPut(key, string(raw))).
-			Commit()
-		cancel()
+		ok, err := s.putJSONIfUnchanged(ctx, key, rev, next)
 		if err != nil {
 			return spec.Endpoints{}, fmt.Errorf("publish endpoints of %s/%s: %w", ns, name, err)
 		}
-		if resp.Succeeded {
+		if ok {
 			return next.Endpoints, nil
 		}
 	}
@@ -58,18 +46,10 @@ func (s *Store) PublishEndpoints(ctx context.Context, ns, name, uid string, e sp
 }
 
 func (s *Store) readDiscovery(ctx context.Context, key string) (discoveryRecord, int64, error) {
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	resp, err := s.cli.Get(ctx, key)
+	var d discoveryRecord
+	rev, err := s.readJSON(ctx, key, &d)
 	if err != nil {
 		return discoveryRecord{}, 0, fmt.Errorf("read endpoints: %w", err)
 	}
-	if len(resp.Kvs) == 0 {
-		return discoveryRecord{}, 0, nil
-	}
-	var d discoveryRecord
-	if err := json.Unmarshal(resp.Kvs[0].Value, &d); err != nil {
-		return discoveryRecord{}, 0, fmt.Errorf("decode endpoints: %w", err)
-	}
-	return d, resp.Kvs[0].ModRevision, nil
+	return d, rev, nil
 }

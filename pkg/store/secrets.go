@@ -48,20 +48,11 @@ func (s *Store) EnsurePasswords(ctx context.Context, ns, name, uid string, accou
 		if maps.Equal(next.Passwords, cur.Passwords) && rev != 0 {
 			return next.Passwords, nil
 		}
-		raw, err := json.Marshal(next)
-		if err != nil {
-			return nil, err
-		}
-		tctx, cancel := s.withTimeout(ctx)
-		resp, err := s.cli.Txn(tctx).
-			If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
-			Then(clientv3.OpPut(key, string(raw))).
-			Commit()
-		cancel()
+		ok, err := s.putJSONIfUnchanged(ctx, key, rev, next)
 		if err != nil {
 			return nil, fmt.Errorf("store passwords of %s/%s: %w", ns, name, err)
 		}
-		if resp.Succeeded {
+		if ok {
 			return next.Passwords, nil
 		}
 	}
@@ -69,20 +60,49 @@ func (s *Store) EnsurePasswords(ctx context.Context, ns, name, uid string, accou
 }
 
 func (s *Store) readSecrets(ctx context.Context, key string) (storedSecrets, int64, error) {
+	var st storedSecrets
+	rev, err := s.readJSON(ctx, key, &st)
+	if err != nil {
+		return storedSecrets{}, 0, fmt.Errorf("read passwords: %w", err)
+	}
+	return st, rev, nil
+}
+
+// putJSONIfUnchanged writes v as key's JSON value if key's mod revision is
+// still rev (0: absent), and reports whether it did.
+func (s *Store) putJSONIfUnchanged(ctx context.Context, key string, rev int64, v any) (bool, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return false, err
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	resp, err := s.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
+		Then(clientv3.OpPut(key, string(raw))).
+		Commit()
+	if err != nil {
+		return false, err
+	}
+	return resp.Succeeded, nil
+}
+
+// readJSON decodes the JSON value of key into v and returns its mod
+// revision; a missing key leaves v alone and returns 0.
+func (s *Store) readJSON(ctx context.Context, key string, v any) (int64, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	resp, err := s.cli.Get(ctx, key)
 	if err != nil {
-		return storedSecrets{}, 0, fmt.Errorf("read passwords: %w", err)
+		return 0, err
 	}
 	if len(resp.Kvs) == 0 {
-		return storedSecrets{}, 0, nil
+		return 0, nil
 	}
-	var st storedSecrets
-	if err := json.Unmarshal(resp.Kvs[0].Value, &st); err != nil {
-		return storedSecrets{}, 0, fmt.Errorf("decode passwords: %w", err)
+	if err := json.Unmarshal(resp.Kvs[0].Value, v); err != nil {
+		return 0, fmt.Errorf("decode %s: %w", key, err)
 	}
-	return st, resp.Kvs[0].ModRevision, nil
+	return resp.Kvs[0].ModRevision, nil
 }
 
 // NewPassword returns 26 random characters of the base32 alphabet (128
