@@ -17,14 +17,16 @@ import (
 // startDevCluster runs a dev cluster in this process for the test.
 func startDevCluster(t *testing.T, agents int) *devcluster.Cluster {
 	t.Helper()
+	return startDevClusterWith(t, devcluster.Config{Agents: agents})
+}
+
+// startDevClusterWith starts a dev cluster with test timeouts on free ports.
+func startDevClusterWith(t *testing.T, cfg devcluster.Config) *devcluster.Cluster {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := devcluster.Start(ctx, devcluster.Config{
-		Listen:   "127.0.0.1:0",
-		Agents:   agents,
-		WorkDir:  t.TempDir(),
-		Timeouts: devcluster.FastTimeouts(),
-	})
+	cfg.Listen, cfg.WorkDir, cfg.Timeouts = "127.0.0.1:0", t.TempDir(), devcluster.FastTimeouts()
+	c, err := devcluster.Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("start dev cluster: %v", err)
 	}

@@ -427,3 +427,55 @@ func TestOriginalMysosFlow(t *testing.T) {
 	}
 	s.mustCtl("wait", "clusters/legacy", "--for=delete", "--timeout=60s")
 }
+
+// TestMySQLOnNetnsAgents runs a cluster on agents with network namespaces
+// of their own: replication crosses the bridge between them; a partitioned
+// replica's task becomes unreachable and its mysqld unreachable from the
+// scheduler; healing brings the same task back and the cluster Ready.
+func TestMySQLOnNetnsAgents(t *testing.T) {
+	testutil.RequireBinary(t, "mariadb-install-db", "apt-get install -y mariadb-server")
+	if os.Geteuid() != 0 {
+		if testutil.InCI() {
+			t.Fatal("network namespaces need root in CI")
+		}
+		t.Skip("network namespaces need root")
+	}
+	c := startDevClusterWith(t, devcluster.Config{Agents: 3, Netns: true})
+	s := startScheduler(t, nil, "--master", c.MasterURL(), "--executor", filepath.Join(binDir, "mysos-executor"))
+	s.mustCtl("apply", "-f", writeFile(t, t.TempDir(), "shop.yaml", fmt.Sprintf(mysqlManifest, 3)))
+	s.mustCtl("wait", "clusters/shop", "--for=condition=Ready", "--timeout=120s")
+	cl := getCluster(t, s, "shop")
+	if !strings.HasPrefix(cl.Status.Endpoints.Primary, "10.213.") {
+		t.Fatalf("primary at %s; want an agent's own address", cl.Status.Endpoints.Primary)
+	}
+	password := strings.TrimSpace(s.mustCtl("credentials", "shop", "app", "-o", "password"))
+	primary := openMySQL(t, cl.Status.Endpoints.Primary, "app", password)
+	mustExec(t, primary, "CREATE TABLE shop.orders (id INT PRIMARY KEY, item VARCHAR(32))")
+	mustExec(t, primary, "INSERT INTO shop.orders VALUES (1, 'across the bridge')")
+	for _, r := range cl.Status.Endpoints.Replicas {
+		waitForRow(t, openMySQL(t, r, "app", password), 1)
+	}
+
+	victim := replicaInstance(t, cl)
+	i := agentIndexOf(t, c, victim.AgentID)
+	if err := c.PartitionAgent(i); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 60*time.Second, "the replica's task unreachable and its mysqld silent", func() bool {
+		in := instanceNamed(getCluster(t, s, "shop"), victim.Name)
+		return in.State == "TASK_UNREACHABLE"
+	})
+	conn, err := net.DialTimeout("tcp4", fmt.Sprintf("%s:%d", victim.Host, victim.Port), 300*time.Millisecond)
+	if err == nil {
+		conn.Close()
+		t.Fatal("the scheduler's host still reaches the partitioned replica")
+	}
+	if err := c.HealAgent(i); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 60*time.Second, "the same task back and the cluster Ready", func() bool {
+		got := getCluster(t, s, "shop")
+		in := instanceNamed(got, victim.Name)
+		return in.TaskID == victim.TaskID && in.State == "TASK_RUNNING" && readyTrue(got)
+	})
+}

@@ -39,6 +39,10 @@ type Config struct {
 	// Launcher starts executor processes; nil means LocalLauncher.
 	Launcher Launcher
 	Logger   *slog.Logger
+	// Netns gives every agent a network namespace of its own (root only):
+	// an address on a private subnet, reachable from the host and the other
+	// agents through a bridge, and cut off from all of them by a partition.
+	Netns bool
 }
 
 // DefaultAgentResources is what each agent offers unless told otherwise.
@@ -63,6 +67,7 @@ type Cluster struct {
 	master  *Master // the leader's; nil while no master leads
 	agents  []*agentSlot
 	net     *agentNet // the agents' loopback addresses
+	nsnet   *netnsNet // the agents' namespaces, with Config.Netns
 
 	// route is what the HTTP handlers read, without c.mu, so that a server
 	// shutdown under c.mu never waits for a handler that waits for c.mu.
@@ -87,6 +92,7 @@ type masterSlot struct {
 // agentSlot is one agent position: its address and work dir outlive the
 // Agent object, which is replaced on restart.
 type agentSlot struct {
+	n      int // the agent's number, from 1
 	cfg    AgentConfig
 	agent  *Agent
 	link   *link
@@ -128,9 +134,17 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	c := &Cluster{cfg: cfg, log: cfg.Logger, reg: newRegistry(), leader: -1, net: agentNet}
 	c.route.Store(&route{leader: -1})
+	if cfg.Netns {
+		if c.nsnet, err = newNetnsNet(agentNet, cfg.WorkDir, cfg.Logger); err != nil {
+			agentNet.release()
+			return nil, err
+		}
+	} else {
+		cfg.Logger.Info("agents share the host's network, each on its own loopback address", "first", agentNet.Address(1))
+	}
 	ln, err := net.Listen("tcp4", cfg.Listen)
 	if err != nil {
-		agentNet.release()
+		c.releaseNetwork()
 		return nil, fmt.Errorf("master listen on %s: %w", cfg.Listen, err)
 	}
 	c.masters = append(c.masters, &masterSlot{addr: ln.Addr().String(), ln: ln})
@@ -320,19 +334,29 @@ func (c *Cluster) restartServerLocked(i int, ms *masterSlot) error {
 
 func (c *Cluster) addAgent(n int) error {
 	host := c.net.Address(n)
-	ln, err := net.Listen("tcp4", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return fmt.Errorf("agent listen on %s: %w", host, err)
+	launcher := c.cfg.Launcher
+	if c.nsnet != nil {
+		host = c.nsnet.Address(n)
+		if err := c.nsnet.addAgent(n); err != nil {
+			return err
+		}
+		launcher = netnsLauncher{base: launcher, net: c.nsnet, agent: n}
 	}
-	slot := &agentSlot{ln: ln, cfg: AgentConfig{
+	slot := &agentSlot{n: n, cfg: AgentConfig{
 		Hostname:   host,
-		Listen:     ln.Addr().String(),
+		Listen:     net.JoinHostPort(host, "0"),
 		Resources:  c.cfg.AgentResources,
 		Attributes: c.cfg.AgentAttributes,
 		WorkDir:    filepath.Join(c.cfg.WorkDir, fmt.Sprintf("agent-%d", n)),
 		Timeouts:   c.cfg.Timeouts,
-		Launcher:   c.cfg.Launcher,
+		Launcher:   launcher,
 	}}
+	ln, err := c.listenAgent(slot)
+	if err != nil {
+		return fmt.Errorf("agent listen on %s: %w", host, err)
+	}
+	slot.ln = ln
+	slot.cfg.Listen = ln.Addr().String()
 	c.agents = append(c.agents, slot)
 	return c.startAgent(slot)
 }
@@ -345,7 +369,7 @@ func (c *Cluster) startAgent(slot *agentSlot) error {
 		return fmt.Errorf("start %s: %w", slot.cfg.Hostname, err)
 	}
 	if slot.ln == nil {
-		if slot.ln, err = net.Listen("tcp4", slot.cfg.Listen); err != nil {
+		if slot.ln, err = c.listenAgent(slot); err != nil {
 			return fmt.Errorf("%s listen on %s again: %w", slot.cfg.Hostname, slot.cfg.Listen, err)
 		}
 	}
@@ -508,7 +532,37 @@ func (c *Cluster) setCut(i int, cut bool) error {
 		return fmt.Errorf("agent %d is stopped", i)
 	}
 	slot.link.cut.Store(cut)
+	if c.nsnet != nil {
+		// The agent's network goes too: its tasks can no longer reach or
+		// be reached by the host or the other agents.
+		return c.nsnet.connect(slot.n, !cut)
+	}
 	return nil
+}
+
+// listenAgent opens an agent's HTTP listener, inside its namespace with
+// Config.Netns.
+func (c *Cluster) listenAgent(slot *agentSlot) (net.Listener, error) {
+	if c.nsnet == nil {
+		return net.Listen("tcp4", slot.cfg.Listen)
+	}
+	var ln net.Listener
+	err := c.nsnet.inAgent(slot.n, func() error {
+		var err error
+		ln, err = net.Listen("tcp4", slot.cfg.Listen)
+		return err
+	})
+	return ln, err
+}
+
+// releaseNetwork removes the agents' namespaces and gives the address block
+// back.
+func (c *Cluster) releaseNetwork() {
+	if c.nsnet != nil {
+		c.nsnet.close()
+		c.nsnet = nil
+	}
+	c.net.release()
 }
 
 // RestartMaster replaces the leading master with a fresh one on the same
@@ -604,7 +658,7 @@ func (c *Cluster) Close() {
 	}
 	c.leader = -1
 	c.route.Store(&route{leader: -1})
-	c.net.release()
+	c.releaseNetwork()
 	for _, ms := range c.masters {
 		if ms.server != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

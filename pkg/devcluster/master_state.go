@@ -196,3 +196,20 @@ func (m *Master) Frameworks() []FrameworkSummary {
 	}
 	return out
 }
+
+// AgentState is how the master sees an agent: "registered", "unreachable",
+// "gone" or "unknown".
+func (m *Master) AgentState(id string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.agents[id] != nil {
+		return "registered"
+	}
+	if _, ok := m.gone[id]; ok {
+		return "gone"
+	}
+	if _, ok := m.unreachable[id]; ok {
+		return "unreachable"
+	}
+	return "unknown"
+}
