@@ -80,6 +80,7 @@ See docs/devcluster.md.`,
 	f.StringVar(&cfg.AgentAttributes, "attributes", "", "attributes of each agent, e.g. rack:r1;zone:eu-1")
 	f.StringVar(&cfg.WorkDir, "work-dir", "/tmp/mysos-devcluster", "agents' work dirs (sandboxes, volumes, checkpoints)")
 	f.BoolVar(&fast, "fast", false, "test timeouts: failures detected in about a second")
+	f.StringVar(&cfg.Isolation, "isolation", "posix", "posix (no limits, Mesos' default) or cgroups (CPU shares and quota, memory limits per container)")
 	f.BoolVar(&cfg.Netns, "netns", false, "give every agent a network namespace of its own on a private subnet (root only; see docs/devcluster.md)")
 	f.DurationVar(&t.Heartbeat, "heartbeat-interval", t.Heartbeat, "scheduler HEARTBEAT interval")
 	f.DurationVar(&t.AgentPing, "agent-ping-timeout", t.AgentPing, "agent health check interval")

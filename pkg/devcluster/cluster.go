@@ -39,6 +39,10 @@ type Config struct {
 	// Launcher starts executor processes; nil means LocalLauncher.
 	Launcher Launcher
 	Logger   *slog.Logger
+	// Isolation is "posix" (none, the default, as Mesos' own default) or
+	// "cgroups" (Mesos' cgroups/cpu,cgroups/mem: CPU shares, quota and a
+	// memory limit per container; posix when cgroups are unavailable).
+	Isolation string
 	// Netns gives every agent a network namespace of its own (root only):
 	// an address on a private subnet, reachable from the host and the other
 	// agents through a bridge, and cut off from all of them by a partition.
@@ -66,8 +70,9 @@ type Cluster struct {
 	leader  int     // index into masters; -1 while no master leads
 	master  *Master // the leader's; nil while no master leads
 	agents  []*agentSlot
-	net     *agentNet // the agents' loopback addresses
-	nsnet   *netnsNet // the agents' namespaces, with Config.Netns
+	net     *agentNet  // the agents' loopback addresses
+	nsnet   *netnsNet  // the agents' namespaces, with Config.Netns
+	cg      *cgroupsV1 // containers' cgroups, with Config.Isolation "cgroups"
 
 	// route is what the HTTP handlers read, without c.mu, so that a server
 	// shutdown under c.mu never waits for a handler that waits for c.mu.
@@ -142,6 +147,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	} else {
 		cfg.Logger.Info("agents share the host's network, each on its own loopback address", "first", agentNet.Address(1))
 	}
+	c.setUpIsolation()
 	ln, err := net.Listen("tcp4", cfg.Listen)
 	if err != nil {
 		c.releaseNetwork()
@@ -342,6 +348,9 @@ func (c *Cluster) addAgent(n int) error {
 		}
 		launcher = netnsLauncher{base: launcher, net: c.nsnet, agent: n}
 	}
+	if c.cg != nil {
+		launcher = cgroupLauncher{base: launcher, cg: c.cg}
+	}
 	slot := &agentSlot{n: n, cfg: AgentConfig{
 		Hostname:   host,
 		Listen:     net.JoinHostPort(host, "0"),
@@ -540,6 +549,25 @@ func (c *Cluster) setCut(i int, cut bool) error {
 	return nil
 }
 
+// setUpIsolation makes the dev cluster's cgroups when asked to, and says
+// which isolation executors get.
+func (c *Cluster) setUpIsolation() {
+	switch c.cfg.Isolation {
+	case "", "posix":
+		c.log.Info("executors run with posix isolation: no CPU or memory limits")
+	case "cgroups":
+		cg, err := newCgroups(fmt.Sprintf("mysos-devcluster-b%d", c.net.block), c.log)
+		if err != nil {
+			c.log.Warn("cgroups are not available; executors run with posix isolation", "err", err)
+			return
+		}
+		c.cg = cg
+		c.log.Info("executors run with cgroups isolation: CPU shares and quota, memory limits", "cpu", cg.cpuRoot, "memory", cg.memRoot)
+	default:
+		c.log.Warn("unknown isolation; executors run with posix isolation", "isolation", c.cfg.Isolation)
+	}
+}
+
 // listenAgent opens an agent's HTTP listener, inside its namespace with
 // Config.Netns.
 func (c *Cluster) listenAgent(slot *agentSlot) (net.Listener, error) {
@@ -558,6 +586,10 @@ func (c *Cluster) listenAgent(slot *agentSlot) (net.Listener, error) {
 // releaseNetwork removes the agents' namespaces and gives the address block
 // back.
 func (c *Cluster) releaseNetwork() {
+	if c.cg != nil {
+		c.cg.close()
+		c.cg = nil
+	}
 	if c.nsnet != nil {
 		c.nsnet.close()
 		c.nsnet = nil

@@ -137,8 +137,9 @@ func (a *Agent) runCommand(ctx context.Context, ex *agentExecutor, t mesos.TaskI
 		var p Process
 		p, err = a.launcher.Launch(ProcessSpec{
 			Path: path, Argv: argv, Env: env, Dir: ex.directory,
-			Stdout: filepath.Join(ex.directory, "stdout"),
-			Stderr: filepath.Join(ex.directory, "stderr"),
+			Stdout:      filepath.Join(ex.directory, "stdout"),
+			Stderr:      filepath.Join(ex.directory, "stderr"),
+			ContainerID: ex.containerID, Limits: limitsOf(t.Resources, ex.info.Resources),
 		})
 		if err == nil {
 			proc = trackProcess(p)
@@ -194,7 +195,12 @@ func (a *Agent) commandExitedLocked(ex *agentExecutor) {
 		}
 	}
 	ex.cmd.finished = true
-	a.statusUpdateLocked(ex.fw, ex, a.commandStatus(ex, state, msg))
+	st := a.commandStatus(ex, state, msg)
+	if ex.exitReason == mesos.REASON_CONTAINER_LIMITATION_MEMORY {
+		st.State, st.Source = mesos.TASK_FAILED.Enum(), mesos.SOURCE_AGENT.Enum()
+		st.Reason, st.Message = ex.exitReason.Enum(), aptr(ex.exitMessage)
+	}
+	a.statusUpdateLocked(ex.fw, ex, st)
 	// The executor is done; it is forgotten when the update is acknowledged.
 	ex.state = execTerminated
 	ex.stopTimers()

@@ -405,6 +405,7 @@ func (a *Agent) startExecutorLocked(ex *agentExecutor) {
 	}
 	command := ex.info.Command
 	ex.links = append(ex.links, a.linkVolumes(ex.directory, ex.info.Resources)...)
+	limits := limitsOf(ex.info.Resources, ex.queuedResources())
 	go func() {
 		err := fetchURIs(ctx, uris, ex.directory)
 		var proc *procEntry
@@ -416,8 +417,9 @@ func (a *Agent) startExecutorLocked(ex *agentExecutor) {
 				var p Process
 				p, err = a.launcher.Launch(ProcessSpec{
 					Path: path, Argv: argv, Env: env, Dir: ex.directory,
-					Stdout: filepath.Join(ex.directory, "stdout"),
-					Stderr: filepath.Join(ex.directory, "stderr"),
+					Stdout:      filepath.Join(ex.directory, "stdout"),
+					Stderr:      filepath.Join(ex.directory, "stderr"),
+					ContainerID: ex.containerID, Limits: limits,
 				})
 				if err == nil {
 					proc = trackProcess(p)
@@ -479,6 +481,9 @@ func (a *Agent) watchLocked(ex *agentExecutor) {
 		p.release()
 		if ex.proc != p {
 			return
+		}
+		if l, ok := p.proc.(limited); ok && l.Limitation() == "memory" {
+			ex.exitReason, ex.exitMessage = mesos.REASON_CONTAINER_LIMITATION_MEMORY, "Memory limit exceeded"
 		}
 		if ex.commandTask {
 			a.commandExitedLocked(ex)
@@ -822,4 +827,17 @@ func (a *Agent) taskReportLocked(fw *agentFramework, ex *agentExecutor, t *agent
 		task.StatusUpdateUUID = s.pending[0].UUID
 	}
 	return task
+}
+
+// queuedResources are the resources of the tasks waiting for the executor:
+// its container is sized for them too, as Mesos sizes an executor's
+// container for its tasks.
+func (ex *agentExecutor) queuedResources() []mesos.Resource {
+	var out []mesos.Resource
+	for _, u := range ex.queued {
+		for _, t := range u.Tasks {
+			out = append(out, t.Resources...)
+		}
+	}
+	return out
 }

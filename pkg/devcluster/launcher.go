@@ -2,6 +2,8 @@ package devcluster
 
 import (
 	"fmt"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"os"
 	"os/exec"
 	"syscall"
@@ -29,7 +31,31 @@ type ProcessSpec struct {
 	Dir string
 	// Stdout and Stderr are files in the sandbox the output goes to.
 	Stdout, Stderr string
+	// ContainerID names the container; Limits, when set, are what its
+	// resources allow (enforced by the cgroups isolation only).
+	ContainerID string
+	Limits      *Limits
 }
+
+// limitsOf are the limits resources give a container.
+func limitsOf(rs ...[]mesos.Resource) *Limits {
+	l := &Limits{}
+	for _, list := range rs {
+		for _, r := range list {
+			switch r.Name {
+			case "cpus":
+				l.CPUs += r.GetScalar().GetValue()
+			case "mem":
+				l.MemBytes += uint64(r.GetScalar().GetValue() * 1024 * 1024)
+			}
+		}
+	}
+	return l
+}
+
+// limited is a Process that can say which limit ended it ("memory"), as
+// the cgroups isolation does.
+type limited interface{ Limitation() string }
 
 // Process is a started executor process, leader of its own process group.
 type Process interface {
