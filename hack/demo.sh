@@ -78,7 +78,10 @@ mkdir -p "$DEMO_DIR"
 trap stop_all EXIT INT TERM
 
 say "starting mysos-devcluster: a Mesos-compatible master on 127.0.0.1:$MESOS_PORT, 3 agents (log: $DEMO_DIR/devcluster.log)"
-bin/mysos-devcluster --listen "127.0.0.1:$MESOS_PORT" --agents 3 --work-dir "$DEMO_DIR/devcluster" \
+netns=()
+# MYSOS_DEMO_NETNS=1 (as root): agents in network namespaces of their own.
+[[ ${MYSOS_DEMO_NETNS:-} == 1 ]] && netns=(--netns)
+bin/mysos-devcluster --listen "127.0.0.1:$MESOS_PORT" --agents 3 --work-dir "$DEMO_DIR/devcluster" "${netns[@]}" \
   >"$DEMO_DIR/devcluster.log" 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$MESOS_PORT/health" "${pids[-1]}" "$DEMO_DIR/devcluster.log"

@@ -541,9 +541,18 @@ func (c *Cluster) setCut(i int, cut bool) error {
 		return fmt.Errorf("agent %d is stopped", i)
 	}
 	slot.link.cut.Store(cut)
+	if !cut {
+		slot.link.dropToAgent.Store(false)
+		slot.link.dropToMaster.Store(false)
+	}
 	if c.nsnet != nil {
 		// The agent's network goes too: its tasks can no longer reach or
 		// be reached by the host or the other agents.
+		if !cut {
+			if err := c.nsnet.filter(slot.n, DirectionIn, false); err != nil {
+				return err
+			}
+		}
 		return c.nsnet.connect(slot.n, !cut)
 	}
 	return nil
@@ -566,6 +575,45 @@ func (c *Cluster) setUpIsolation() {
 	default:
 		c.log.Warn("unknown isolation; executors run with posix isolation", "isolation", c.cfg.Isolation)
 	}
+}
+
+// Direction says which way a one-way partition cuts.
+type Direction string
+
+// Partition directions.
+const (
+	// DirectionIn: nothing reaches the agent (from the master, the host or
+	// the other agents); it can still send.
+	DirectionIn Direction = "in"
+	// DirectionOut: nothing leaves the agent; it still receives.
+	DirectionOut Direction = "out"
+)
+
+// PartitionAgentOneWay cuts agent i in one direction: the master↔agent
+// messages that way and, with Config.Netns, every packet that way through
+// its link (nftables in its namespace). HealAgent ends it.
+func (c *Cluster) PartitionAgentOneWay(i int, dir Direction) error {
+	if dir != DirectionIn && dir != DirectionOut {
+		return fmt.Errorf("partition direction %q: use in or out", dir)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	slot, err := c.slot(i)
+	if err != nil {
+		return err
+	}
+	if slot.link == nil {
+		return fmt.Errorf("agent %d is stopped", i)
+	}
+	if dir == DirectionIn {
+		slot.link.dropToAgent.Store(true)
+	} else {
+		slot.link.dropToMaster.Store(true)
+	}
+	if c.nsnet != nil {
+		return c.nsnet.filter(slot.n, dir, true)
+	}
+	return nil
 }
 
 // listenAgent opens an agent's HTTP listener, inside its namespace with

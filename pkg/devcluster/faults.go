@@ -14,7 +14,9 @@ import (
 //	GET  /devcluster/agents                     the agents: index, hostname, id, address, state
 //	POST /devcluster/agents/{i}/stop            stop agent i (executors keep running)
 //	POST /devcluster/agents/{i}/restart         restart agent i with recovery
-//	POST /devcluster/agents/{i}/partition       cut agent i off from the master
+//	POST /devcluster/agents/{i}/partition       cut agent i off from the master (and, with
+//	                                            --netns, from the network); ?direction=in|out
+//	                                            cuts one way only
 //	POST /devcluster/agents/{i}/heal            end the partition
 //	POST /devcluster/agents/{i}/gone            mark agent i gone (MARK_AGENT_GONE): its tasks
 //	                                            become TASK_GONE_BY_OPERATOR, it shuts down its
@@ -70,8 +72,12 @@ func (c *Cluster) serveControl(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("agent index %q is not a number", parts[1]))
 			return
 		}
+		partition := c.PartitionAgent
+		if dir := r.URL.Query().Get("direction"); dir != "" && dir != "both" {
+			partition = func(i int) error { return c.PartitionAgentOneWay(i, Direction(dir)) }
+		}
 		action, ok := map[string]func(int) error{
-			"stop": c.StopAgent, "restart": c.RestartAgent, "partition": c.PartitionAgent, "heal": c.HealAgent,
+			"stop": c.StopAgent, "restart": c.RestartAgent, "partition": partition, "heal": c.HealAgent,
 			"gone": c.MarkAgentGone,
 		}[parts[2]]
 		if !ok {

@@ -111,6 +111,9 @@ type (
 type link struct {
 	toAgent, toMaster *mailbox
 	cut               atomic.Bool
+	// dropToAgent and dropToMaster cut one direction only (a one-way
+	// partition).
+	dropToAgent, dropToMaster atomic.Bool
 }
 
 func newLink(agent, master func(any)) *link {
@@ -119,13 +122,13 @@ func newLink(agent, master func(any)) *link {
 
 // sendToAgent and sendToMaster enqueue msg unless the link is cut.
 func (l *link) sendToAgent(msg any) {
-	if !l.cut.Load() {
+	if !l.cut.Load() && !l.dropToAgent.Load() {
 		l.toAgent.put(msg)
 	}
 }
 
 func (l *link) sendToMaster(msg any) {
-	if !l.cut.Load() {
+	if !l.cut.Load() && !l.dropToMaster.Load() {
 		l.toMaster.put(msg)
 	}
 }

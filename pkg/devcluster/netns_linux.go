@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -336,4 +338,53 @@ func (l netnsLauncher) Launch(spec ProcessSpec) (Process, error) {
 		return err
 	})
 	return p, err
+}
+
+// partitionTable is the nftables table a one-way partition installs in an
+// agent's namespace.
+const partitionTable = "mysos-partition"
+
+// filter drops everything entering (dir in) or leaving (dir out) agent i's
+// namespace through its link, or removes that rule (on false).
+func (n *netnsNet) filter(i int, dir Direction, on bool) error {
+	ns, err := netns.GetFromName(n.nsName(i))
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	conn, err := nftables.New(nftables.WithNetNSFd(int(ns)))
+	if err != nil {
+		return fmt.Errorf("netns: nftables in agent %d: %w", i, err)
+	}
+	table := &nftables.Table{Family: nftables.TableFamilyINet, Name: partitionTable}
+	if !on {
+		conn.DelTable(table)
+		if err := conn.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("netns: heal agent %d: %w", i, err)
+		}
+		return nil
+	}
+	conn.AddTable(table)
+	hook, key := nftables.ChainHookInput, expr.MetaKeyIIFNAME
+	if dir == DirectionOut {
+		hook, key = nftables.ChainHookOutput, expr.MetaKeyOIFNAME
+	}
+	chain := conn.AddChain(&nftables.Chain{Name: string(dir), Table: table, Type: nftables.ChainTypeFilter,
+		Hooknum: hook, Priority: nftables.ChainPriorityFilter})
+	conn.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: []expr.Any{
+		&expr.Meta{Key: key, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname("eth0")},
+		&expr.Verdict{Kind: expr.VerdictDrop},
+	}})
+	if err := conn.Flush(); err != nil {
+		return fmt.Errorf("netns: partition agent %d %s: %w", i, dir, err)
+	}
+	return nil
+}
+
+// ifname is an interface name as nftables compares it: NUL-padded to 16.
+func ifname(name string) []byte {
+	b := make([]byte, 16)
+	copy(b, name)
+	return b
 }

@@ -182,3 +182,73 @@ func expectNothingLeft(t *testing.T, st netnsState) {
 		}
 	}
 }
+
+// TestNetnsOneWayPartition: cut "in", nothing reaches the agent while what
+// it sends still arrives; cut "out", the reverse; heal restores both.
+func TestNetnsOneWayPartition(t *testing.T) {
+	requireRoot(t)
+	c := startNetnsCluster(t, t.TempDir(), 2)
+	defer c.Close()
+	host := c.nsnet.bridgeIP.String()
+	agent := c.nsnet.Address(1)
+	// arrives reports whether a UDP datagram from one side reaches the other.
+	arrives := func(fromAgent bool) bool {
+		t.Helper()
+		listenAt := host
+		if !fromAgent {
+			listenAt = agent
+		}
+		var pc net.PacketConn
+		listen := func() (err error) { pc, err = net.ListenPacket("udp4", net.JoinHostPort(listenAt, "0")); return err }
+		if fromAgent {
+			if err := listen(); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := c.nsnet.inAgent(1, listen); err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		send := func() error {
+			conn, err := net.Dial("udp4", pc.LocalAddr().String())
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			_, err = conn.Write([]byte("ping"))
+			return err
+		}
+		if fromAgent {
+			_ = c.nsnet.inAgent(1, send)
+		} else {
+			_ = send()
+		}
+		_ = pc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		buf := make([]byte, 8)
+		n, _, err := pc.ReadFrom(buf)
+		return err == nil && string(buf[:n]) == "ping"
+	}
+	if !arrives(true) || !arrives(false) {
+		t.Fatal("datagrams do not pass before any partition")
+	}
+	if err := c.PartitionAgentOneWay(0, DirectionIn); err != nil {
+		t.Fatal(err)
+	}
+	if arrives(false) || !arrives(true) {
+		t.Fatal("cut in: want nothing reaching the agent, and what it sends arriving")
+	}
+	if err := c.HealAgent(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PartitionAgentOneWay(0, DirectionOut); err != nil {
+		t.Fatal(err)
+	}
+	if !arrives(false) || arrives(true) {
+		t.Fatal("cut out: want what reaches the agent arriving, and nothing it sends leaving")
+	}
+	if err := c.HealAgent(0); err != nil {
+		t.Fatal(err)
+	}
+	if !arrives(true) || !arrives(false) {
+		t.Fatal("datagrams do not pass after healing")
+	}
+}
