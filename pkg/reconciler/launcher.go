@@ -204,6 +204,10 @@ func (b *batch) launchPinned(ctx context.Context) {
 		if !b.views[i].Take(need.CPUs, need.MemMiB, need.DiskMiB, port) {
 			continue
 		}
+		// The agent may have come back under another hostname (a dev
+		// cluster switched to namespaces, a machine renamed): the task
+		// binds and is reached where the agent is now.
+		inst.Hostname = o.Mesos.Hostname
 		b.launch(ctx, inst, o, existing)
 	}
 }
