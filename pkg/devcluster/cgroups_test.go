@@ -32,7 +32,7 @@ func TestCgroupsMemoryLimit(t *testing.T) {
 
 	run := func(id, cmd string, want mesos.TaskState) mesos.TaskStatus {
 		t.Helper()
-		_, offer := cl.nextOffer(cl.mark(), agentID)
+		offer := cl.unusedOffer(agentID)
 		from := cl.mark()
 		task := commandTask(id, cmd, agentScalar("cpus", 0.1), agentScalar("mem", 64))
 		task.AgentID = mesos.AgentID{Value: agentID}

@@ -36,7 +36,7 @@ func scSetup(t *testing.T, n int) (*Cluster, *scClient) {
 func launchOnExecutor(t *testing.T, c *Cluster, cl *scClient, i int, task string, exec *mesos.ExecutorInfo) mesos.TaskStatus {
 	t.Helper()
 	agentID := c.Agents()[i].ID
-	_, offer := cl.nextOffer(cl.mark(), agentID)
+	offer := cl.unusedOffer(agentID)
 	from := cl.mark()
 	cl.accept(offer.ID, launchOp(scExecutorTask(task, agentID, exec, 0.1, 32)))
 	_, ev := cl.await(from, task+" TASK_RUNNING", isTaskUpdate(task, mesos.TASK_RUNNING))
@@ -97,7 +97,7 @@ func TestClusterScenarioPartitionHeal(t *testing.T) {
 	c, cl := scSetup(t, 1)
 	agentID := c.Agents()[0].ID
 	launchOnExecutor(t, c, cl, 0, "task-1", scExecutor(t, "exec-1"))
-	_, held := cl.nextOffer(cl.mark(), agentID) // stays outstanding
+	held := cl.unusedOffer(agentID) // stays outstanding
 	pid, _ := executorOf(t, c, 0, cl.frameworkID(), "exec-1")
 
 	from := cl.mark()

@@ -14,8 +14,6 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
-
-	"github.com/mysos-project/mysos/internal/testutil"
 )
 
 // requireRoot: the namespace tests need root; in CI they must run.
@@ -24,7 +22,7 @@ func requireRoot(t *testing.T) {
 	if os.Geteuid() == 0 {
 		return
 	}
-	if testutil.InCI() {
+	if os.Getenv("CI") == "true" {
 		t.Fatal("the network namespace tests need root in CI")
 	}
 	t.Skip("needs root: network namespaces, veths, a bridge and a route")
@@ -123,13 +121,13 @@ func TestNetnsAgentsAreHosts(t *testing.T) {
 	if !errors.Is(err, unix.EINVAL) && (err != nil || len(routes) == 0 || routes[0].Type != unix.RTN_BLACKHOLE) {
 		t.Fatalf("route to the cut agent: %+v, %v; want the blackhole", routes, err)
 	}
-	testutil.WaitFor(t, 10*time.Second, "the master to mark the agent unreachable", func() bool {
+	waitFor(t, "the master to mark the agent unreachable", func() bool {
 		return c.Master().AgentState(agentID) == "unreachable"
 	})
 	if err := c.HealAgent(0); err != nil {
 		t.Fatal(err)
 	}
-	testutil.WaitFor(t, 10*time.Second, "traffic and registration back after healing", func() bool {
+	waitFor(t, "traffic and registration back after healing", func() bool {
 		return reach(t, c, 0, target) && reach(t, c, 2, target) && c.Master().AgentState(agentID) == "registered"
 	})
 

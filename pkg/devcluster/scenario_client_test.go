@@ -50,6 +50,8 @@ type scClient struct {
 	// offerCursor is where offerWhere looks for the next offer (test
 	// goroutine only).
 	offerCursor int
+	// used are the offers this client accepted or declined (under mu).
+	used map[string]bool
 }
 
 // scFrameworkInfo is the framework of the scenarios: PARTITION_AWARE,
@@ -436,6 +438,47 @@ func offerOn(e *scheduler.Event, agentID string) *mesos.Offer {
 	return nil
 }
 
+// unusedOffer waits for an offer on agentID that is still outstanding:
+// neither accepted, declined nor rescinded, whenever it arrived. Waiting
+// only for offers after a mark would miss one the master made a moment
+// before (the leftovers of an ACCEPT are offered again at once), and that
+// offer, never used, would keep those resources from any later one.
+func (c *scClient) unusedOffer(agentID string) mesos.Offer {
+	c.tb.Helper()
+	var found *mesos.Offer
+	c.await(0, "an unused offer on "+agentID, func(e *scheduler.Event) bool {
+		if o := offerOn(e, agentID); o != nil && !c.used[o.ID.Value] && !c.rescindedLocked(o.ID.Value) {
+			found = o
+			return true
+		}
+		return false
+	})
+	c.markUsed(found.ID)
+	return *found
+}
+
+// rescindedLocked reports whether the master rescinded offer id. Caller
+// holds c.mu.
+func (c *scClient) rescindedLocked(id string) bool {
+	for _, e := range c.events {
+		if e.Type == scheduler.Event_RESCIND && e.Rescind.OfferID.Value == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *scClient) markUsed(ids ...mesos.OfferID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.used == nil {
+		c.used = map[string]bool{}
+	}
+	for _, id := range ids {
+		c.used[id.Value] = true
+	}
+}
+
 // nextOffer waits for an offer on agentID made at index >= from.
 func (c *scClient) nextOffer(from int, agentID string) (int, mesos.Offer) {
 	c.tb.Helper()
@@ -448,6 +491,7 @@ func (c *scClient) nextOffer(from int, agentID string) (int, mesos.Offer) {
 // accept sends ACCEPT of one offer with operations and no decline filter.
 func (c *scClient) accept(offerID mesos.OfferID, ops ...mesos.Offer_Operation) {
 	c.tb.Helper()
+	c.markUsed(offerID)
 	c.call(&scheduler.Call{Type: scheduler.Call_ACCEPT, Accept: &scheduler.Call_Accept{
 		OfferIDs: []mesos.OfferID{offerID}, Operations: ops, Filters: &mesos.Filters{RefuseSeconds: aptr(0.0)},
 	}})
