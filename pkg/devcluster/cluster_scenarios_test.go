@@ -164,9 +164,12 @@ func TestClusterScenarioAgentRestart(t *testing.T) {
 	if got, _ := executorOf(t, c, 0, cl.frameworkID(), "exec-1"); got != pid || !processAlive(pid) {
 		t.Fatalf("executor pid %d after restart, want %d still alive", got, pid)
 	}
-	if log, _ := os.ReadFile(filepath.Join(sandbox, "executor.log")); strings.Count(string(log), "subscribed\n") < 2 {
-		t.Fatalf("executor did not re-subscribe:\n%s", log)
-	}
+	// The agent takes the SUBSCRIBE before the executor logs it: wait for
+	// the second line.
+	waitFor(t, "the executor to log its re-subscription", func() bool {
+		log, _ := os.ReadFile(filepath.Join(sandbox, "executor.log"))
+		return strings.Count(string(log), "subscribed\n") >= 2
+	})
 	m := cl.mark()
 	cl.reconcile(scheduler.Call_Reconcile_Task{TaskID: mesos.TaskID{Value: "task-1"}, AgentID: &mesos.AgentID{Value: agentID}})
 	cl.await(m, "reconciliation", isTaskUpdateWith("task-1", mesos.TASK_RUNNING, mesos.REASON_RECONCILIATION))
