@@ -80,7 +80,7 @@ func TestMySQLClusterOnMesos(t *testing.T) {
 	t.Run("RestartedTaskKeepsItsData", func(t *testing.T) {
 		victim := replicaInstance(t, cl)
 		fw := activeFrameworks(c)[0]
-		if err := c.KillExecutor(agentIndexOf(t, c, victim.AgentID), fw, victim.TaskID); err != nil {
+		if err := c.KillExecutor(agentIndex(t, c, victim.AgentID), fw, victim.TaskID); err != nil {
 			t.Fatal(err)
 		}
 		testutil.WaitFor(t, 90*time.Second, "the instance relaunched and the cluster Ready", func() bool {
@@ -123,7 +123,7 @@ func TestMySQLClusterOnMesos(t *testing.T) {
 	t.Run("AgentRestartLosesNothing", func(t *testing.T) {
 		got := getCluster(t, s, "shop")
 		victim := replicaInstance(t, got)
-		if err := c.RestartAgent(agentIndexOf(t, c, victim.AgentID)); err != nil {
+		if err := c.RestartAgent(agentIndex(t, c, victim.AgentID)); err != nil {
 			t.Fatal(err)
 		}
 		mustExec(t, primary, "INSERT INTO shop.orders VALUES (3, 'third')")
@@ -277,17 +277,6 @@ func replicaInstance(t *testing.T, c spec.MySQLCluster) spec.InstanceStatus {
 	}
 	t.Fatalf("no replica among %+v", c.Status.Instances)
 	return spec.InstanceStatus{}
-}
-
-func agentIndexOf(t *testing.T, c *devcluster.Cluster, id string) int {
-	t.Helper()
-	for _, a := range c.Agents() {
-		if a.ID == id {
-			return a.Index
-		}
-	}
-	t.Fatalf("no agent %s", id)
-	return -1
 }
 
 // stateURLs are the dev cluster's state views: the master's and every agent's.
@@ -457,7 +446,7 @@ func TestMySQLOnNetnsAgents(t *testing.T) {
 	}
 
 	victim := replicaInstance(t, cl)
-	i := agentIndexOf(t, c, victim.AgentID)
+	i := agentIndex(t, c, victim.AgentID)
 	if err := c.PartitionAgent(i); err != nil {
 		t.Fatal(err)
 	}

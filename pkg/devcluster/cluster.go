@@ -530,15 +530,24 @@ func (c *Cluster) HealAgent(i int) error {
 	return c.setCut(i, false)
 }
 
+// runningSlot is agent i's slot, if the agent runs. Caller holds c.mu.
+func (c *Cluster) runningSlot(i int) (*agentSlot, error) {
+	slot, err := c.slot(i)
+	if err != nil {
+		return nil, err
+	}
+	if slot.link == nil {
+		return nil, fmt.Errorf("agent %d is stopped", i)
+	}
+	return slot, nil
+}
+
 func (c *Cluster) setCut(i int, cut bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	slot, err := c.slot(i)
+	slot, err := c.runningSlot(i)
 	if err != nil {
 		return err
-	}
-	if slot.link == nil {
-		return fmt.Errorf("agent %d is stopped", i)
 	}
 	slot.link.cut.Store(cut)
 	if !cut {
@@ -598,12 +607,9 @@ func (c *Cluster) PartitionAgentOneWay(i int, dir Direction) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	slot, err := c.slot(i)
+	slot, err := c.runningSlot(i)
 	if err != nil {
 		return err
-	}
-	if slot.link == nil {
-		return fmt.Errorf("agent %d is stopped", i)
 	}
 	if dir == DirectionIn {
 		slot.link.dropToAgent.Store(true)
