@@ -423,12 +423,7 @@ func TestOriginalMysosFlow(t *testing.T) {
 // scheduler; healing brings the same task back and the cluster Ready.
 func TestMySQLOnNetnsAgents(t *testing.T) {
 	testutil.RequireBinary(t, "mariadb-install-db", "apt-get install -y mariadb-server")
-	if os.Geteuid() != 0 {
-		if testutil.InCI() {
-			t.Fatal("network namespaces need root in CI")
-		}
-		t.Skip("network namespaces need root")
-	}
+	testutil.RequireRoot(t, "a dev cluster with network namespaces")
 	c := startDevClusterWith(t, devcluster.Config{Agents: 3, Netns: true})
 	s := startScheduler(t, nil, "--master", c.MasterURL(), "--executor", filepath.Join(binDir, "mysos-executor"))
 	s.mustCtl("apply", "-f", writeFile(t, t.TempDir(), "shop.yaml", fmt.Sprintf(mysqlManifest, 3)))

@@ -38,6 +38,21 @@ func RequireBinary(t testing.TB, name, installHint string) string {
 	return ""
 }
 
+// RequireRoot is for tests that change the machine's network or cgroups:
+// without root they fail in CI (which runs as root) and are skipped
+// elsewhere, saying what needs it.
+func RequireRoot(t testing.TB, what string) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	msg := what + " needs root"
+	if InCI() {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
 // FreePort returns a loopback port nothing listens on right now.
 func FreePort(t testing.TB) int {
 	t.Helper()

@@ -7,13 +7,15 @@ import (
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
+
+	"github.com/mysos-project/mysos/internal/testutil"
 )
 
 // TestCgroupsMemoryLimit: with cgroups isolation a command task allocated
 // 64 MiB that allocates 256 MiB is killed and fails with the memory reason;
 // one within its limits finishes; the containers' cgroups go when they end.
 func TestCgroupsMemoryLimit(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "cgroups isolation")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := Start(ctx, Config{Listen: "127.0.0.1:0", Agents: 1, AgentResources: scResources, WorkDir: t.TempDir(),

@@ -14,19 +14,9 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
-)
 
-// requireRoot: the namespace tests need root; in CI they must run.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("the network namespace tests need root in CI")
-	}
-	t.Skip("needs root: network namespaces, veths, a bridge and a route")
-}
+	"github.com/mysos-project/mysos/internal/testutil"
+)
 
 func startNetnsCluster(t *testing.T, workDir string, agents int) *Cluster {
 	t.Helper()
@@ -91,7 +81,7 @@ func reach(t *testing.T, c *Cluster, from int, addr string) bool {
 // machine) while it still reaches itself; the master marks it unreachable
 // and back; healing restores traffic; closing leaves nothing behind.
 func TestNetnsAgentsAreHosts(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "network namespaces, veths, a bridge and a route")
 	dir := t.TempDir()
 	c := startNetnsCluster(t, dir, 3)
 	st := c.nsnet.state
@@ -139,7 +129,7 @@ func TestNetnsAgentsAreHosts(t *testing.T) {
 // cleaning up (kill -9) leaves its namespaces; the next start on the same
 // work dir removes them first.
 func TestNetnsLeftoversOfACrashAreRemoved(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "network namespaces, veths, a bridge and a route")
 	dir := t.TempDir()
 	c := startNetnsCluster(t, dir, 2)
 	crashed := c.nsnet.state
@@ -184,7 +174,7 @@ func expectNothingLeft(t *testing.T, st netnsState) {
 // TestNetnsOneWayPartition: cut "in", nothing reaches the agent while what
 // it sends still arrives; cut "out", the reverse; heal restores both.
 func TestNetnsOneWayPartition(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "network namespaces, veths, a bridge and a route")
 	c := startNetnsCluster(t, t.TempDir(), 2)
 	defer c.Close()
 	host := c.nsnet.bridgeIP.String()
