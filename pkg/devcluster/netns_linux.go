@@ -34,7 +34,8 @@ import (
 // dev clusters never share a subnet.
 const netnsBase = "10.213"
 
-// netnsStateFile in the work dir records what was made.
+// netnsStateFile in the work dir records what was made, for people; the
+// next start cleans by the block's names (cleanLeftovers).
 const netnsStateFile = "netns.json"
 
 // netnsState is what one dev cluster made on the host.
@@ -277,22 +278,30 @@ func (n *netnsNet) save() error {
 	return os.WriteFile(filepath.Join(n.workDir, netnsStateFile), b, 0o644)
 }
 
-// cleanLeftovers removes what the state file says a previous run made.
+// cleanLeftovers removes whatever carries this block's names: only the
+// block's lease holder makes them, so what exists now was left by a dev
+// cluster that died holding the lease (kill -9). Cleaning by the leased
+// block, not by a state file, never touches a live cluster's objects.
 func (n *netnsNet) cleanLeftovers() {
-	if n.workDir == "" {
-		return
+	old := netnsState{Subnet: n.subnet.String(), Bridge: fmt.Sprintf("msb%d", n.block)}
+	if entries, err := os.ReadDir("/var/run/netns"); err == nil {
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), fmt.Sprintf("mysos-b%d-a", n.block)) {
+				old.Namespaces = append(old.Namespaces, e.Name())
+			}
+		}
 	}
-	path := filepath.Join(n.workDir, netnsStateFile)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return
+	if links, err := netlink.LinkList(); err == nil {
+		for _, l := range links {
+			if strings.HasPrefix(l.Attrs().Name, fmt.Sprintf("msv%da", n.block)) {
+				old.Veths = append(old.Veths, l.Attrs().Name)
+			}
+		}
 	}
-	var old netnsState
-	if json.Unmarshal(b, &old) == nil {
-		n.log.Info("removing what a previous dev cluster left", "namespaces", strings.Join(old.Namespaces, ","), "bridge", old.Bridge, "subnet", old.Subnet)
-		removeState(old)
+	if len(old.Namespaces) > 0 || len(old.Veths) > 0 {
+		n.log.Info("removing what a dead dev cluster left on this block", "namespaces", strings.Join(old.Namespaces, ","), "veths", strings.Join(old.Veths, ","))
 	}
-	_ = os.Remove(path)
+	removeState(old)
 }
 
 // close removes every namespace, the bridge (its veths go with it) and,
