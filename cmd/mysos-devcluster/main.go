@@ -32,9 +32,11 @@ master; executors are started as local processes and use the v1 executor API
 of their agent. With --masters > 1 the other masters listen on 127.0.0.2,
 127.0.0.3, ... and answer 307 to the leader. Faults are injected over HTTP:
 GET /devcluster/agents, GET /devcluster/masters,
-POST /devcluster/agents/{i}/{stop,restart,partition,heal,gone},
-POST /devcluster/master/{restart,failover}, POST /devcluster/master/elect/{i|none}.
-See docs/devcluster.md.`,
+POST /devcluster/agents/{i}/{stop,restart,partition,heal,gone} (partition takes
+?direction=in|out for a one-way cut), POST /devcluster/master/{restart,failover},
+POST /devcluster/master/elect/{i|none}. As root, --netns gives each agent a
+network namespace of its own and --isolation cgroups limits each container's
+CPU and memory. See docs/devcluster.md.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
