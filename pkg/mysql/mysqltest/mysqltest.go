@@ -196,6 +196,9 @@ func (in *Instance) config(extra []string) string {
 		"log_slave_updates=ON",
 		"binlog_format=ROW",
 		"read_only=ON",
+		// As Mysos' own my.cnf: STOP SLAVE on a semi-sync replica waits
+		// this long (default 5 s) for its source's dump thread to end.
+		"rpl_semi_sync_slave_kill_conn_timeout=1",
 		"report_host=127.0.0.1",
 		fmt.Sprintf("report_port=%d", in.Port),
 		"max_connections=50",
