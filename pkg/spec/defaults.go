@@ -83,6 +83,7 @@ func SetDefaults(c *MySQLCluster) {
 		setUserDefaults(&s.Users[i])
 	}
 	setPlacementDefaults(&s.Placement)
+	setFailoverDefaults(&s.Failover)
 	if s.Backup != nil && s.Backup.Retain == nil {
 		s.Backup.Retain = ptr(DefaultBackupRetain)
 	}

@@ -71,6 +71,8 @@ type ClusterSpec struct {
 	Backup *BackupSpec `json:"backup,omitempty"`
 	// Restore seeds a new cluster from a backup; it cannot change after creation.
 	Restore *RestoreSpec `json:"restore,omitempty"`
+	// Failover says how a failed primary is replaced.
+	Failover FailoverSpec `json:"failover,omitempty"`
 }
 
 // Resources of one instance. Quantities use Kubernetes' notation: cpus "500m"
@@ -144,6 +146,13 @@ type ClusterStatus struct {
 	Endpoints     *Endpoints       `json:"endpoints,omitempty"`
 	ReadyReplicas int32            `json:"readyReplicas,omitempty"`
 	Instances     []InstanceStatus `json:"instances,omitempty"`
+	// Operation is the failover or switchover in progress, if any.
+	Operation *Operation `json:"operation,omitempty"`
+	// LastFailover is the last automatic failover (anti-flapping).
+	LastFailover *FailoverRecord `json:"lastFailover,omitempty"`
+	// ErrantInstances hold transactions the primary lacks; they never
+	// serve and are never promoted until re-seeded.
+	ErrantInstances []string `json:"errantInstances,omitempty"`
 }
 
 // Phase is a one-word summary of a cluster's state.

@@ -196,6 +196,7 @@ func validateSpec(s *ClusterSpec) ErrorList {
 	errs = append(errs, validateMySQLConfig("spec.mysqlConfig", s.MySQLConfig)...)
 	errs = append(errs, validateUsers("spec.users", s.Users)...)
 	errs = append(errs, validatePlacement("spec.placement", &s.Placement)...)
+	errs = append(errs, validateFailover("spec.failover", &s.Failover)...)
 	if s.Backup != nil {
 		errs = append(errs, validateBackup("spec.backup", s.Backup)...)
 	}
