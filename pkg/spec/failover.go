@@ -171,3 +171,14 @@ type EventList struct {
 	Kind       string  `json:"kind"`
 	Items      []Event `json:"items"`
 }
+
+// Operation steps, in order (docs/failover.md). A failover starts at
+// StepFencing, a switchover at StepRequested.
+const (
+	StepRequested   = "Requested"   // a switchover waits for the reconciler
+	StepFencing     = "Fencing"     // failover: cut the old primary off (replica IO threads, kill, read-only)
+	StepDemoting    = "Demoting"    // switchover: the primary read-only, its clients disconnected
+	StepElecting    = "Electing"    // choose the replica that has every acknowledged transaction
+	StepCatchingUp  = "CatchingUp"  // the candidate applies everything it received
+	StepConfiguring = "Configuring" // the candidate is status.currentPrimary; replicas repointed, writes opened
+)
