@@ -40,6 +40,11 @@ type Config struct {
 	Store ClusterStore
 	// Credentials, when set, serves the clusters' generated passwords.
 	Credentials CredentialStore
+	// Status, when set, lets the API start switchovers and acknowledge
+	// failovers by writing status.operation and status.lastFailover.
+	Status StatusStore
+	// Events, when set, serves the clusters' recorded events.
+	Events EventStore
 	// Legacy, when set, serves the original Mysos' POST and DELETE
 	// /clusters/<name> (no bearer token; see legacy.go).
 	Legacy LegacyStore
@@ -89,6 +94,11 @@ func (s *Server) routes() {
 	s.mux.Handle("PUT /api/v1/namespaces/{namespace}/clusters/{name}", s.authed(s.updateCluster))
 	s.mux.Handle("DELETE /api/v1/namespaces/{namespace}/clusters/{name}", s.authed(s.deleteCluster))
 	s.mux.Handle("GET /api/v1/namespaces/{namespace}/clusters/{name}/credentials", s.authed(s.getCredentials))
+	s.mux.Handle("POST /api/v1/namespaces/{namespace}/clusters/{name}/switchover", s.authed(s.switchover))
+	s.mux.Handle("POST /api/v1/namespaces/{namespace}/clusters/{name}/failover/ack", s.authed(s.ackFailover))
+	s.mux.Handle("GET /api/v1/events", s.authed(s.listEvents))
+	s.mux.Handle("GET /api/v1/namespaces/{namespace}/events", s.authed(s.listEvents))
+	s.mux.Handle("GET /api/v1/namespaces/{namespace}/clusters/{name}/events", s.authed(s.listEvents))
 	if s.cfg.Legacy != nil {
 		s.legacyRoutes()
 	}

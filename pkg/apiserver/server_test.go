@@ -35,7 +35,7 @@ type apiTest struct {
 func newAPI(t *testing.T) *apiTest {
 	st := store.New(testutil.EtcdClient(t, testutil.EmbeddedEtcd(t)), "/mysos")
 	h, err := apiserver.New(apiserver.Config{
-		Store: st, Credentials: st, Legacy: st, ExternalURL: "http://mysos.example:55001", Token: token,
+		Store: st, Credentials: st, Status: st, Events: st, Legacy: st, ExternalURL: "http://mysos.example:55001", Token: token,
 		Checks: []apiserver.Check{
 			{Name: "etcd", Required: true, Run: st.Ping},
 			{Name: "mesos", Run: func(_ context.Context) error { return errors.New("not subscribed") }},

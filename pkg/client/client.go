@@ -194,6 +194,46 @@ func (c *Client) Credentials(ctx context.Context, ns, name string, all bool) (*s
 	return &out, nil
 }
 
+// Switchover asks Mysos to hand the primary role of a cluster to the
+// instance to ("" for the most up-to-date healthy replica). The answer is
+// the operation as recorded; the reconciler carries it out afterwards.
+func (c *Client) Switchover(ctx context.Context, ns, name, to string) (*spec.Operation, error) {
+	var out spec.Operation
+	if err := c.do(ctx, http.MethodPost, clusterPath(ns, name)+"/switchover", nil, spec.SwitchoverRequest{To: to}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// AckFailover acknowledges a cluster's last automatic failover, so that its
+// block window no longer holds back the next one.
+func (c *Client) AckFailover(ctx context.Context, ns, name string) (*spec.FailoverRecord, error) {
+	var out spec.FailoverRecord
+	if err := c.do(ctx, http.MethodPost, clusterPath(ns, name)+"/failover/ack", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Events returns the events of one cluster, of every cluster of ns when
+// name is empty, or of every namespace when ns is empty; oldest first.
+func (c *Client) Events(ctx context.Context, ns, name string) ([]spec.Event, error) {
+	path := "/api/v1/events"
+	switch {
+	case ns == "" && name != "":
+		return nil, fmt.Errorf("events of cluster %s: name its namespace", name)
+	case name != "":
+		path = clusterPath(ns, name) + "/events"
+	case ns != "":
+		path = "/api/v1/namespaces/" + url.PathEscape(ns) + "/events"
+	}
+	var out spec.EventList
+	if err := c.do(ctx, http.MethodGet, path, nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Items, nil
+}
+
 // Version returns the server's version string.
 func (c *Client) Version(ctx context.Context) (string, error) {
 	var v struct {

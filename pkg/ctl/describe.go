@@ -37,6 +37,8 @@ func newDescribeCmd(g *globals) *cobra.Command {
 					fmt.Fprintln(g.out)
 				}
 				describe(g.out, obj)
+				evs, err := c.Events(cmd.Context(), g.namespace, name)
+				describeEvents(g.out, evs, err)
 			}
 			return nil
 		},
@@ -81,9 +83,77 @@ func describe(w io.Writer, c *spec.MySQLCluster) {
 	field("  Phase", orDash(string(st.Phase)))
 	field("  Observed Generation", st.ObservedGeneration)
 	field("  Primary", orDash(st.CurrentPrimary))
+	if len(st.ErrantInstances) > 0 {
+		field("  Errant Instances", strings.Join(st.ErrantInstances, ", "))
+	}
 	_ = tw.Flush()
+	describeOperation(w, st.Operation)
+	describeLastFailover(w, st.LastFailover, s.Failover, m)
 	describeConditions(w, st.Conditions)
 	describeInstances(w, st.Instances)
+}
+
+// describeOperation shows the failover or switchover in progress, if any.
+func describeOperation(w io.Writer, op *spec.Operation) {
+	if op == nil {
+		return
+	}
+	fmt.Fprintln(w, "Operation:")
+	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
+	fmt.Fprintf(tw, "  Kind:\t%s\n", op.Kind)
+	fmt.Fprintf(tw, "  ID:\t%s\n", op.ID)
+	fmt.Fprintf(tw, "  From → To:\t%s → %s\n", orDash(op.From), switchoverTarget(op.To))
+	fmt.Fprintf(tw, "  Step:\t%s\n", op.Step)
+	fmt.Fprintf(tw, "  Started:\t%s\n", timestamp(&op.StartedAt))
+	if op.Reason != "" {
+		fmt.Fprintf(tw, "  Reason:\t%s\n", op.Reason)
+	}
+	fmt.Fprintf(tw, "  Blocked:\t%s\n", orDash(op.Blocked))
+	_ = tw.Flush()
+}
+
+// describeLastFailover shows the last automatic failover and whether it
+// still holds back the next one.
+func describeLastFailover(w io.Writer, rec *spec.FailoverRecord, f spec.FailoverSpec, m spec.ObjectMeta) {
+	if rec == nil {
+		return
+	}
+	fmt.Fprintln(w, "Last failover:")
+	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
+	fmt.Fprintf(tw, "  ID:\t%s\n", rec.ID)
+	fmt.Fprintf(tw, "  From → To:\t%s → %s\n", rec.From, rec.To)
+	fmt.Fprintf(tw, "  At:\t%s\n", timestamp(&rec.At))
+	fmt.Fprintf(tw, "  Acknowledged:\t%s\n", acknowledgement(rec, f, m))
+	_ = tw.Flush()
+}
+
+func acknowledgement(rec *spec.FailoverRecord, f spec.FailoverSpec, m spec.ObjectMeta) string {
+	if rec.Acknowledged {
+		return "yes"
+	}
+	until := rec.At.Add(f.BlockWindow.OrDefault(spec.DefaultBlockWindow))
+	if time.Now().After(until) {
+		return "no (its block window is over)"
+	}
+	return fmt.Sprintf("no: no automatic failover until %s, unless acknowledged (mysosctl failover ack %s%s)",
+		until.UTC().Format(time.RFC3339), m.Name, namespaceFlag(m.Namespace))
+}
+
+// maxDescribedEvents is how many of a cluster's newest events describe shows.
+const maxDescribedEvents = 20
+
+// describeEvents ends a description with the cluster's newest events, as
+// kubectl describe does; failing to read them spoils nothing above.
+func describeEvents(w io.Writer, evs []spec.Event, err error) {
+	fmt.Fprintln(w, "Events:")
+	switch {
+	case err != nil:
+		fmt.Fprintf(w, "  <unable to list events: %v>\n", err)
+	case len(evs) == 0:
+		fmt.Fprintln(w, "  <none>")
+	default:
+		_ = printEvents(w, evs[max(0, len(evs)-maxDescribedEvents):], "  ", false, false)
+	}
 }
 
 func describeConditions(w io.Writer, conds []spec.Condition) {

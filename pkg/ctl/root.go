@@ -93,7 +93,8 @@ scheduler writes into its data dir, ~/.mysos/scheduler by default).`,
 	pf.StringVarP(&g.namespace, "namespace", "n", "", "namespace (default \"default\")")
 	root.AddCommand(
 		newApplyCmd(g), newGetCmd(g), newDescribeCmd(g), newDeleteCmd(g),
-		newDiffCmd(g), newWaitCmd(g), newCredentialsCmd(g), newVersionCmd(g),
+		newDiffCmd(g), newWaitCmd(g), newCredentialsCmd(g), newSwitchoverCmd(g), newFailoverCmd(g),
+		newEventsCmd(g), newVersionCmd(g),
 	)
 	return root
 }

@@ -25,10 +25,14 @@ type ReplicaStatus struct {
 	// IORunning and SQLRunning are true for "Yes" only: an IO thread
 	// "Connecting" to its source replicates nothing.
 	IORunning, SQLRunning bool
-	IOState               string
-	LastIOError           string
-	LastSQLError          string
-	SecondsBehind         *int64 // nil when NULL (a thread is not running)
+	// IOThread is the IO thread's raw state: "Yes", "Connecting" (it
+	// will fetch again as soon as the source answers) or "No" (stopped).
+	IOThread      string
+	IOState       string
+	LastIOErrno   int
+	LastIOError   string
+	LastSQLError  string
+	SecondsBehind *int64 // nil when NULL (a thread is not running)
 	// RetrievedGTID is what the IO thread fetched (MariaDB: Gtid_IO_Pos;
 	// MySQL: Retrieved_Gtid_Set). Once the IO thread is stopped, waiting
 	// for it tells when the replica has applied all it got.
@@ -156,6 +160,7 @@ var (
 	colSQLRunning = []string{"Replica_SQL_Running", "Slave_SQL_Running"}
 	colIOState    = []string{"Replica_IO_State", "Slave_IO_State"}
 	colIOError    = []string{"Last_IO_Error"}
+	colIOErrno    = []string{"Last_IO_Errno"}
 	colSQLError   = []string{"Last_SQL_Error"}
 	colBehind     = []string{"Seconds_Behind_Source", "Seconds_Behind_Master"}
 	colRetrieved  = []string{"Gtid_IO_Pos", "Retrieved_Gtid_Set"}
@@ -203,6 +208,10 @@ func (s *Server) parseReplica(row replicaRow) (*ReplicaStatus, string, error) {
 	io, _ := row.get(colIORunning)
 	sqlThread, _ := row.get(colSQLRunning)
 	r.IORunning, r.SQLRunning = io == "Yes", sqlThread == "Yes"
+	r.IOThread = io
+	if v, ok := row.get(colIOErrno); ok {
+		r.LastIOErrno, _ = strconv.Atoi(v)
+	}
 	r.IOState, _ = row.get(colIOState)
 	r.LastIOError, _ = row.get(colIOError)
 	r.LastSQLError, _ = row.get(colSQLError)

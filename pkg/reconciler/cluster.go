@@ -23,6 +23,7 @@ type ClusterStore interface {
 	PublishEndpoints(ctx context.Context, ns, name, uid string, e spec.Endpoints) (spec.Endpoints, error)
 	InstanceStore
 	PasswordStore
+	EventRecorder
 }
 
 // InstanceStore keeps instance records (see store.Instance).
@@ -52,6 +53,7 @@ const (
 	ReasonAllRunning         = "AllInstancesRunning"
 	ReasonReplicationPending = "ReplicationPending"
 	ReasonDeleting           = "Deleting"
+	ReasonPrimaryFailed      = "PrimaryFailed"
 )
 
 // resyncPeriod re-checks every cluster even when nothing wakes it, the safety
@@ -76,6 +78,9 @@ type ClusterReconciler struct {
 	mu     sync.Mutex
 	killed map[string]time.Time // task id → when this process last sent KILL
 	asked  map[string]time.Time // task id → when it last asked Mesos about it
+	// silent: task id of a running primary → since when its mysqld has not
+	// answered (failover detection; a restart starts the count afresh).
+	silent map[string]time.Time
 }
 
 // Reconcile implements Reconciler: observe the cluster, its instances and
@@ -99,6 +104,7 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, key string) (Result, 
 	subscribed, reason := r.Mesos.Subscribed()
 	w := r.observe(c, instances, subscribed)
 	w.servers, w.passwords = r.observeServers(ctx, c, instances)
+	r.trackSilence(w)
 	actions := decide(w)
 	if err := r.writeStatus(ctx, c, w, reason); err != nil {
 		return Result{}, err
@@ -113,6 +119,11 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, key string) (Result, 
 		}
 		return Result{Requeue: true}, nil
 	}
+	if p := primaryInstance(w); c.Status.Operation != nil || (p != nil && r.isSilent(p.TaskID)) || len(notReplicating(w)) > 0 {
+		// An operation, a failure detection or replication set-up is
+		// under way: look again soon rather than at the next resync.
+		return Result{RequeueAfter: operationRecheck}, nil
+	}
 	return Result{RequeueAfter: resyncPeriod}, nil
 }
 
@@ -121,6 +132,7 @@ func (r *ClusterReconciler) observe(c *spec.MySQLCluster, instances []*store.Ins
 		cluster: c, instances: instances, task: r.Mesos.Task,
 		recentlyKilled: func(id string) bool { return r.recent(r.killed, id, killRetry) },
 		recentlyAsked:  func(id string) bool { return r.recent(r.asked, id, unknownTaskGrace) },
+		sqlDownSince:   r.silentSince,
 		now:            r.now(), subscribed: subscribed, role: r.Role,
 		timeouts: timeouts{relaunch: orDefault(r.RelaunchTimeout, DefaultRelaunchTimeout), release: orDefault(r.ReleaseTimeout, DefaultReleaseTimeout)},
 	}
@@ -131,7 +143,7 @@ func (r *ClusterReconciler) observe(c *spec.MySQLCluster, instances []*store.Ins
 // once) but still lets go of what never reached Mesos.
 func worksWithoutMesos(k actionKind) bool {
 	switch k {
-	case actRelease, actForget, actRemoveFinalizer, actElectPrimary, actPromote, actReplicate, actSemiSync, actCreateDatabase:
+	case actRelease, actForget, actRemoveFinalizer, actElectPrimary, actPromote, actDetach, actReplicate, actSemiSync, actCreateDatabase:
 		return true
 	}
 	return false
@@ -142,8 +154,10 @@ func (r *ClusterReconciler) perform(ctx context.Context, cluster *spec.MySQLClus
 	c := a.inst
 	meta := cluster.Metadata
 	switch a.kind {
-	case actElectPrimary, actPromote, actReplicate, actSemiSync, actCreateDatabase:
+	case actElectPrimary, actPromote, actDetach, actReplicate, actSemiSync, actCreateDatabase:
 		return r.performTopology(ctx, cluster, w, a)
+	case actBeginFailover, actFence, actChoose, actStartSwitchover, actDemote, actCatchUp, actFinish, actBlock, actAbort, actMarkErrant:
+		return r.performOperation(ctx, cluster, w, a)
 	case actAddFinalizer:
 		return r.Store.SetFinalizers(ctx, meta.Namespace, meta.Name, meta.UID, append(slices.Clone(meta.Finalizers), FinalizerTasks))
 	case actRemoveFinalizer:

@@ -8,6 +8,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
 	"github.com/mysos-project/mysos/pkg/framework"
+	"github.com/mysos-project/mysos/pkg/mysql"
 	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
 )
@@ -31,6 +32,7 @@ const (
 	actForget          actionKind = "DeleteInstance"
 	actElectPrimary    actionKind = "ElectPrimary" // record status.currentPrimary
 	actPromote         actionKind = "PromotePrimary"
+	actDetach          actionKind = "DetachPrimary" // forget the new primary's old source
 	actReplicate       actionKind = "ConfigureReplica"
 	actSemiSync        actionKind = "SetSemiSync"
 	actCreateDatabase  actionKind = "CreateDatabase"
@@ -43,6 +45,10 @@ type action struct {
 	kind actionKind
 	inst *store.Instance
 	db   string // for CreateDatabase
+	// op is the operation as an operation action leaves it (nil: none).
+	op *spec.Operation
+	// gtid is what CatchUp waits for.
+	gtid mysql.GTIDSet
 	why  string
 }
 
@@ -75,10 +81,12 @@ type world struct {
 	// recentlyKilled and recentlyAsked report calls this process made lately.
 	recentlyKilled func(taskID string) bool
 	recentlyAsked  func(taskID string) bool
-	now            time.Time
-	subscribed     bool
-	role           string // the role the framework serves
-	timeouts       timeouts
+	// sqlDownSince: since when the task's mysqld has not answered.
+	sqlDownSince func(taskID string) (time.Time, bool)
+	now          time.Time
+	subscribed   bool
+	role         string // the role the framework serves
+	timeouts     timeouts
 	// servers is what each running instance's mysqld said, by ordinal;
 	// nil when the workload runs no mysqld.
 	servers   map[int]serverView
@@ -116,6 +124,7 @@ func decide(w world) []action {
 			out = append(out, action{kind: actCreate, inst: newInstance(c, ord, w.now), why: "wanted by spec.replicas"})
 		}
 	}
+	out = append(out, operationActions(w)...)
 	for _, inst := range w.instances {
 		if a, ok := instanceAction(w, inst); ok {
 			out = append(out, a)

@@ -22,6 +22,14 @@ type fakeStore struct {
 	statusWrites int
 	endpoints    map[string]spec.Endpoints
 	passwords    store.Passwords
+	events       []spec.Event
+}
+
+func (f *fakeStore) RecordEvent(_ context.Context, ev spec.Event) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.events = append(f.events, ev)
+	return nil
 }
 
 func newFakeStore(clusters ...*spec.MySQLCluster) *fakeStore {

@@ -33,6 +33,7 @@ func (r *ClusterReconciler) writeStatus(ctx context.Context, c *spec.MySQLCluste
 		if want.endpoints != nil {
 			st.Endpoints = want.endpoints
 		}
+		st.ErrantInstances = want.errant
 		for _, cond := range want.conditions {
 			st.SetCondition(cond, now)
 		}
@@ -52,6 +53,7 @@ type desiredStatus struct {
 	instances     []spec.InstanceStatus
 	conditions    []spec.Condition
 	endpoints     *spec.Endpoints
+	errant        []string
 }
 
 // decideStatus is pure: the status the observed world calls for. previous
@@ -73,6 +75,9 @@ func decideStatus(w world, mesosReason string, previous spec.Phase) desiredStatu
 	for _, inst := range w.instances {
 		is := instanceStatus(w, inst)
 		d.instances = append(d.instances, is)
+		if inst.Errant != "" {
+			d.errant = append(d.errant, inst.Name())
+		}
 		if is.State == mesos.TASK_RUNNING.String() && inst.Phase == store.InstanceLaunched && int32(inst.Ordinal) < replicas {
 			d.readyReplicas++
 		} else if inst.Phase != store.InstanceReleasing {
@@ -86,6 +91,18 @@ func decideStatus(w world, mesosReason string, previous spec.Phase) desiredStatu
 		d.phase = spec.PhaseDeleting
 		ready.Reason = ReasonDeleting
 		ready.Message = fmt.Sprintf("releasing %d instance(s): tasks are killed, volumes destroyed, reservations released", len(w.instances))
+	case c.Status.Operation != nil:
+		op := c.Status.Operation
+		d.phase = runningOr(previous, spec.PhaseCreating)
+		ready.Reason = op.Kind + "InProgress"
+		ready.Message = fmt.Sprintf("%s %s: %s → %s, step %s", strings.ToLower(op.Kind), op.ID, op.From, orAny(op.To), op.Step)
+		if op.Blocked != "" {
+			ready.Message += "; blocked: " + op.Blocked
+		}
+	case primaryFailedAndHeld(w) != "":
+		d.phase = runningOr(previous, spec.PhaseCreating)
+		ready.Reason = ReasonPrimaryFailed
+		ready.Message = primaryFailedAndHeld(w)
 	case w.role != c.Spec.Placement.Role:
 		d.phase = spec.PhaseFailed
 		ready.Reason = ReasonRoleNotServed
@@ -117,6 +134,27 @@ func decideStatus(w world, mesosReason string, previous spec.Phase) desiredStatu
 	}
 	d.conditions = append(d.conditions, ready)
 	return d
+}
+
+// primaryFailedAndHeld says why a failed primary is not being failed over.
+func primaryFailedAndHeld(w world) string {
+	p := primaryInstance(w)
+	if p == nil || w.servers == nil || specReplicas(w.cluster) < 2 {
+		return ""
+	}
+	why, failed := primaryFailure(w, p)
+	held := failoverHeld(w)
+	if !failed || held == "" {
+		return ""
+	}
+	return fmt.Sprintf("the primary %s failed (%s) and is not failed over: %s", p.Name(), why, held)
+}
+
+func orAny(name string) string {
+	if name == "" {
+		return "(to be chosen)"
+	}
+	return name
 }
 
 // runningOr keeps a cluster that has run as Degraded while it is not whole.
@@ -187,6 +225,8 @@ func notReplicating(w world) []string {
 			continue
 		}
 		switch {
+		case inst.Errant != "":
+			out = append(out, fmt.Sprintf("%s is errant (%s): it serves nothing until re-seeded (spec.failover.reseedErrant: true)", inst.Name(), inst.Errant))
 		case v.err != nil:
 			out = append(out, fmt.Sprintf("%s does not answer", inst.Name()))
 		case !replicatesFrom(v.status, primary) || !v.status.Replica.IORunning || !v.status.Replica.SQLRunning:
@@ -220,6 +260,10 @@ func endpointsOf(w world) (spec.Endpoints, bool) {
 	if w.servers == nil || primary == nil || w.cluster.Metadata.DeletionTimestamp != nil {
 		return spec.Endpoints{}, false
 	}
+	if op := w.cluster.Status.Operation; op != nil && before(op.Step, spec.StepConfiguring) && op.Step != spec.StepRequested {
+		// The primary is being replaced: no client should write to it.
+		return spec.Endpoints{}, true
+	}
 	pv, ok := w.servers[primary.Ordinal]
 	if !ok || pv.err != nil || pv.status.ReadOnly {
 		return spec.Endpoints{}, false
@@ -227,7 +271,7 @@ func endpointsOf(w world) (spec.Endpoints, bool) {
 	e := spec.Endpoints{Primary: fmt.Sprintf("%s:%d", primary.Hostname, primary.Port)}
 	for _, inst := range w.instances {
 		v, ok := w.servers[inst.Ordinal]
-		if inst == primary || !ok || v.err != nil || !replicatesFrom(v.status, primary) || !v.status.Replica.IORunning || !v.status.Replica.SQLRunning {
+		if inst == primary || !ok || v.err != nil || inst.Errant != "" || !replicatesFrom(v.status, primary) || !v.status.Replica.IORunning || !v.status.Replica.SQLRunning {
 			continue
 		}
 		e.Replicas = append(e.Replicas, fmt.Sprintf("%s:%d", inst.Hostname, inst.Port))

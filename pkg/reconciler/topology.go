@@ -32,6 +32,11 @@ type Server interface {
 	SemiSyncPrimary(ctx context.Context) (bool, error)
 	Databases(ctx context.Context) ([]string, error)
 	CreateDatabase(ctx context.Context, name string) error
+	// StopReplicaIO, WaitForGTID and KillConnections serve failovers
+	// and switchovers (see pkg/mysql).
+	StopReplicaIO(ctx context.Context) error
+	WaitForGTID(ctx context.Context, set mysql.GTIDSet) error
+	KillConnections(ctx context.Context, exceptUsers ...string) error
 	Close() error
 }
 
@@ -155,8 +160,14 @@ func (r *ClusterReconciler) open(flavor string, inst *store.Instance, pw store.P
 // topologyActions: with the instances in place, the servers' roles. The
 // primary is decided first and recorded in status.currentPrimary, then made
 // writable; every other running instance replicates from it, read-only.
+// While a failover or switchover replaces the primary, nothing runs until
+// the new one is recorded; then its order is stricter (replicationActions).
 func topologyActions(w world) []action {
 	if w.servers == nil || w.cluster.Metadata.DeletionTimestamp != nil {
+		return nil
+	}
+	op := w.cluster.Status.Operation
+	if op != nil && before(op.Step, spec.StepConfiguring) {
 		return nil
 	}
 	primary := primaryInstance(w)
@@ -170,21 +181,58 @@ func topologyActions(w world) []action {
 	if !ok || pv.err != nil {
 		return nil // the primary is not running or not answering: failover's business
 	}
-	var out []action
-	if pv.status.ReadOnly || pv.status.Replica != nil {
-		out = append(out, action{kind: actPromote, inst: primary, why: "the elected primary is not writable yet"})
-	} else {
-		out = append(out, primaryActions(w, primary, pv)...)
+	writable := !pv.status.ReadOnly && pv.status.Replica == nil
+	switch {
+	case writable:
+		return append(primaryActions(w, primary, pv), replicaActions(w, primary, pv)...)
+	case op != nil:
+		return promotionActions(w, primary, pv)
 	}
+	return append([]action{{kind: actPromote, inst: primary, why: "the elected primary is not writable yet"}}, replicaActions(w, primary, pv)...)
+}
+
+// promotionActions open a new primary to writes only once no write can be
+// acknowledged before a replica has it: detached from its old source,
+// semi-sync on, the replicas pointed at it, and writable last.
+func promotionActions(w world, primary *store.Instance, pv serverView) []action {
+	var out []action
+	if pv.status.Replica != nil {
+		out = append(out, action{kind: actDetach, inst: primary, why: "the new primary must forget its old source"})
+	}
+	if specReplicas(w.cluster) > 1 && !pv.semiSync {
+		out = append(out, action{kind: actSemiSync, inst: primary, why: "no write may be acknowledged before a replica has it"})
+	}
+	out = append(out, replicaActions(w, primary, pv)...)
+	return append(out, action{kind: actPromote, inst: primary, why: "the new primary opens to writes last"})
+}
+
+// replicaActions point every other running instance at the primary,
+// read-only, unless its data holds transactions the primary lacks.
+func replicaActions(w world, primary *store.Instance, pv serverView) []action {
+	var out []action
 	for _, inst := range w.instances {
 		v, ok := w.servers[inst.Ordinal]
 		if inst == primary || !ok || v.err != nil || inst.Phase != store.InstanceLaunched {
 			continue
 		}
-		if !replicatesFrom(v.status, primary) || !v.status.ReadOnly {
-			out = append(out, action{kind: actReplicate, inst: inst,
-				why: fmt.Sprintf("must replicate from the primary %s (%s:%d), read-only", primary.Name(), primary.Hostname, primary.Port)})
+		if inst.Errant != "" {
+			if w.cluster.Spec.Failover.ReseedErrant {
+				a := releaseAction(w, inst, false)
+				a.why = "errant (" + inst.Errant + "); spec.failover.reseedErrant: a fresh instance is seeded from the primary"
+				out = append(out, a)
+			}
+			continue
 		}
+		replicating := replicatesFrom(v.status, primary) && v.status.Replica.IOThread != "No"
+		if replicating && v.status.ReadOnly && !v.semiSync {
+			continue
+		}
+		if a, errant := errantAction(w, inst, pv, v); errant {
+			out = append(out, a)
+			continue
+		}
+		out = append(out, action{kind: actReplicate, inst: inst,
+			why: fmt.Sprintf("must replicate from the primary %s (%s:%d), read-only, without the primary side of semi-sync", primary.Name(), primary.Hostname, primary.Port)})
 	}
 	return out
 }
@@ -215,7 +263,7 @@ func wantSemiSync(w world, primary *store.Instance, pv serverView) bool {
 	if w.cluster.Spec.Replicas == nil || *w.cluster.Spec.Replicas <= 1 {
 		return false
 	}
-	if pv.semiSync {
+	if pv.semiSync || w.cluster.Status.Operation != nil {
 		return true
 	}
 	for _, inst := range w.instances {
@@ -318,6 +366,8 @@ func (r *ClusterReconciler) performTopology(ctx context.Context, c *spec.MySQLCl
 	ctx, cancel := context.WithTimeout(ctx, sqlTimeout)
 	defer cancel()
 	switch a.kind {
+	case actDetach:
+		return srv.ResetReplication(ctx)
 	case actPromote:
 		if w.servers[a.inst.Ordinal].status.Replica != nil {
 			if err := srv.ResetReplication(ctx); err != nil {
@@ -333,6 +383,14 @@ func (r *ClusterReconciler) performTopology(ctx context.Context, c *spec.MySQLCl
 	case actReplicate:
 		if err := srv.SetReadOnly(ctx, true); err != nil {
 			return err
+		}
+		if w.servers[a.inst.Ordinal].semiSync {
+			// A former primary: with the primary side of semi-sync on,
+			// every replicated commit would wait for acknowledgements
+			// nobody sends, and its applier would stall.
+			if err := srv.EnableSemiSync(ctx, false, 0, 0); err != nil {
+				return err
+			}
 		}
 		p := primaryInstance(w)
 		return srv.ReplicateFrom(ctx, mysql.Source{Host: p.Hostname, Port: int(p.Port), User: ReplicationUser, Password: w.passwords[ReplicationUser]})

@@ -138,7 +138,7 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 		legacy = st
 	}
 	api, err := apiserver.New(apiserver.Config{
-		Store: st, Credentials: st, Legacy: legacy, ExternalURL: external, Token: token, Version: o.Version, Logger: log,
+		Store: st, Credentials: st, Status: st, Events: st, Legacy: legacy, ExternalURL: external, Token: token, Version: o.Version, Logger: log,
 		Checks: []apiserver.Check{
 			{Name: "etcd", Required: true, Run: st.Ping},
 			{Name: "mesos", Run: func(context.Context) error { return mesos.err() }},

@@ -59,6 +59,11 @@ type Instance struct {
 	NotBefore     time.Time `json:"notBefore,omitzero"`
 	// Since is when the instance entered its phase.
 	Since time.Time `json:"since"`
+	// Errant says why the instance's data is not trusted: it holds
+	// transactions the primary lacks (a former primary's unacknowledged
+	// writes). It never serves or gets promoted until it is re-seeded,
+	// which gives the ordinal a fresh record.
+	Errant string `json:"errant,omitempty"`
 
 	// ModRevision is the etcd revision the record was read at, for
 	// compare-and-swap; 0 for a record not yet stored.

@@ -204,7 +204,10 @@ func (s *Store) CreateWithPasswords(ctx context.Context, c *spec.MySQLCluster, p
 	}
 	ns, name := obj.Metadata.Namespace, obj.Metadata.Name
 	key := s.specKey(ns, name)
-	ops := []clientv3.Op{clientv3.OpPut(key, string(raw)), clientv3.OpDelete(s.statusKey(ns, name)), clientv3.OpDelete(s.secretsKey(ns, name))}
+	// A status, passwords or events left under the name (written late for
+	// a deleted incarnation) must not attach to the new cluster.
+	ops := []clientv3.Op{clientv3.OpPut(key, string(raw)), clientv3.OpDelete(s.statusKey(ns, name)), clientv3.OpDelete(s.secretsKey(ns, name)),
+		clientv3.OpDelete(s.eventsPrefix(ns, name), clientv3.WithPrefix())}
 	if len(pw) > 0 {
 		secrets, err := json.Marshal(storedSecrets{UID: obj.Metadata.UID, Passwords: pw})
 		if err != nil {
@@ -311,13 +314,18 @@ func (s *Store) markDeleting(ctx context.Context, snap *snapshot) (*spec.MySQLCl
 	return &next, false, nil
 }
 
+// deleteKeys removes a cluster's spec, status, passwords and events in one
+// transaction, if the spec is still at specRev. Instance records are not
+// among them (each goes once its resources are released) nor is the
+// discovery record (kept so that a new incarnation's epoch starts above).
 func (s *Store) deleteKeys(ctx context.Context, ns, name string, specRev int64) error {
 	key := s.specKey(ns, name)
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	resp, err := s.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(key), "=", specRev)).
-		Then(clientv3.OpDelete(key), clientv3.OpDelete(s.statusKey(ns, name)), clientv3.OpDelete(s.secretsKey(ns, name))).
+		Then(clientv3.OpDelete(key), clientv3.OpDelete(s.statusKey(ns, name)), clientv3.OpDelete(s.secretsKey(ns, name)),
+			clientv3.OpDelete(s.eventsPrefix(ns, name), clientv3.WithPrefix())).
 		Commit()
 	if err != nil {
 		return fmt.Errorf("delete %s/%s: %w", ns, name, err)

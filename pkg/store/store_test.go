@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -51,6 +53,9 @@ func TestStore(t *testing.T) {
 		t.Run("LastFinalizerCompletesDeletion", func(t *testing.T) { testFinalizerRemoval(t, s) })
 		t.Run("Passwords", func(t *testing.T) { testPasswords(t, s) })
 		t.Run("Endpoints", func(t *testing.T) { testEndpoints(t, s) })
+		t.Run("EventsListedOldestFirst", func(t *testing.T) { testEvents(t, s) })
+		t.Run("EventsBounded", func(t *testing.T) { testEventsBounded(t, s) })
+		t.Run("EventsGoWithTheCluster", func(t *testing.T) { testEventsDeleted(t, s) })
 	})
 }
 
@@ -235,6 +240,19 @@ func testWatch(t *testing.T, s *store.Store) {
 		t.Fatal(err)
 	}
 	waitKey(t, keys, "default/watch-after")
+	// A request written into the status (a switchover) wakes the
+	// reconciler as a spec change does.
+	c, err := s.Get(ctx, "default", "watch-before")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateStatus(ctx, "default", "watch-before", c.Metadata.UID, func(st *spec.ClusterStatus) error {
+		st.Operation = &spec.Operation{ID: "switchover-1", Kind: spec.OperationSwitchover, Step: spec.StepRequested}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitKey(t, keys, "default/watch-before")
 	if _, _, err := s.Delete(ctx, "default", "watch-after", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -417,5 +435,135 @@ func testEndpoints(t *testing.T, s *store.Store) {
 	reborn, _ := s.PublishEndpoints(ctx, "default", "disc", "u2", spec.Endpoints{Primary: "h2:2"})
 	if reborn.Epoch != 3 {
 		t.Fatalf("a new incarnation of the name: epoch %d; want 3, above the old one's", reborn.Epoch)
+	}
+}
+
+func recordEvent(t *testing.T, s *store.Store, ns, cluster, reason string, at time.Time) {
+	t.Helper()
+	ev := spec.Event{Namespace: ns, Cluster: cluster, Type: spec.EventNormal, Reason: reason, Time: at, Message: reason + " happened"}
+	if err := s.RecordEvent(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func reasons(evs []spec.Event) []string {
+	out := make([]string, len(evs))
+	for i, ev := range evs {
+		out[i] = ev.Reason
+	}
+	return out
+}
+
+func testEvents(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	t0 := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	// Recorded out of order: listing orders by the events' times.
+	recordEvent(t, s, "ev-a", "shop", "Second", t0.Add(2*time.Second))
+	recordEvent(t, s, "ev-a", "shop", "First", t0)
+	recordEvent(t, s, "ev-a", "shop2", "Other", t0.Add(time.Second))
+	recordEvent(t, s, "ev-b", "shop", "Elsewhere", t0.Add(3*time.Second))
+	recordEvent(t, s, "ev-a", "shop", "Now", time.Time{})
+
+	got, err := s.ListEvents(ctx, "ev-a", "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := reasons(got); !slices.Equal(r, []string{"First", "Second", "Now"}) {
+		t.Fatalf("events of ev-a/shop: %v; want First, Second, Now (not shop2's)", r)
+	}
+	if now := got[2].Time; now.Location() != time.UTC || time.Since(now) > time.Minute || now.Nanosecond() == 0 && now.Second() == 0 {
+		t.Fatalf("an event without a time got %v; want now, UTC, to the sub-second", now)
+	}
+	if got[0].Namespace != "ev-a" || got[0].Cluster != "shop" || got[0].Message != "First happened" {
+		t.Fatalf("read back %+v", got[0])
+	}
+	if got, _ := s.ListEvents(ctx, "ev-a", ""); !slices.Equal(reasons(got), []string{"First", "Other", "Second", "Now"}) {
+		t.Fatalf("events of namespace ev-a: %v; want both clusters' merged by time", reasons(got))
+	}
+	// A namespace whose name prefixes another must not see the other's events.
+	if got, _ := s.ListEvents(ctx, "ev", ""); len(got) != 0 {
+		t.Fatalf("namespace \"ev\" sees %v", reasons(got))
+	}
+	all, err := s.ListEvents(ctx, "", "")
+	if err != nil || len(all) < 5 {
+		t.Fatalf("every event: %d, %v", len(all), err)
+	}
+	if !slices.IsSortedFunc(all, func(a, b spec.Event) int { return a.Time.Compare(b.Time) }) {
+		t.Fatalf("every event is not oldest first: %v", reasons(all))
+	}
+	if err := s.RecordEvent(ctx, spec.Event{Cluster: "shop", Reason: "X"}); err == nil {
+		t.Fatal("an event without a namespace was recorded")
+	}
+	if _, err := s.ListEvents(ctx, "", "shop"); err == nil {
+		t.Fatal("listing a cluster's events without its namespace did not fail")
+	}
+}
+
+func testEventsBounded(t *testing.T, s *store.Store) {
+	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	const extra = 5
+	for i := range store.MaxEventsPerCluster + extra {
+		recordEvent(t, s, "ev-bound", "db", fmt.Sprint(i), t0.Add(time.Duration(i)*time.Millisecond))
+	}
+	recordEvent(t, s, "ev-bound", "db-other", "kept", t0)
+	got, err := s.ListEvents(context.Background(), "ev-bound", "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != store.MaxEventsPerCluster || got[0].Reason != fmt.Sprint(extra) || got[len(got)-1].Reason != fmt.Sprint(store.MaxEventsPerCluster+extra-1) {
+		t.Fatalf("%d events from %s to %s; want the newest %d", len(got), got[0].Reason, got[len(got)-1].Reason, store.MaxEventsPerCluster)
+	}
+	if other, _ := s.ListEvents(context.Background(), "ev-bound", "db-other"); len(other) != 1 {
+		t.Fatal("trimming one cluster's events touched another's")
+	}
+}
+
+func testEventsDeleted(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	for _, name := range []string{"evdel", "evdel2"} {
+		if _, err := s.Create(ctx, newCluster(name, 1)); err != nil {
+			t.Fatal(err)
+		}
+		recordEvent(t, s, "default", name, "Created", time.Time{})
+	}
+	if _, deleted, err := s.Delete(ctx, "default", "evdel", ""); err != nil || !deleted {
+		t.Fatalf("delete: deleted=%v err=%v", deleted, err)
+	}
+	if got, _ := s.ListEvents(ctx, "default", "evdel"); len(got) != 0 {
+		t.Fatalf("events of a deleted cluster survived: %v", reasons(got))
+	}
+	if got, _ := s.ListEvents(ctx, "default", "evdel2"); len(got) != 1 {
+		t.Fatal("deleting evdel took evdel2's events")
+	}
+
+	// The last finalizer's removal completes a deletion, events included.
+	c := newCluster("evfin", 1)
+	c.Metadata.Finalizers = []string{"mysos.io/tasks"}
+	created, err := s.Create(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recordEvent(t, s, "default", "evfin", "Created", time.Time{})
+	if _, _, err := s.Delete(ctx, "default", "evfin", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.ListEvents(ctx, "default", "evfin"); len(got) != 1 {
+		t.Fatal("marking a cluster for deletion dropped its events")
+	}
+	if err := s.SetFinalizers(ctx, "default", "evfin", created.Metadata.UID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.ListEvents(ctx, "default", "evfin"); len(got) != 0 {
+		t.Fatalf("events survived the last finalizer: %v", reasons(got))
+	}
+
+	// An event written late for a deleted incarnation does not attach to
+	// the next one.
+	recordEvent(t, s, "default", "evnew", "Stale", time.Time{})
+	if _, err := s.Create(ctx, newCluster("evnew", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.ListEvents(ctx, "default", "evnew"); len(got) != 0 {
+		t.Fatalf("a new cluster inherited %v", reasons(got))
 	}
 }

@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"strings"
 	"time"
@@ -53,17 +55,35 @@ func (s *Store) sendAllKeys(ctx context.Context, out chan<- string) (int64, erro
 	return rev, nil
 }
 
-// forwardWatch relays watch events until the watch fails or ctx ends.
+// forwardWatch relays watch events until the watch fails or ctx ends:
+// every change to a spec, and the status changes that ask the scheduler
+// for something (a switchover request, a failover acknowledgement), which
+// the API writes into the status.
 func (s *Store) forwardWatch(ctx context.Context, fromRev int64, out chan<- string) {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	prefix := s.specPrefix("")
-	for resp := range s.cli.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(fromRev)) {
-		if err := resp.Err(); err != nil {
-			slog.Warn("cluster watch broke; listing again", "err", err)
+	specPrefix, statusPrefix := s.specPrefix(""), s.prefix+"/status/"
+	specs := s.cli.Watch(wctx, specPrefix, clientv3.WithPrefix(), clientv3.WithRev(fromRev))
+	statuses := s.cli.Watch(wctx, statusPrefix, clientv3.WithPrefix(), clientv3.WithRev(fromRev), clientv3.WithPrevKV())
+	for {
+		var resp clientv3.WatchResponse
+		var ok bool
+		prefix := specPrefix
+		select {
+		case resp, ok = <-specs:
+		case resp, ok = <-statuses:
+			prefix = statusPrefix
+		case <-ctx.Done():
+			return
+		}
+		if !ok || resp.Err() != nil {
+			slog.Warn("cluster watch broke; listing again", "err", resp.Err())
 			return
 		}
 		for _, ev := range resp.Events {
+			if prefix == statusPrefix && !requestChanged(ev) {
+				continue
+			}
 			select {
 			case out <- strings.TrimPrefix(string(ev.Kv.Key), prefix):
 			case <-ctx.Done():
@@ -71,4 +91,31 @@ func (s *Store) forwardWatch(ctx context.Context, fromRev int64, out chan<- stri
 			}
 		}
 	}
+}
+
+// requestChanged reports whether a status write changed what users ask
+// through the status: the operation or the failover acknowledgement.
+func requestChanged(ev *clientv3.Event) bool {
+	if ev.Type != clientv3.EventTypePut {
+		return false
+	}
+	var prev []byte
+	if ev.PrevKv != nil {
+		prev = ev.PrevKv.Value
+	}
+	a, b := requestPart(prev), requestPart(ev.Kv.Value)
+	return !bytes.Equal(a.Operation, b.Operation) || !bytes.Equal(a.LastFailover, b.LastFailover)
+}
+
+type requestFields struct {
+	Operation    json.RawMessage `json:"operation"`
+	LastFailover json.RawMessage `json:"lastFailover"`
+}
+
+func requestPart(raw []byte) requestFields {
+	var v struct {
+		Status requestFields `json:"status"`
+	}
+	_ = json.Unmarshal(raw, &v) // an unreadable status asks for nothing
+	return v.Status
 }

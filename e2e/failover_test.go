@@ -1,0 +1,374 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mysos-project/mysos/internal/testutil"
+	"github.com/mysos-project/mysos/pkg/mysql"
+	"github.com/mysos-project/mysos/pkg/spec"
+)
+
+const failoverManifest = `apiVersion: mysos.io/v1alpha1
+kind: MySQLCluster
+metadata:
+  name: shop
+spec:
+  replicas: 3
+  resources: {cpus: 100m, mem: 256Mi, disk: 512Mi}
+  failover:
+    blockWindow: 1s
+    reseedErrant: true
+  users:
+    - name: app
+      databases: [shop]
+      privileges: [SELECT, INSERT, CREATE]
+`
+
+// TestFailoverChaos runs a writer that inserts rows without pause, keeping
+// every id whose COMMIT was acknowledged, while faults hit the primary:
+// kill -9 of its mysqld, a crash of its executor, and switchovers. After
+// each: exactly one writable server, the one Mysos names; every
+// acknowledged row on it and, once replication converged, on every
+// replica; the cluster Ready again; the events name every step.
+func TestFailoverChaos(t *testing.T) {
+	testutil.RequireBinary(t, "mariadb-install-db", "apt-get install -y mariadb-server")
+	c := startDevCluster(t, 4)
+	s := startScheduler(t, nil, "--master", c.MasterURL(), "--executor", filepath.Join(binDir, "mysos-executor"))
+	s.mustCtl("apply", "-f", writeFile(t, t.TempDir(), "shop.yaml", failoverManifest))
+	s.mustCtl("wait", "clusters/shop", "--for=condition=Ready", "--timeout=120s")
+	password := strings.TrimSpace(s.mustCtl("credentials", "shop", "app", "-o", "password"))
+	adminPW := strings.TrimSpace(s.mustCtl("credentials", "shop", "mysos_admin", "--all", "-o", "password"))
+	cl := getCluster(t, s, "shop")
+	mustExec(t, openMySQL(t, cl.Status.Endpoints.Primary, "app", password), "CREATE TABLE shop.w (id INT PRIMARY KEY)")
+
+	w := &ackWriter{primary: func() string {
+		r := s.ctl("get", "clusters", "shop", "-o", "jsonpath={.status.endpoints.primary}")
+		return strings.TrimSpace(r.stdout)
+	}, password: password}
+	ctx, stop := context.WithCancel(context.Background())
+	done := w.start(ctx)
+	defer func() { stop(); <-done }()
+
+	faults := []struct {
+		name     string
+		failover bool // the primary must change
+		inject   func(t *testing.T, primary spec.InstanceStatus)
+	}{
+		{"KillMysqld", true, func(t *testing.T, p spec.InstanceStatus) {
+			if err := syscall.Kill(mysqldPID(t, p), syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"SwitchoverToChosen", true, func(t *testing.T, p spec.InstanceStatus) { s.mustCtl("switchover", "shop", "--timeout=60s") }},
+		{"KillExecutor", true, func(t *testing.T, p spec.InstanceStatus) {
+			if err := c.KillExecutor(agentIndex(t, c, p.AgentID), activeFrameworks(c)[0], p.TaskID); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"KillMysqldAgain", true, func(t *testing.T, p spec.InstanceStatus) {
+			if err := syscall.Kill(mysqldPID(t, p), syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"SwitchoverToNamed", true, func(t *testing.T, p spec.InstanceStatus) {
+			to := replicaInstance(t, getCluster(t, s, "shop")).Name
+			s.mustCtl("switchover", "shop", "--to", to, "--timeout=60s")
+		}},
+	}
+	survived := 0
+	for _, f := range faults {
+		ok := t.Run(f.name, func(t *testing.T) {
+			waitReady(t, s)
+			w.waitAcked(t, 5)
+			before := getCluster(t, s, "shop")
+			primary := *instanceNamed(before, before.Status.CurrentPrimary)
+			f.inject(t, primary)
+			testutil.WaitFor(t, 120*time.Second, "a new primary and the cluster Ready", func() bool {
+				got := getCluster(t, s, "shop")
+				return readyTrue(got) && (!f.failover || got.Status.CurrentPrimary != primary.Name)
+			})
+			w.waitAcked(t, 5)
+			checkNoLoss(t, s, w, adminPW)
+		})
+		if !ok {
+			break
+		}
+		survived++
+	}
+	stop()
+	<-done
+	t.Logf("survived %d of %d faults; %d writes acknowledged, %d attempts failed", survived, len(faults), len(w.ackedIDs()), w.failed)
+	events := s.mustCtl("events", "shop")
+	for _, want := range []string{"FailoverStarted", "Fenced", "CandidateChosen", "Promoted", "FailoverCompleted", "SwitchoverStarted", "Demoted", "SwitchoverCompleted"} {
+		if !strings.Contains(events, want) {
+			t.Errorf("mysosctl events shop lacks %s:\n%s", want, events)
+		}
+	}
+}
+
+func waitReady(t *testing.T, s *scheduler) {
+	t.Helper()
+	testutil.WaitFor(t, 120*time.Second, "the cluster Ready", func() bool { return readyTrue(getCluster(t, s, "shop")) })
+}
+
+// checkNoLoss asks every instance: exactly one is writable, the primary
+// Mysos names; it has every acknowledged row, and every replica gets them.
+func checkNoLoss(t *testing.T, s *scheduler, w *ackWriter, adminPW string) {
+	t.Helper()
+	cl := getCluster(t, s, "shop")
+	acked := w.ackedIDs()
+	for _, in := range cl.Status.Instances {
+		endpoint := fmt.Sprintf("%s:%d", in.Host, in.Port)
+		db := openMySQL(t, endpoint, "mysos_admin", adminPW)
+		var readOnly bool
+		if err := db.QueryRow("SELECT @@GLOBAL.read_only").Scan(&readOnly); err != nil {
+			t.Fatalf("%s: %v", in.Name, err)
+		}
+		if isPrimary := in.Name == cl.Status.CurrentPrimary; readOnly == isPrimary {
+			t.Fatalf("%s read_only=%v; only the primary %s may be writable", in.Name, readOnly, cl.Status.CurrentPrimary)
+		}
+		if in.Name == cl.Status.CurrentPrimary {
+			if missing, err := missingRows(db, acked); err != nil || missing > 0 {
+				t.Fatalf("the primary %s lacks %d of %d acknowledged rows (%v)", in.Name, missing, len(acked), err)
+			}
+			continue
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			missing, err := missingRows(db, acked)
+			if err == nil && missing == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				st := getCluster(t, s, "shop")
+				t.Fatalf("%s lacks %d of %d acknowledged rows (%v): %v; status: %s\nlive: %s", in.Name, missing, len(acked), err,
+					firstMissing(db, acked), describeInstances(st), liveReplication(db))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+func describeInstances(c spec.MySQLCluster) string {
+	var b strings.Builder
+	for _, in := range c.Status.Instances {
+		fmt.Fprintf(&b, "\n  %s role=%s gtid=%s", in.Name, in.Role, in.GTIDExecuted)
+		if r := in.Replication; r != nil {
+			fmt.Fprintf(&b, " source=%s io=%v sql=%v err=%q", r.Source, r.IORunning, r.SQLRunning, r.LastError)
+		}
+	}
+	return b.String()
+}
+
+// liveReplication is what a server says of its replication now.
+func liveReplication(db *sql.DB) string {
+	var b strings.Builder
+	for _, v := range []string{"gtid_binlog_pos", "gtid_slave_pos", "gtid_current_pos", "read_only"} {
+		var val string
+		_ = db.QueryRow("SELECT @@GLOBAL." + v).Scan(&val)
+		fmt.Fprintf(&b, "%s=%s ", v, val)
+	}
+	rows, err := db.Query("SHOW SLAVE STATUS")
+	if err != nil {
+		return b.String() + err.Error()
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		_ = rows.Scan(ptrs...)
+		for i, c := range cols {
+			switch c {
+			case "Master_Host", "Master_Port", "Slave_IO_Running", "Slave_SQL_Running", "Last_IO_Error", "Last_SQL_Error", "Gtid_IO_Pos", "Using_Gtid":
+				fmt.Fprintf(&b, "%s=%s ", c, vals[i].String)
+			}
+		}
+	}
+	return b.String()
+}
+
+func firstMissing(db *sql.DB, ids []int) []int {
+	have := map[int]bool{}
+	rows, err := db.Query("SELECT id FROM shop.w")
+	if err != nil {
+		return nil
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int
+		_ = rows.Scan(&id)
+		have[id] = true
+	}
+	var out []int
+	for _, id := range ids {
+		if !have[id] && len(out) < 10 {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func missingRows(db *sql.DB, ids []int) (int, error) {
+	rows, err := db.Query("SELECT id FROM shop.w")
+	if err != nil {
+		return len(ids), err
+	}
+	defer rows.Close()
+	have := map[int]bool{}
+	for rows.Next() {
+		var id int
+		if err := rows.Scan(&id); err != nil {
+			return len(ids), err
+		}
+		have[id] = true
+	}
+	missing := 0
+	for _, id := range ids {
+		if !have[id] {
+			missing++
+		}
+	}
+	return missing, rows.Err()
+}
+
+// ackWriter inserts rows with fresh ids, one at a time, into whatever
+// primary Mysos publishes, and keeps the ids whose commit returned OK.
+type ackWriter struct {
+	primary  func() string
+	password string
+
+	mu     sync.Mutex
+	acked  []int
+	failed int
+}
+
+func (w *ackWriter) start(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var db *sql.DB
+		endpoint := ""
+		for id := 1; ctx.Err() == nil; id++ {
+			if db == nil {
+				endpoint = w.primary()
+				if endpoint == "" {
+					pause(ctx, 20*time.Millisecond)
+					continue
+				}
+				var err error
+				if db, err = openDB(endpoint, "app", w.password); err != nil {
+					continue
+				}
+			}
+			ictx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			_, err := db.ExecContext(ictx, "INSERT INTO shop.w VALUES (?)", id)
+			cancel()
+			w.mu.Lock()
+			if err == nil {
+				w.acked = append(w.acked, id)
+			} else {
+				w.failed++
+			}
+			w.mu.Unlock()
+			if err != nil {
+				db.Close()
+				db = nil
+				pause(ctx, 20*time.Millisecond)
+			}
+		}
+		if db != nil {
+			db.Close()
+		}
+	}()
+	return done
+}
+
+func (w *ackWriter) ackedIDs() []int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]int(nil), w.acked...)
+}
+
+// waitAcked waits for n more acknowledged writes.
+func (w *ackWriter) waitAcked(t *testing.T, n int) {
+	t.Helper()
+	base := len(w.ackedIDs())
+	testutil.WaitFor(t, 60*time.Second, fmt.Sprintf("%d more acknowledged writes", n), func() bool { return len(w.ackedIDs()) >= base+n })
+}
+
+func openDB(endpoint, user, password string) (*sql.DB, error) {
+	host, port, err := net.SplitHostPort(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	p, _ := strconv.Atoi(port)
+	srv, err := mysql.Open(mysql.Endpoint{Host: host, Port: p, User: user, Password: password}, mysql.MariaDB)
+	if err != nil {
+		return nil, err
+	}
+	return srv.DB(), nil
+}
+
+func pause(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// mysqldPID finds the mysqld an executor started for an instance: its
+// option file names the instance's address and port.
+func mysqldPID(t *testing.T, in spec.InstanceStatus) int {
+	t.Helper()
+	for _, pid := range mysqldProcesses(t) {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", pid, "cmdline"))
+		if err != nil {
+			continue
+		}
+		for _, arg := range strings.Split(string(cmdline), "\x00") {
+			cnf, ok := strings.CutPrefix(arg, "--defaults-file=")
+			if ok && optionFileListensOn(cnf, in.Host, in.Port) {
+				var n int
+				fmt.Sscan(pid, &n)
+				return n
+			}
+		}
+	}
+	t.Fatalf("no mysqld listens on %s:%d", in.Host, in.Port)
+	return 0
+}
+
+func optionFileListensOn(path, host string, port int32) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	hostOK, portOK := false, false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		switch strings.TrimSpace(sc.Text()) {
+		case fmt.Sprintf("port = %d", port):
+			portOK = true
+		case "bind_address = " + host:
+			hostOK = true
+		}
+	}
+	return hostOK && portOK
+}

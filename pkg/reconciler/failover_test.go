@@ -1,0 +1,394 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+
+	"github.com/mysos-project/mysos/pkg/spec"
+	"github.com/mysos-project/mysos/pkg/store"
+)
+
+// addr is where the rig's launchAll puts an instance's mysqld.
+func addr(ordinal int) string { return fmt.Sprintf("h%d:31000", ordinal) }
+
+// newFailoverRig is a running 3-instance cluster on fake mysqld servers:
+// shop-0 the writable primary, shop-1 and shop-2 replicating from it.
+func newFailoverRig(t *testing.T) (*rig, *fakeMySQL) {
+	t.Helper()
+	g := newRig(t, newCluster(3, 1), true)
+	db := newFakeMySQL()
+	g.r.Servers = db
+	g.settle()
+	g.launchAll()
+	for i := range 3 {
+		db.server(addr(i)) // boot in ordinal order: shop-0 has server id 1
+	}
+	g.converge(db)
+	if st := g.cluster().Status; st.CurrentPrimary != "shop-0" || st.Phase != spec.PhaseRunning {
+		t.Fatalf("status %+v; want Running with primary shop-0", st)
+	}
+	return g, db
+}
+
+// converge reconciles and replicates until neither has anything to do.
+func (g *rig) converge(db *fakeMySQL) {
+	g.t.Helper()
+	for range 20 {
+		g.settle()
+		db.pump()
+		if g.settle(); g.cluster().Status.Operation == nil && !g.actsNow() {
+			return
+		}
+	}
+}
+
+// actsNow reports whether one more pass would act.
+func (g *rig) actsNow() bool {
+	g.t.Helper()
+	res, err := g.r.Reconcile(context.Background(), "default/shop")
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return res.Requeue
+}
+
+func (g *rig) failTask(ordinal int, state mesos.TaskState) {
+	g.run(fmt.Sprintf("default/shop/%d", ordinal), state)
+}
+
+func (g *rig) eventReasons() []string {
+	var out []string
+	for _, ev := range g.store.events {
+		out = append(out, ev.Reason)
+	}
+	return out
+}
+
+// checkOnePrimary: exactly one writable server, the recorded primary, and
+// every other running one replicates from it.
+func checkOnePrimary(t *testing.T, g *rig, db *fakeMySQL, want string) {
+	t.Helper()
+	st := g.cluster().Status
+	if st.CurrentPrimary != want || st.Operation != nil {
+		t.Fatalf("primary %q, operation %+v; want %s and none", st.CurrentPrimary, st.Operation, want)
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	for a, s := range db.servers {
+		isPrimary := a == addr(int(want[len(want)-1]-'0'))
+		if !s.down && s.readOnly == isPrimary {
+			t.Fatalf("%s: read-only %v; only the primary %s may be writable", a, s.readOnly, want)
+		}
+	}
+}
+
+func TestFailoverPromotesTheReplicaWithEveryTransaction(t *testing.T) {
+	g, db := newFailoverRig(t)
+	if err := db.write(addr(0), 5); err != nil {
+		t.Fatal(err)
+	}
+	db.pump()
+	// shop-2 fetched two more transactions than shop-1 and has not
+	// applied them yet: they were acknowledged, so they must survive.
+	if err := db.write(addr(0), 2); err != nil {
+		t.Fatal(err)
+	}
+	db.server(addr(2)).stuck = true
+	db.pump(addr(2))
+	db.server(addr(2)).stuck = false
+	db.server(addr(0)).down = true
+	g.failTask(0, mesos.TASK_FAILED)
+
+	g.converge(db)
+	checkOnePrimary(t, g, db, "shop-2")
+	st := g.cluster().Status
+	if st.LastFailover == nil || st.LastFailover.From != "shop-0" || st.LastFailover.To != "shop-2" {
+		t.Fatalf("lastFailover %+v; want shop-0 → shop-2", st.LastFailover)
+	}
+	if got := lastSeq(db.server(addr(2)).binlog); got != 7 {
+		t.Fatalf("the new primary applied up to %d; want all 7 transactions", got)
+	}
+	if s := db.server(addr(1)); s.source != addr(2) || s.io != "Yes" || lastSeq(s.binlog) != 7 {
+		t.Fatalf("shop-1 replicates from %q (io %s) up to %d; want %s, Yes, 7", s.source, s.io, lastSeq(s.binlog), addr(2))
+	}
+	if !db.server(addr(2)).semiSync {
+		t.Fatal("the new primary opened to writes without semi-sync")
+	}
+	want := []string{"FailoverStarted", "Fenced", "CandidateChosen", "Promoted", "FailoverCompleted"}
+	if got := g.eventReasons(); !slices.Equal(got, want) {
+		t.Fatalf("events %v; want %v", got, want)
+	}
+	for _, ev := range g.store.events {
+		if ev.Operation != st.LastFailover.ID {
+			t.Fatalf("event %+v is not tied to operation %s", ev, st.LastFailover.ID)
+		}
+	}
+	if e := g.store.endpoints["default/shop"]; e.Primary != addr(2) {
+		t.Fatalf("published endpoints %+v; want the primary %s", e, addr(2))
+	}
+}
+
+func TestFailoverWaitsForEnoughReplicas(t *testing.T) {
+	g, db := newFailoverRig(t)
+	if err := db.write(addr(0), 3); err != nil {
+		t.Fatal(err)
+	}
+	db.pump()
+	db.server(addr(0)).down = true
+	db.server(addr(1)).down = true
+	g.failTask(0, mesos.TASK_FAILED)
+	g.converge(db)
+	op := g.cluster().Status.Operation
+	if op == nil || op.Step != spec.StepElecting || op.Blocked == "" || g.cluster().Status.CurrentPrimary != "shop-0" {
+		t.Fatalf("operation %+v; want a failover blocked while choosing: with one of two replicas, an acknowledged write may be on the other", op)
+	}
+	if db.server(addr(2)).readOnly == false {
+		t.Fatal("shop-2 was made writable while the failover is blocked")
+	}
+	db.server(addr(1)).down = false
+	g.converge(db)
+	if p := g.cluster().Status.CurrentPrimary; p == "shop-0" {
+		t.Fatal("the failover did not resume once both replicas answered")
+	}
+}
+
+func TestFailoverRefusesDivergedReplicas(t *testing.T) {
+	g, db := newFailoverRig(t)
+	if err := db.write(addr(0), 3); err != nil {
+		t.Fatal(err)
+	}
+	db.pump()
+	// shop-1 got a write of its own: neither replica contains the other.
+	s1 := db.server(addr(1))
+	s1.binlog = append(s1.binlog, txn{s1.id, 4})
+	s1.relay = slices.Clone(s1.binlog)
+	if err := db.write(addr(0), 1); err != nil {
+		t.Fatal(err)
+	}
+	db.pump(addr(2))
+	db.server(addr(0)).down = true
+	g.failTask(0, mesos.TASK_FAILED)
+	g.converge(db)
+	op := g.cluster().Status.Operation
+	if op == nil || op.Blocked == "" || g.cluster().Status.CurrentPrimary != "shop-0" {
+		t.Fatalf("operation %+v; want the failover blocked on diverged replicas", op)
+	}
+	if got := g.eventReasons(); !slices.Contains(got, "FailoverBlocked") {
+		t.Fatalf("events %v; want FailoverBlocked", got)
+	}
+}
+
+func TestFailedPrimaryBackBeforePromotionStaysPrimary(t *testing.T) {
+	g, db := newFailoverRig(t)
+	db.server(addr(0)).down = true
+	db.server(addr(1)).down = true
+	g.failTask(0, mesos.TASK_FAILED)
+	g.converge(db)
+	if op := g.cluster().Status.Operation; op == nil || op.Blocked == "" {
+		t.Fatalf("operation %+v; want a blocked failover", op)
+	}
+	// The relaunched primary boots read-only with all its data.
+	g.launchAll()
+	s0 := db.server(addr(0))
+	s0.down, s0.readOnly = false, true
+	g.converge(db)
+	checkOnePrimary(t, g, db, "shop-0")
+	if got := g.eventReasons(); !slices.Contains(got, "FailoverAborted") {
+		t.Fatalf("events %v; want FailoverAborted", got)
+	}
+	if s := db.server(addr(2)); s.source != addr(0) || s.io != "Yes" {
+		t.Fatalf("shop-2 replicates from %q io %s; want it fetching from shop-0 again", s.source, s.io)
+	}
+}
+
+func TestOldPrimaryRejoinsOrIsMarkedErrant(t *testing.T) {
+	for _, errant := range []bool{false, true} {
+		t.Run(fmt.Sprintf("errant=%v", errant), func(t *testing.T) {
+			g, db := newFailoverRig(t)
+			if err := db.write(addr(0), 3); err != nil {
+				t.Fatal(err)
+			}
+			db.pump()
+			s0 := db.server(addr(0))
+			if errant { // committed, never fetched by a replica, never acknowledged
+				s0.binlog = append(s0.binlog, txn{s0.id, 4})
+			}
+			s0.down = true
+			g.failTask(0, mesos.TASK_FAILED)
+			g.converge(db)
+			newPrimary := g.cluster().Status.CurrentPrimary
+			if newPrimary == "shop-0" {
+				t.Fatal("no failover")
+			}
+			if err := db.write(addr(int(newPrimary[5]-'0')), 2); err != nil {
+				t.Fatal(err)
+			}
+			g.launchAll()
+			s0.down, s0.readOnly = false, true
+			g.converge(db)
+			g.converge(db)
+			rec := g.store.instance("default/shop/0")
+			st := g.cluster().Status
+			if !errant {
+				if rec.Errant != "" || s0.source == "" || s0.io != "Yes" || !s0.readOnly || lastSeq(s0.binlog) != 5 {
+					t.Fatalf("old primary errant %q source %q io %s seq %d; want a read-only replica with all 5", rec.Errant, s0.source, s0.io, lastSeq(s0.binlog))
+				}
+				return
+			}
+			if rec.Errant == "" || !slices.Equal(st.ErrantInstances, []string{"shop-0"}) || !s0.readOnly {
+				t.Fatalf("record errant %q, status errant %v, read-only %v; want shop-0 marked errant and read-only", rec.Errant, st.ErrantInstances, s0.readOnly)
+			}
+			if ready := st.FindCondition(spec.ConditionReady); ready.Status != spec.ConditionFalse {
+				t.Fatalf("Ready %+v with an errant instance", ready)
+			}
+			for _, e := range g.store.endpoints["default/shop"].Replicas {
+				if e == addr(0) {
+					t.Fatal("the errant instance is published as a replica")
+				}
+			}
+			// Re-seeding, when the spec allows it, releases the instance.
+			g.store.clusters["default/shop"].Spec.Failover.ReseedErrant = true
+			g.settle()
+			if rec := g.store.instance("default/shop/0"); rec == nil || rec.Phase != store.InstanceReleasing {
+				t.Fatalf("record %+v; want the errant instance released for a fresh seed", rec)
+			}
+		})
+	}
+}
+
+func TestAntiFlappingHoldsASecondFailover(t *testing.T) {
+	g, db := newFailoverRig(t)
+	db.server(addr(0)).down = true
+	g.failTask(0, mesos.TASK_FAILED)
+	g.converge(db)
+	first := g.cluster().Status.CurrentPrimary
+	if first == "shop-0" {
+		t.Fatal("no first failover")
+	}
+	// The old primary rejoins, so the second failover has its quorum.
+	g.launchAll()
+	db.server(addr(0)).down = false
+	g.converge(db)
+	g.clock = g.clock.Add(time.Minute)
+	ord := int(first[5] - '0')
+	db.server(addr(ord)).down = true
+	g.failTask(ord, mesos.TASK_FAILED)
+	g.converge(db)
+	st := g.cluster().Status
+	if st.CurrentPrimary != first || st.Operation != nil {
+		t.Fatalf("primary %q operation %+v; want no second failover within the block window", st.CurrentPrimary, st.Operation)
+	}
+	if ready := st.FindCondition(spec.ConditionReady); ready.Reason != ReasonPrimaryFailed {
+		t.Fatalf("Ready %+v; want reason %s saying why", ready, ReasonPrimaryFailed)
+	}
+	g.store.clusters["default/shop"].Status.LastFailover.Acknowledged = true
+	g.converge(db)
+	if p := g.cluster().Status.CurrentPrimary; p == first {
+		t.Fatal("no failover after the acknowledgement")
+	}
+}
+
+func TestUnreachablePrimaryNeedsTimeAndReplicasAgreeing(t *testing.T) {
+	t.Run("ReplicasStillReceive", func(t *testing.T) {
+		g, db := newFailoverRig(t)
+		db.server(addr(0)).down = true // the task still runs
+		g.settle()
+		g.clock = g.clock.Add(time.Minute)
+		g.settle() // replicas not pumped: their IO threads still say Yes
+		if g.cluster().Status.Operation != nil || g.cluster().Status.CurrentPrimary != "shop-0" {
+			t.Fatal("failed over while the replicas still receive from the primary")
+		}
+	})
+	t.Run("Timeout", func(t *testing.T) {
+		g, db := newFailoverRig(t)
+		db.server(addr(0)).down = true
+		g.converge(db) // the replicas lose it too
+		if g.cluster().Status.CurrentPrimary != "shop-0" {
+			t.Fatal("failed over before spec.failover.unreachableTimeout")
+		}
+		g.clock = g.clock.Add(11 * time.Second)
+		g.converge(db)
+		if p := g.cluster().Status.CurrentPrimary; p == "shop-0" {
+			t.Fatal("no failover after the timeout with every replica agreeing")
+		}
+		if !slices.Contains(g.mesos.kills, g.store.instance("default/shop/0").TaskID) {
+			t.Fatal("the unreachable old primary's task was not killed")
+		}
+	})
+}
+
+func TestSwitchover(t *testing.T) {
+	g, db := newFailoverRig(t)
+	if err := db.write(addr(0), 4); err != nil {
+		t.Fatal(err)
+	}
+	db.pump()
+	g.store.clusters["default/shop"].Status.Operation = &spec.Operation{ID: "switchover-1", Kind: spec.OperationSwitchover,
+		From: "shop-0", To: "shop-1", Step: spec.StepRequested, StartedAt: g.clock}
+	g.converge(db)
+	checkOnePrimary(t, g, db, "shop-1")
+	s0 := db.server(addr(0))
+	if s0.kills == 0 || s0.source != addr(1) || s0.io != "Yes" {
+		t.Fatalf("old primary: %d connection kills, source %q io %s; want clients disconnected and it replicating from shop-1", s0.kills, s0.source, s0.io)
+	}
+	if g.cluster().Status.LastFailover != nil {
+		t.Fatal("a switchover counted as a failover for anti-flapping")
+	}
+	want := []string{"SwitchoverStarted", "Demoted", "Promoted", "SwitchoverCompleted"}
+	if got := g.eventReasons(); !slices.Equal(got, want) {
+		t.Fatalf("events %v; want %v", got, want)
+	}
+	if err := db.write(addr(1), 1); err != nil {
+		t.Fatal(err)
+	}
+	db.pump()
+	if lastSeq(s0.binlog) != 5 {
+		t.Fatalf("the old primary has up to %d; want 5", lastSeq(s0.binlog))
+	}
+}
+
+func TestSwitchoverToAnUnhealthyTargetIsRefused(t *testing.T) {
+	g, db := newFailoverRig(t)
+	db.server(addr(2)).down = true
+	g.store.clusters["default/shop"].Status.Operation = &spec.Operation{ID: "switchover-1", Kind: spec.OperationSwitchover,
+		From: "shop-0", To: "shop-2", Step: spec.StepRequested, StartedAt: g.clock}
+	g.converge(db)
+	checkOnePrimary(t, g, db, "shop-0")
+	if got := g.eventReasons(); !slices.Equal(got, []string{"SwitchoverAborted"}) {
+		t.Fatalf("events %v; want SwitchoverAborted", got)
+	}
+}
+
+// TestFailoverResumesInANewProcess: a scheduler that dies after any step
+// leaves the operation where a new one (fresh memory) finishes it.
+func TestFailoverResumesInANewProcess(t *testing.T) {
+	for stop := 1; stop <= 8; stop++ {
+		t.Run(fmt.Sprintf("after%d", stop), func(t *testing.T) {
+			g, db := newFailoverRig(t)
+			if err := db.write(addr(0), 3); err != nil {
+				t.Fatal(err)
+			}
+			db.pump()
+			db.server(addr(0)).down = true
+			g.failTask(0, mesos.TASK_FAILED)
+			for range stop {
+				g.actsNow()
+			}
+			g.r = &ClusterReconciler{Store: g.store, Mesos: g.mesos, Role: g.r.Role, Now: g.r.Now, Log: g.r.Log, Servers: db}
+			g.converge(db)
+			p := g.cluster().Status.CurrentPrimary
+			if p == "shop-0" {
+				t.Fatal("no failover")
+			}
+			checkOnePrimary(t, g, db, p)
+			if got := lastSeq(db.server(addr(int(p[5] - '0'))).binlog); got != 3 {
+				t.Fatalf("new primary has %d transactions; want 3", got)
+			}
+		})
+	}
+}

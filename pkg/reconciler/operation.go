@@ -1,0 +1,241 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/mysos-project/mysos/pkg/spec"
+	"github.com/mysos-project/mysos/pkg/store"
+)
+
+// EventRecorder keeps a cluster's events (pkg/store implements it).
+type EventRecorder interface {
+	RecordEvent(ctx context.Context, ev spec.Event) error
+}
+
+// performOperation carries out a failover or switchover step, then records
+// its event.
+func (r *ClusterReconciler) performOperation(ctx context.Context, c *spec.MySQLCluster, w world, a action) error {
+	var err error
+	switch a.kind {
+	case actBeginFailover, actChoose, actStartSwitchover, actBlock, actAbort:
+		err = r.writeOperation(ctx, c, a.op, nil)
+	case actFence:
+		err = r.fence(ctx, c, w, a)
+	case actDemote:
+		err = r.demote(ctx, c, w, a)
+	case actCatchUp:
+		err = r.catchUp(ctx, c, w, a)
+	case actFinish:
+		err = r.writeOperation(ctx, c, nil, func(st *spec.ClusterStatus) {
+			if op := c.Status.Operation; op.Kind == spec.OperationFailover {
+				st.LastFailover = &spec.FailoverRecord{ID: op.ID, From: op.From, To: op.To, At: w.now}
+			}
+		})
+	case actMarkErrant:
+		err = r.Store.PutInstance(ctx, a.inst)
+	default:
+		return fmt.Errorf("not an operation action: %s", a.kind)
+	}
+	if err != nil {
+		return err
+	}
+	r.recordEvent(ctx, c, w, a)
+	return nil
+}
+
+// writeOperation replaces status.operation with next, provided it is still
+// the one this pass observed; also applies to the rest of the status.
+func (r *ClusterReconciler) writeOperation(ctx context.Context, c *spec.MySQLCluster, next *spec.Operation, also func(*spec.ClusterStatus)) error {
+	observed := opID(c.Status.Operation)
+	_, err := r.Store.UpdateStatus(ctx, c.Metadata.Namespace, c.Metadata.Name, c.Metadata.UID, func(st *spec.ClusterStatus) error {
+		if cur := opID(st.Operation); cur != observed {
+			return fmt.Errorf("%w: status.operation is %q, not %q as observed", store.ErrConflict, cur, observed)
+		}
+		st.Operation = next
+		if also != nil {
+			also(st)
+		}
+		return nil
+	})
+	return err
+}
+
+func opID(op *spec.Operation) string {
+	if op == nil {
+		return ""
+	}
+	return op.ID
+}
+
+// fence stops the replicas' IO threads, makes the old primary read-only
+// and kills its task, whatever of it is still needed, all at once.
+func (r *ClusterReconciler) fence(ctx context.Context, c *spec.MySQLCluster, w world, a action) error {
+	from := a.inst
+	work := fenceWork(w, a.op, from)
+	var mu sync.Mutex
+	var errs []error
+	fail := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	for _, inst := range work.stopIO {
+		wg.Go(func() {
+			if err := r.onServer(ctx, c, w, inst, func(ctx context.Context, s Server) error { return s.StopReplicaIO(ctx) }); err != nil {
+				fail(err)
+			}
+		})
+	}
+	if work.readOnly {
+		wg.Go(func() {
+			// Best effort: the replicas' stopped IO threads are the fence
+			// that holds even when the old primary cannot be reached.
+			if err := r.onServer(ctx, c, w, from, func(ctx context.Context, s Server) error { return s.SetReadOnly(ctx, true) }); err != nil {
+				r.logger().Warn("cannot make the old primary read-only", "cluster", c.Key(), "instance", from.Name(), "err", err)
+			}
+		})
+	}
+	if work.kill {
+		r.mark(&r.killed, from.TaskID)
+		wg.Go(func() {
+			if err := r.Mesos.Kill(ctx, from.TaskID, from.AgentID); err != nil {
+				r.logger().Warn("cannot kill the old primary's task", "cluster", c.Key(), "task", from.TaskID, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if a.op.Step != spec.StepFencing {
+		return nil
+	}
+	a.op.Step = spec.StepElecting
+	return r.writeOperation(ctx, c, a.op, nil)
+}
+
+// demote makes the primary read-only within demoteBudget, killing the
+// client connections that hold it back if need be, then disconnects every
+// client so that applications reconnect to the new primary.
+func (r *ClusterReconciler) demote(ctx context.Context, c *spec.MySQLCluster, w world, a action) error {
+	err := r.onServer(ctx, c, w, a.inst, func(ctx context.Context, s Server) error {
+		budget, cancel := context.WithTimeout(ctx, demoteBudget)
+		err := s.SetReadOnly(budget, true)
+		cancel()
+		if err != nil {
+			r.logger().Info("read-only did not take within the budget: killing client connections", "cluster", c.Key(), "err", err)
+			if err := s.KillConnections(ctx, AdminUser, ReplicationUser); err != nil {
+				return err
+			}
+			if err := s.SetReadOnly(ctx, true); err != nil {
+				return err
+			}
+		}
+		return s.KillConnections(ctx, AdminUser, ReplicationUser)
+	})
+	if err != nil {
+		return err
+	}
+	a.op.Step = spec.StepCatchingUp
+	return r.writeOperation(ctx, c, a.op, nil)
+}
+
+// catchUp waits for the candidate, detaches it from its source and records
+// it as the primary. It stays read-only: the topology steps turn semi-sync
+// on, repoint the replicas and open it to writes last.
+func (r *ClusterReconciler) catchUp(ctx context.Context, c *spec.MySQLCluster, w world, a action) error {
+	err := r.onServer(ctx, c, w, a.inst, func(ctx context.Context, s Server) error {
+		wait, cancel := context.WithTimeout(ctx, catchUpTimeout)
+		defer cancel()
+		if err := s.WaitForGTID(wait, a.gtid); err != nil {
+			return err
+		}
+		return s.ResetReplication(ctx)
+	})
+	if err != nil {
+		return err
+	}
+	name := a.inst.Name()
+	return r.writeOperation(ctx, c, a.op, func(st *spec.ClusterStatus) { st.CurrentPrimary = name })
+}
+
+// onServer runs f on an instance's mysqld with the usual timeout.
+func (r *ClusterReconciler) onServer(ctx context.Context, c *spec.MySQLCluster, w world, inst *store.Instance, f func(context.Context, Server) error) error {
+	if inst == nil {
+		return errors.New("no such instance")
+	}
+	srv, err := r.open(c.Spec.Flavor, inst, w.passwords)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(ctx, sqlTimeout)
+	defer cancel()
+	if err := f(ctx, srv); err != nil {
+		return fmt.Errorf("%s: %w", inst.Name(), err)
+	}
+	return nil
+}
+
+// recordEvent keeps an event for a's effect; losing one only loses history,
+// so a failure is logged, not returned.
+func (r *ClusterReconciler) recordEvent(ctx context.Context, c *spec.MySQLCluster, w world, a action) {
+	op := c.Status.Operation
+	if a.op != nil {
+		op = a.op
+	}
+	typ, reason := operationEvent(a, op)
+	ev := spec.Event{Time: r.now(), Namespace: c.Metadata.Namespace, Cluster: c.Metadata.Name, Type: typ, Reason: reason,
+		Instance: instanceName(a.inst), Message: a.why}
+	if a.kind == actFence {
+		ev.Message = fenceWork(w, a.op, a.inst).String()
+		if ev.Message == "" {
+			ev.Message = "nothing left to fence"
+		}
+	}
+	if op != nil && a.kind != actMarkErrant {
+		ev.Operation = op.ID
+		ev.Elapsed = spec.Duration(r.now().Sub(op.StartedAt).Truncate(100 * time.Microsecond).String())
+	}
+	if err := r.Store.RecordEvent(ctx, ev); err != nil {
+		r.logger().Warn("cannot record an event", "cluster", c.Key(), "reason", reason, "err", err)
+	}
+}
+
+// trackSilence notes since when the running primary's mysqld has not
+// answered, for primaryFailure.
+func (r *ClusterReconciler) trackSilence(w world) {
+	p := primaryInstance(w)
+	if p == nil || w.servers == nil || !r.running(p) {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if v, ok := w.servers[p.Ordinal]; ok && v.err == nil {
+		delete(r.silent, p.TaskID)
+		return
+	}
+	if r.silent == nil {
+		r.silent = map[string]time.Time{}
+	}
+	if _, ok := r.silent[p.TaskID]; !ok {
+		r.silent[p.TaskID] = w.now
+	}
+}
+
+func (r *ClusterReconciler) silentSince(taskID string) (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	at, ok := r.silent[taskID]
+	return at, ok
+}
+
+func (r *ClusterReconciler) isSilent(taskID string) bool {
+	_, ok := r.silentSince(taskID)
+	return ok
+}
