@@ -36,7 +36,8 @@ demo-stop:
 
 # Benchmarks; figures are recorded in docs/benchmarks.md.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
+	$(GO) test -run '^$$' -bench 'BenchmarkFailover|BenchmarkSwitchoverWritePause' -benchtime 20x -timeout 30m ./e2e/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./pkg/spec/

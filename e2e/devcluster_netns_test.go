@@ -77,7 +77,7 @@ func TestDevClusterLeavesNothingBehind(t *testing.T) {
 // leftovers reports (and logs) what of dev cluster block B is on the
 // machine: namespaces mysos-bB-*, links msbB/msvB*, the blackhole route,
 // cgroups mysos-devcluster-bB.
-func leftovers(t *testing.T, block string) bool {
+func leftovers(t testing.TB, block string) bool {
 	t.Helper()
 	found := false
 	check := func(what string, out []byte, pattern string) {

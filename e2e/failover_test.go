@@ -118,14 +118,14 @@ func TestFailoverChaos(t *testing.T) {
 	}
 }
 
-func waitReady(t *testing.T, s *scheduler) {
+func waitReady(t testing.TB, s *scheduler) {
 	t.Helper()
 	testutil.WaitFor(t, 120*time.Second, "the cluster Ready", func() bool { return readyTrue(getCluster(t, s, "shop")) })
 }
 
 // checkNoLoss asks every instance: exactly one is writable, the primary
 // Mysos names; it has every acknowledged row, and every replica gets them.
-func checkNoLoss(t *testing.T, s *scheduler, w *ackWriter, adminPW string) {
+func checkNoLoss(t testing.TB, s *scheduler, w *ackWriter, adminPW string) {
 	t.Helper()
 	cl := getCluster(t, s, "shop")
 	acked := w.ackedIDs()
@@ -252,10 +252,13 @@ func missingRows(db *sql.DB, ids []int) (int, error) {
 type ackWriter struct {
 	primary  func() string
 	password string
+	// retryEvery spaces retries after a failed write (default 20 ms).
+	retryEvery time.Duration
 
-	mu     sync.Mutex
-	acked  []int
-	failed int
+	mu      sync.Mutex
+	acked   []int
+	ackedAt []time.Time
+	failed  int
 }
 
 func (w *ackWriter) start(ctx context.Context) <-chan struct{} {
@@ -268,7 +271,7 @@ func (w *ackWriter) start(ctx context.Context) <-chan struct{} {
 			if db == nil {
 				endpoint = w.primary()
 				if endpoint == "" {
-					pause(ctx, 20*time.Millisecond)
+					pause(ctx, w.retry())
 					continue
 				}
 				var err error
@@ -282,6 +285,7 @@ func (w *ackWriter) start(ctx context.Context) <-chan struct{} {
 			w.mu.Lock()
 			if err == nil {
 				w.acked = append(w.acked, id)
+				w.ackedAt = append(w.ackedAt, time.Now())
 			} else {
 				w.failed++
 			}
@@ -289,7 +293,7 @@ func (w *ackWriter) start(ctx context.Context) <-chan struct{} {
 			if err != nil {
 				db.Close()
 				db = nil
-				pause(ctx, 20*time.Millisecond)
+				pause(ctx, w.retry())
 			}
 		}
 		if db != nil {
@@ -299,6 +303,27 @@ func (w *ackWriter) start(ctx context.Context) <-chan struct{} {
 	return done
 }
 
+func (w *ackWriter) retry() time.Duration {
+	if w.retryEvery > 0 {
+		return w.retryEvery
+	}
+	return 20 * time.Millisecond
+}
+
+// longestPause is the longest time between two acknowledged writes after
+// since.
+func (w *ackWriter) longestPause(since time.Time) time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var longest time.Duration
+	for i := 1; i < len(w.ackedAt); i++ {
+		if w.ackedAt[i].After(since) {
+			longest = max(longest, w.ackedAt[i].Sub(w.ackedAt[i-1]))
+		}
+	}
+	return longest
+}
+
 func (w *ackWriter) ackedIDs() []int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -306,7 +331,7 @@ func (w *ackWriter) ackedIDs() []int {
 }
 
 // waitAcked waits for n more acknowledged writes.
-func (w *ackWriter) waitAcked(t *testing.T, n int) {
+func (w *ackWriter) waitAcked(t testing.TB, n int) {
 	t.Helper()
 	base := len(w.ackedIDs())
 	testutil.WaitFor(t, 60*time.Second, fmt.Sprintf("%d more acknowledged writes", n), func() bool { return len(w.ackedIDs()) >= base+n })
@@ -334,7 +359,7 @@ func pause(ctx context.Context, d time.Duration) {
 
 // mysqldPID finds the mysqld an executor started for an instance: its
 // option file names the instance's address and port.
-func mysqldPID(t *testing.T, in spec.InstanceStatus) int {
+func mysqldPID(t testing.TB, in spec.InstanceStatus) int {
 	t.Helper()
 	for _, pid := range mysqldProcesses(t) {
 		cmdline, err := os.ReadFile(filepath.Join("/proc", pid, "cmdline"))

@@ -33,7 +33,7 @@ func TestFoundation(t *testing.T) {
 	}
 }
 
-func quickstartPath(t *testing.T) string {
+func quickstartPath(t testing.TB) string {
 	p, err := filepath.Abs("../examples/quickstart.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +42,7 @@ func quickstartPath(t *testing.T) string {
 }
 
 // getCluster runs `get clusters NAME -o json` and decodes it.
-func getCluster(t *testing.T, s *scheduler, name string, extra ...string) spec.MySQLCluster {
+func getCluster(t testing.TB, s *scheduler, name string, extra ...string) spec.MySQLCluster {
 	t.Helper()
 	out := s.mustCtl(append([]string{"get", "clusters", name, "-o", "json"}, extra...)...)
 	var c spec.MySQLCluster
@@ -52,7 +52,7 @@ func getCluster(t *testing.T, s *scheduler, name string, extra ...string) spec.M
 	return c
 }
 
-func expectLine(t *testing.T, out, want string) {
+func expectLine(t testing.TB, out, want string) {
 	t.Helper()
 	for _, line := range strings.Split(out, "\n") {
 		if strings.TrimSpace(line) == want {
@@ -282,7 +282,7 @@ func testDelete(t *testing.T, s *scheduler) {
 	s.mustCtl("delete", "clusters", "quickstart", "--ignore-not-found")
 }
 
-func readFile(t *testing.T, path string) string {
+func readFile(t testing.TB, path string) string {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {

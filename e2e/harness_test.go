@@ -58,7 +58,7 @@ func buildBinaries(dir string) error {
 
 // scheduler is a mysos-scheduler process under test.
 type scheduler struct {
-	t         *testing.T
+	t         testing.TB
 	dataDir   string
 	endpoints []string // external etcd; empty means embedded
 	args      []string
@@ -70,7 +70,7 @@ type scheduler struct {
 
 // startScheduler starts a scheduler on free loopback ports; endpoints selects
 // an external etcd.
-func startScheduler(t *testing.T, endpoints []string, extraArgs ...string) *scheduler {
+func startScheduler(t testing.TB, endpoints []string, extraArgs ...string) *scheduler {
 	t.Helper()
 	s := &scheduler{t: t, dataDir: t.TempDir(), endpoints: endpoints}
 	s.addr = fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
@@ -177,7 +177,7 @@ func (s *scheduler) mustCtl(args ...string) string {
 }
 
 // writeFile writes content to dir/name and returns the path.
-func writeFile(t *testing.T, dir, name, content string) string {
+func writeFile(t testing.TB, dir, name, content string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {

@@ -15,13 +15,13 @@ import (
 )
 
 // startDevCluster runs a dev cluster in this process for the test.
-func startDevCluster(t *testing.T, agents int) *devcluster.Cluster {
+func startDevCluster(t testing.TB, agents int) *devcluster.Cluster {
 	t.Helper()
 	return startDevClusterWith(t, devcluster.Config{Agents: agents})
 }
 
 // startDevClusterWith starts a dev cluster with test timeouts on free ports.
-func startDevClusterWith(t *testing.T, cfg devcluster.Config) *devcluster.Cluster {
+func startDevClusterWith(t testing.TB, cfg devcluster.Config) *devcluster.Cluster {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -35,7 +35,7 @@ func startDevClusterWith(t *testing.T, cfg devcluster.Config) *devcluster.Cluste
 }
 
 // runClient runs a third-party client to completion and returns its output.
-func runClient(t *testing.T, timeout time.Duration, name string, args ...string) (string, error) {
+func runClient(t testing.TB, timeout time.Duration, name string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

@@ -169,7 +169,7 @@ func TestMySQLClusterOnMesos(t *testing.T) {
 	})
 }
 
-func openMySQL(t *testing.T, endpoint, user, password string) *sql.DB {
+func openMySQL(t testing.TB, endpoint, user, password string) *sql.DB {
 	t.Helper()
 	host, port, err := net.SplitHostPort(endpoint)
 	if err != nil {
@@ -184,7 +184,7 @@ func openMySQL(t *testing.T, endpoint, user, password string) *sql.DB {
 	return srv.DB()
 }
 
-func mustExec(t *testing.T, db *sql.DB, q string) {
+func mustExec(t testing.TB, db *sql.DB, q string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -194,7 +194,7 @@ func mustExec(t *testing.T, db *sql.DB, q string) {
 }
 
 // waitForRow waits until the row with id has replicated to db.
-func waitForRow(t *testing.T, db *sql.DB, id int) {
+func waitForRow(t testing.TB, db *sql.DB, id int) {
 	t.Helper()
 	testutil.WaitFor(t, 30*time.Second, fmt.Sprintf("row %d on the replica", id), func() bool {
 		var n int
@@ -204,7 +204,7 @@ func waitForRow(t *testing.T, db *sql.DB, id int) {
 }
 
 // binlogTransactions counts the GTID events in a server's binary logs.
-func binlogTransactions(t *testing.T, db *sql.DB) int {
+func binlogTransactions(t testing.TB, db *sql.DB) int {
 	t.Helper()
 	logs, err := db.Query("SHOW BINARY LOGS")
 	if err != nil {
@@ -268,7 +268,7 @@ func instanceNamed(c spec.MySQLCluster, name string) *spec.InstanceStatus {
 	return nil
 }
 
-func replicaInstance(t *testing.T, c spec.MySQLCluster) spec.InstanceStatus {
+func replicaInstance(t testing.TB, c spec.MySQLCluster) spec.InstanceStatus {
 	t.Helper()
 	for _, in := range c.Status.Instances {
 		if in.Role == "replica" {
@@ -288,7 +288,7 @@ func stateURLs(c *devcluster.Cluster) map[string]string {
 	return out
 }
 
-func httpGet(t *testing.T, url string) []byte {
+func httpGet(t testing.TB, url string) []byte {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -300,7 +300,7 @@ func httpGet(t *testing.T, url string) []byte {
 }
 
 // addProcesses adds every process's command line and environment.
-func addProcesses(t *testing.T, places map[string][]byte) {
+func addProcesses(t testing.TB, places map[string][]byte) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		t.Fatal(err)
@@ -319,7 +319,7 @@ func addProcesses(t *testing.T, places map[string][]byte) {
 
 // addSandboxLogs adds every file under the agents' work dirs that is a log:
 // executors' stdout and stderr, mysqld's error logs.
-func addSandboxLogs(t *testing.T, c *devcluster.Cluster, places map[string][]byte) {
+func addSandboxLogs(t testing.TB, c *devcluster.Cluster, places map[string][]byte) {
 	for _, a := range c.Agents() {
 		av, err := fetchAgentState(a)
 		if err != nil {
@@ -342,7 +342,7 @@ func addSandboxLogs(t *testing.T, c *devcluster.Cluster, places map[string][]byt
 
 // mysqldProcesses are the mariadbd processes Mysos' executors started
 // (their config lives in a mysos- run directory).
-func mysqldProcesses(t *testing.T) []string {
+func mysqldProcesses(t testing.TB) []string {
 	var out []string
 	entries, err := os.ReadDir("/proc")
 	if err != nil {

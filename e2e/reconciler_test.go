@@ -351,7 +351,7 @@ func TestMasterRestartReconciles(t *testing.T) {
 // instances in before still run the same tasks, then that the scheduler
 // still manages the cluster: a fourth instance is launched, the others are
 // untouched, and nothing is reserved twice for them.
-func expectResumed(t *testing.T, s *scheduler, c *devcluster.Cluster, fw, name string, before map[int]instanceView) {
+func expectResumed(t testing.TB, s *scheduler, c *devcluster.Cluster, fw, name string, before map[int]instanceView) {
 	t.Helper()
 	original := taskIDs(before)
 	_, after := waitRunning(t, s, c, fw, name, 3, nil)
@@ -375,7 +375,7 @@ func expectResumed(t *testing.T, s *scheduler, c *devcluster.Cluster, fw, name s
 // mysos-executor TestMain built; etcd nil means the embedded one.
 // The reconciler's tests run the executor's hold workload: tasks without
 // mysqld, so that launching, relaunching and releasing are tested on their own.
-func startMesosScheduler(t *testing.T, c *devcluster.Cluster, etcd []string, extra ...string) *scheduler {
+func startMesosScheduler(t testing.TB, c *devcluster.Cluster, etcd []string, extra ...string) *scheduler {
 	t.Helper()
 	args := []string{"--master", c.MasterURL(), "--executor", filepath.Join(binDir, "mysos-executor"), "--executor-workload", "hold"}
 	return startScheduler(t, etcd, append(args, extra...)...)
@@ -407,7 +407,7 @@ func (s *scheduler) kill9() {
 }
 
 // mustRun runs mysosctl against s and fails t unless it exits 0.
-func mustRun(t *testing.T, s *scheduler, args ...string) string {
+func mustRun(t testing.TB, s *scheduler, args ...string) string {
 	t.Helper()
 	r := s.ctl(args...)
 	if r.code != 0 {
@@ -432,7 +432,7 @@ spec:
 }
 
 // applyReplicas applies the cluster with that many replicas.
-func applyReplicas(t *testing.T, s *scheduler, name string, replicas int) {
+func applyReplicas(t testing.TB, s *scheduler, name string, replicas int) {
 	t.Helper()
 	path := writeFile(t, t.TempDir(), name+".yaml", clusterManifest(name, replicas))
 	out := mustRun(t, s, "apply", "-f", path)
@@ -444,7 +444,7 @@ func applyReplicas(t *testing.T, s *scheduler, name string, replicas int) {
 
 // waitSubscribed waits for s to subscribe and returns the framework id: the
 // one framework connected to the master.
-func waitSubscribed(t *testing.T, s *scheduler, c *devcluster.Cluster) string {
+func waitSubscribed(t testing.TB, s *scheduler, c *devcluster.Cluster) string {
 	t.Helper()
 	var id string
 	waitUntil(t, 30*time.Second, "the scheduler to subscribe", func() error {
@@ -462,7 +462,7 @@ func waitSubscribed(t *testing.T, s *scheduler, c *devcluster.Cluster) string {
 }
 
 // waitResubscribed waits for s to subscribe again as framework fw.
-func waitResubscribed(t *testing.T, s *scheduler, c *devcluster.Cluster, fw string) {
+func waitResubscribed(t testing.TB, s *scheduler, c *devcluster.Cluster, fw string) {
 	t.Helper()
 	waitUntil(t, convergeTimeout, "the scheduler to re-subscribe as "+fw, func() error {
 		if body := s.readyz(); !strings.Contains(body, "[+]mesos ok") {
@@ -491,7 +491,7 @@ func leaderAndStandby(a, b *scheduler) (leader, standby *scheduler, err error) {
 
 // waitUntil is testutil.WaitFor for a condition that says why it does not
 // hold yet; the last reason is logged if it never does.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() error) {
+func waitUntil(t testing.TB, timeout time.Duration, what string, cond func() error) {
 	t.Helper()
 	var last error
 	defer func() {
@@ -573,7 +573,7 @@ func getClusterView(s *scheduler, name string) (cv clusterView, found bool, err 
 // On every observation it also holds the status to its word: a status that
 // describes the current generation and says Running must show every
 // instance of the spec TASK_RUNNING.
-func waitRunning(t *testing.T, s *scheduler, c *devcluster.Cluster, fw, name string, n int,
+func waitRunning(t testing.TB, s *scheduler, c *devcluster.Cluster, fw, name string, n int,
 	extra func(clusterView, masterView) error) (clusterView, map[int]instanceView) {
 	t.Helper()
 	var cv clusterView
@@ -668,7 +668,7 @@ func taskIDs(insts map[int]instanceView) []string {
 
 // expectUntouched fails unless the given ordinals kept their task, agent and
 // volume from before to after.
-func expectUntouched(t *testing.T, before, after map[int]instanceView, ordinals ...int) {
+func expectUntouched(t testing.TB, before, after map[int]instanceView, ordinals ...int) {
 	t.Helper()
 	for _, i := range ordinals {
 		b, a := before[i], after[i]
@@ -684,7 +684,7 @@ func expectUntouched(t *testing.T, before, after map[int]instanceView, ordinals 
 // its own with its port and volume, the reservation labelled for it and
 // sized as the spec plus the executor's overhead, and the hold file on its
 // volume written by its current task, starts[ordinal] times.
-func checkPlacement(t *testing.T, c *devcluster.Cluster, fw, name, uid string, insts map[int]instanceView, starts map[int]int) {
+func checkPlacement(t testing.TB, c *devcluster.Cluster, fw, name, uid string, insts map[int]instanceView, starts map[int]int) {
 	t.Helper()
 	mv, err := fetchMasterState(c)
 	if err != nil {
@@ -771,7 +771,7 @@ func checkPlacement(t *testing.T, c *devcluster.Cluster, fw, name, uid string, i
 }
 
 // readHold reads the hold file on an instance's volume.
-func readHold(t *testing.T, c *devcluster.Cluster, in instanceView) executor.HoldRecord {
+func readHold(t testing.TB, c *devcluster.Cluster, in instanceView) executor.HoldRecord {
 	t.Helper()
 	av, err := fetchAgentStateByID(c, in.AgentID)
 	if err != nil {
@@ -786,7 +786,7 @@ func readHold(t *testing.T, c *devcluster.Cluster, in instanceView) executor.Hol
 
 // expectMasterTasks fails unless the master's non-terminal tasks of fw are
 // exactly ids, all TASK_RUNNING.
-func expectMasterTasks(t *testing.T, c *devcluster.Cluster, fw string, ids []string) {
+func expectMasterTasks(t testing.TB, c *devcluster.Cluster, fw string, ids []string) {
 	t.Helper()
 	mv, err := fetchMasterState(c)
 	if err != nil {
@@ -805,7 +805,7 @@ func expectMasterTasks(t *testing.T, c *devcluster.Cluster, fw string, ids []str
 
 // expectLaunched fails unless the agents ran executors for exactly ids: no
 // task was relaunched or added behind the status' back.
-func expectLaunched(t *testing.T, c *devcluster.Cluster, fw string, ids []string) {
+func expectLaunched(t testing.TB, c *devcluster.Cluster, fw string, ids []string) {
 	t.Helper()
 	launched := executorsLaunched(t, c, fw)
 	if got := slices.Sorted(maps.Keys(launched)); !slices.Equal(got, ids) {
@@ -815,7 +815,7 @@ func expectLaunched(t *testing.T, c *devcluster.Cluster, fw string, ids []string
 
 // checkExecutorProcesses fails unless the live executor processes of fw are
 // exactly those of ids.
-func checkExecutorProcesses(t *testing.T, fw string, ids []string) {
+func checkExecutorProcesses(t testing.TB, fw string, ids []string) {
 	t.Helper()
 	if err := executorProcessesAre(fw, ids); err != nil {
 		t.Fatal(err)
@@ -963,7 +963,7 @@ func fetchAgentStateByID(c *devcluster.Cluster, id string) (agentView, error) {
 }
 
 // agentIndex is the position of the agent with that id, for fault injection.
-func agentIndex(t *testing.T, c *devcluster.Cluster, id string) int {
+func agentIndex(t testing.TB, c *devcluster.Cluster, id string) int {
 	t.Helper()
 	for _, a := range c.Agents() {
 		if a.ID == id {
@@ -997,7 +997,7 @@ func (av agentView) liveExecutors(fw string) []string {
 
 // executorsLaunched maps every executor id any agent ran for fw, live or
 // completed, to the agent's id.
-func executorsLaunched(t *testing.T, c *devcluster.Cluster, fw string) map[string]string {
+func executorsLaunched(t testing.TB, c *devcluster.Cluster, fw string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for _, a := range c.Agents() {

@@ -9,7 +9,7 @@ import (
 const module = "github.com/mysos-project/mysos"
 
 // deps lists the packages pkg imports, transitively.
-func deps(t *testing.T, pkg string) []string {
+func deps(t testing.TB, pkg string) []string {
 	t.Helper()
 	out, err := exec.Command("go", "list", "-deps", pkg).Output()
 	if err != nil {

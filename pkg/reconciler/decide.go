@@ -69,8 +69,10 @@ const (
 	// killRetry spaces repeated kills of a task that has not died.
 	killRetry = 10 * time.Second
 	// quickFailure: a task that ends sooner than this after its launch
-	// counts towards crash-loop backoff.
-	quickFailure = time.Minute
+	// counts towards crash-loop backoff. A mysqld that cannot start dies
+	// within seconds; one killed after serving for a while is not looping,
+	// and must come back at once to rejoin (a failover may be waiting for it).
+	quickFailure = 10 * time.Second
 )
 
 // world is everything one pass observed.
