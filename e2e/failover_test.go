@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -38,14 +39,18 @@ spec:
 
 // TestFailoverChaos runs a writer that inserts rows without pause, keeping
 // every id whose COMMIT was acknowledged, while faults hit the primary:
-// kill -9 of its mysqld, a crash of its executor, and switchovers. After
-// each: exactly one writable server, the one Mysos names; every
-// acknowledged row on it and, once replication converged, on every
-// replica; the cluster Ready again; the events name every step.
+// kill -9 of its mysqld, a crash of its executor, switchovers, the
+// scheduler killed at a random instant of a failover, etcd down while the
+// primary dies. After each: exactly one writable server, the one Mysos
+// names; every acknowledged row on it and, once replication converged, on
+// every replica; the cluster Ready again; the events name every step.
+// MYSOS_CHAOS_ROUNDS repeats the list (timings are random; the seed is
+// logged).
 func TestFailoverChaos(t *testing.T) {
 	testutil.RequireBinary(t, "mariadb-install-db", "apt-get install -y mariadb-server")
 	c := startDevCluster(t, 4)
-	s := startScheduler(t, nil, "--master", c.MasterURL(), "--executor", filepath.Join(binDir, "mysos-executor"))
+	etcd := testutil.StartEtcd(t)
+	s := startScheduler(t, etcd.Endpoints, "--master", c.MasterURL(), "--executor", filepath.Join(binDir, "mysos-executor"))
 	s.mustCtl("apply", "-f", writeFile(t, t.TempDir(), "shop.yaml", failoverManifest))
 	s.mustCtl("wait", "clusters/shop", "--for=condition=Ready", "--timeout=120s")
 	password := strings.TrimSpace(s.mustCtl("credentials", "shop", "app", "-o", "password"))
@@ -61,55 +66,79 @@ func TestFailoverChaos(t *testing.T) {
 	done := w.start(ctx)
 	defer func() { stop(); <-done }()
 
+	seed := time.Now().UnixNano()
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	t.Logf("random timing seed %d", seed)
+	killMysqld := func(t *testing.T, p spec.InstanceStatus) {
+		if err := syscall.Kill(mysqldPID(t, p), syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	}
 	faults := []struct {
 		name     string
 		failover bool // the primary must change
 		inject   func(t *testing.T, primary spec.InstanceStatus)
 	}{
-		{"KillMysqld", true, func(t *testing.T, p spec.InstanceStatus) {
-			if err := syscall.Kill(mysqldPID(t, p), syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-		}},
+		{"KillMysqld", true, killMysqld},
 		{"SwitchoverToChosen", true, func(t *testing.T, p spec.InstanceStatus) { s.mustCtl("switchover", "shop", "--timeout=60s") }},
 		{"KillExecutor", true, func(t *testing.T, p spec.InstanceStatus) {
 			if err := c.KillExecutor(agentIndex(t, c, p.AgentID), activeFrameworks(c)[0], p.TaskID); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{"KillMysqldAgain", true, func(t *testing.T, p spec.InstanceStatus) {
-			if err := syscall.Kill(mysqldPID(t, p), syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-		}},
+		{"KillMysqldAgain", true, killMysqld},
 		{"SwitchoverToNamed", true, func(t *testing.T, p spec.InstanceStatus) {
 			to := replicaInstance(t, getCluster(t, s, "shop")).Name
 			s.mustCtl("switchover", "shop", "--to", to, "--timeout=60s")
 		}},
+		// The scheduler dies at a random instant of the failover (the
+		// steps take ~60 ms); the next one finishes it from etcd.
+		{"KillSchedulerMidFailover", true, func(t *testing.T, p spec.InstanceStatus) {
+			killMysqld(t, p)
+			pause(context.Background(), time.Duration(rng.IntN(80))*time.Millisecond)
+			s.kill9()
+			s.start()
+		}},
+		// etcd crashes as the primary dies: nothing can be decided until
+		// it is back; then the failover runs.
+		{"EtcdDownDuringFailover", true, func(t *testing.T, p spec.InstanceStatus) {
+			etcd.Stop()
+			killMysqld(t, p)
+			pause(context.Background(), time.Duration(200+rng.IntN(1300))*time.Millisecond)
+			etcd.Start()
+		}},
 	}
-	survived := 0
-	for _, f := range faults {
-		ok := t.Run(f.name, func(t *testing.T) {
-			waitReady(t, s)
-			w.waitAcked(t, 5)
-			before := getCluster(t, s, "shop")
-			primary := *instanceNamed(before, before.Status.CurrentPrimary)
-			f.inject(t, primary)
-			testutil.WaitFor(t, 120*time.Second, "a new primary and the cluster Ready", func() bool {
-				got := getCluster(t, s, "shop")
-				return readyTrue(got) && (!f.failover || got.Status.CurrentPrimary != primary.Name)
+	rounds := 1
+	if n, err := strconv.Atoi(os.Getenv("MYSOS_CHAOS_ROUNDS")); err == nil && n > 0 {
+		rounds = n
+	}
+	survived, injected := 0, 0
+	for round := range rounds {
+		for _, f := range faults {
+			injected++
+			ok := t.Run(fmt.Sprintf("%s/round%d", f.name, round+1), func(t *testing.T) {
+				waitReady(t, s)
+				w.waitAcked(t, 5)
+				before := getCluster(t, s, "shop")
+				primary := *instanceNamed(before, before.Status.CurrentPrimary)
+				f.inject(t, primary)
+				testutil.WaitFor(t, 120*time.Second, "a new primary and the cluster Ready", func() bool {
+					got := getCluster(t, s, "shop")
+					return readyTrue(got) && (!f.failover || got.Status.CurrentPrimary != primary.Name)
+				})
+				w.waitAcked(t, 5)
+				checkNoLoss(t, s, w, adminPW)
 			})
-			w.waitAcked(t, 5)
-			checkNoLoss(t, s, w, adminPW)
-		})
-		if !ok {
-			break
+			if !ok {
+				break
+			}
+			survived++
 		}
-		survived++
 	}
 	stop()
 	<-done
-	t.Logf("survived %d of %d faults; %d writes acknowledged, %d attempts failed", survived, len(faults), len(w.ackedIDs()), w.failed)
+	t.Logf("survived %d of %d faults injected (%d rounds of %d); %d writes acknowledged, %d attempts failed",
+		survived, injected, rounds, len(faults), len(w.ackedIDs()), w.failed)
 	events := s.mustCtl("events", "shop")
 	for _, want := range []string{"FailoverStarted", "Fenced", "CandidateChosen", "Promoted", "FailoverCompleted", "SwitchoverStarted", "Demoted", "SwitchoverCompleted"} {
 		if !strings.Contains(events, want) {

@@ -84,39 +84,72 @@ func EmbeddedEtcd(t testing.TB) []string {
 // loopback ports and returns its endpoints; it is stopped when the test ends.
 func ExternalEtcd(t testing.TB) []string {
 	t.Helper()
-	bin := RequireBinary(t, "etcd", "apt-get install -y etcd-server")
-	dir := t.TempDir()
+	return StartEtcd(t).Endpoints
+}
+
+// Etcd is an etcd server process (Debian's etcd-server) on loopback, which
+// a test can stop and start again on the same data and ports.
+type Etcd struct {
+	Endpoints []string
+	t         testing.TB
+	args      []string
+	bin, dir  string
+	cmd       *exec.Cmd
+	log       *os.File
+}
+
+// StartEtcd starts an etcd server for the test and stops it when the test
+// ends.
+func StartEtcd(t testing.TB) *Etcd {
+	t.Helper()
+	e := &Etcd{t: t, bin: RequireBinary(t, "etcd", "apt-get install -y etcd-server"), dir: t.TempDir()}
 	clientURL := fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
-	cmd := exec.Command(bin, "--name", "mysos-test", "--data-dir", filepath.Join(dir, "data"),
+	e.Endpoints = []string{clientURL}
+	e.args = []string{"--name", "mysos-test", "--data-dir", filepath.Join(e.dir, "data"),
 		"--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
 		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
-		"--initial-cluster", "mysos-test="+peerURL, "--logger=zap", "--log-level=error",
-		"--heartbeat-interval=10", "--election-timeout=100")
-	logFile, err := os.Create(filepath.Join(dir, "etcd.log"))
+		"--initial-cluster", "mysos-test=" + peerURL, "--logger=zap", "--log-level=error",
+		"--heartbeat-interval=10", "--election-timeout=100"}
+	e.Start()
+	t.Cleanup(e.Stop)
+	return e
+}
+
+// Start runs the server (again) and waits until it is healthy.
+func (e *Etcd) Start() {
+	e.t.Helper()
+	log, err := os.OpenFile(filepath.Join(e.dir, "etcd.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start etcd: %v", err)
+	e.cmd, e.log = exec.Command(e.bin, e.args...), log
+	e.cmd.Stdout, e.cmd.Stderr = log, log
+	if err := e.cmd.Start(); err != nil {
+		e.t.Fatalf("start etcd: %v", err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		logFile.Close()
-	})
 	// Wait on /health, not on a gRPC client: a client dialling too early backs
 	// off for a second after the first refused connection.
-	WaitFor(t, 20*time.Second, "external etcd /health", func() bool {
-		resp, err := http.Get(clientURL + "/health")
+	WaitFor(e.t, 20*time.Second, "external etcd /health", func() bool {
+		resp, err := http.Get(e.Endpoints[0] + "/health")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	return []string{clientURL}
+}
+
+// Stop kills the server (a crash: etcd's write-ahead log keeps every
+// acknowledged write); Start brings it back.
+func (e *Etcd) Stop() {
+	if e.cmd == nil {
+		return
+	}
+	_ = e.cmd.Process.Kill()
+	_ = e.cmd.Wait()
+	e.log.Close()
+	e.cmd = nil
 }
 
 // EtcdClient dials endpoints and closes the client when the test ends (before
