@@ -127,7 +127,7 @@ func TestFailoverChaos(t *testing.T) {
 					return readyTrue(got) && (!f.failover || got.Status.CurrentPrimary != primary.Name)
 				})
 				w.waitAcked(t, 5)
-				checkNoLoss(t, s, w, adminPW)
+				checkNoLoss(t, s, w.ackedIDs(), adminPW)
 			})
 			if !ok {
 				break
@@ -154,10 +154,9 @@ func waitReady(t testing.TB, s *scheduler) {
 
 // checkNoLoss asks every instance: exactly one is writable, the primary
 // Mysos names; it has every acknowledged row, and every replica gets them.
-func checkNoLoss(t testing.TB, s *scheduler, w *ackWriter, adminPW string) {
+func checkNoLoss(t testing.TB, s *scheduler, acked []int, adminPW string) {
 	t.Helper()
 	cl := getCluster(t, s, "shop")
-	acked := w.ackedIDs()
 	for _, in := range cl.Status.Instances {
 		endpoint := fmt.Sprintf("%s:%d", in.Host, in.Port)
 		db := openMySQL(t, endpoint, "mysos_admin", adminPW)

@@ -23,6 +23,9 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(writerEnv); spec != "" {
+		os.Exit(runWriter(spec)) // a writer the partition test runs inside an agent's namespace
+	}
 	dir, err := os.MkdirTemp("", "mysos-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -756,3 +756,14 @@ func (c *Cluster) Close() {
 		}
 	}
 }
+
+// AgentNetns names the network namespace agent i and its executors live in
+// (for `ip netns exec`), or "" when the agents share the host's network.
+func (c *Cluster) AgentNetns(i int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.nsnet == nil || i < 0 || i >= len(c.agents) {
+		return ""
+	}
+	return c.nsnet.nsName(c.agents[i].n)
+}

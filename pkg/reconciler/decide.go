@@ -97,6 +97,17 @@ type world struct {
 
 type timeouts struct{ relaunch, release time.Duration }
 
+// instanceRecord is the observed record of an ordinal (an empty one if
+// there is none).
+func (w world) instanceRecord(ordinal int) *store.Instance {
+	for _, inst := range w.instances {
+		if inst.Ordinal == ordinal {
+			return inst
+		}
+	}
+	return &store.Instance{}
+}
+
 // decide is pure: the actions the world calls for, most urgent first. The
 // reconciler performs the first.
 func decide(w world) []action {

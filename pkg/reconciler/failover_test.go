@@ -392,3 +392,42 @@ func TestFailoverResumesInANewProcess(t *testing.T) {
 		})
 	}
 }
+
+// TestPrimaryBackFromPartitionAcknowledgesNothing: a primary cut off by a
+// partition committed a transaction no replica got, and its client waits
+// for the acknowledgement. Failed over meanwhile, it comes back writable
+// with the same task: it is made read-only and its clients disconnected
+// before anything could release that commit, and it is marked errant.
+func TestPrimaryBackFromPartitionAcknowledgesNothing(t *testing.T) {
+	g, db := newFailoverRig(t)
+	if err := db.write(addr(0), 3); err != nil {
+		t.Fatal(err)
+	}
+	db.pump()
+	s0 := db.server(addr(0))
+	s0.binlog = append(s0.binlog, txn{s0.id, 4})
+	s0.waiting, s0.down = 1, true
+	g.failTask(0, mesos.TASK_UNREACHABLE)
+	g.converge(db)
+	newPrimary := g.cluster().Status.CurrentPrimary
+	if newPrimary == "shop-0" {
+		t.Fatal("no failover for an unreachable primary")
+	}
+	if err := db.write(addr(int(newPrimary[5]-'0')), 2); err != nil {
+		t.Fatal(err)
+	}
+	// The partition heals: same task, still writable, semi-sync on.
+	g.failTask(0, mesos.TASK_RUNNING)
+	s0.down = false
+	g.converge(db)
+	g.converge(db)
+	if s0.leaked != 0 {
+		t.Fatalf("%d commit(s) were released without a replica having them", s0.leaked)
+	}
+	if !s0.readOnly || s0.kills == 0 || s0.source != "" && s0.io == "Yes" {
+		t.Fatalf("old primary read-only %v, %d connection kills, source %q io %s; want it fenced", s0.readOnly, s0.kills, s0.source, s0.io)
+	}
+	if rec := g.store.instance("default/shop/0"); rec.Errant == "" {
+		t.Fatal("the old primary with a commit nobody else has is not marked errant")
+	}
+}

@@ -40,6 +40,11 @@ type fakeServer struct {
 	databases []string
 	kills     int
 	stuck     bool // the applier does not apply (WaitForGTID times out)
+	// waiting counts commits whose clients wait for a semi-sync
+	// acknowledgement; leaked counts those released without one (the
+	// primary side of semi-sync turned off under them): acknowledged
+	// writes that no replica has.
+	waiting, leaked int
 }
 
 func newFakeMySQL() *fakeMySQL { return &fakeMySQL{servers: map[string]*fakeServer{}} }
@@ -165,8 +170,17 @@ func (c *fakeConn) Status(context.Context) (mysql.Status, error) {
 	return st, err
 }
 
+// SetReadOnly waits, as MariaDB's does, for commits in progress: one
+// waiting for a semi-sync acknowledgement holds it back until its session
+// is killed.
 func (c *fakeConn) SetReadOnly(_ context.Context, on bool) error {
-	return c.do(func(s *fakeServer) error { s.readOnly = on; return nil })
+	return c.do(func(s *fakeServer) error {
+		if on && !s.readOnly && s.waiting > 0 {
+			return fmt.Errorf("set read_only: %w", context.DeadlineExceeded)
+		}
+		s.readOnly = on
+		return nil
+	})
 }
 
 func (c *fakeConn) ReplicateFrom(_ context.Context, src mysql.Source) error {
@@ -184,7 +198,14 @@ func (c *fakeConn) ResetReplication(context.Context) error {
 }
 
 func (c *fakeConn) EnableSemiSync(_ context.Context, primary bool, _ int, _ time.Duration) error {
-	return c.do(func(s *fakeServer) error { s.semiSync = primary; return nil })
+	return c.do(func(s *fakeServer) error {
+		if s.semiSync && !primary {
+			s.leaked += s.waiting
+			s.waiting = 0
+		}
+		s.semiSync = primary
+		return nil
+	})
 }
 
 func (c *fakeConn) SemiSyncPrimary(context.Context) (bool, error) {
@@ -225,7 +246,7 @@ func (c *fakeConn) WaitForGTID(_ context.Context, set mysql.GTIDSet) error {
 }
 
 func (c *fakeConn) KillConnections(context.Context, ...string) error {
-	return c.do(func(s *fakeServer) error { s.kills++; return nil })
+	return c.do(func(s *fakeServer) error { s.kills, s.waiting = s.kills+1, 0; return nil })
 }
 
 func (c *fakeConn) Close() error { return nil }

@@ -36,7 +36,10 @@ func (r *ClusterReconciler) performOperation(ctx context.Context, c *spec.MySQLC
 			}
 		})
 	case actMarkErrant:
-		err = r.Store.PutInstance(ctx, a.inst)
+		err = r.fenceErrant(ctx, c, w, a.inst)
+		if err == nil && w.instanceRecord(a.inst.Ordinal).Errant == "" {
+			err = r.Store.PutInstance(ctx, a.inst)
+		}
 	default:
 		return fmt.Errorf("not an operation action: %s", a.kind)
 	}
@@ -95,7 +98,7 @@ func (r *ClusterReconciler) fence(ctx context.Context, c *spec.MySQLCluster, w w
 		wg.Go(func() {
 			// Best effort: the replicas' stopped IO threads are the fence
 			// that holds even when the old primary cannot be reached.
-			if err := r.onServer(ctx, c, w, from, func(ctx context.Context, s Server) error { return s.SetReadOnly(ctx, true) }); err != nil {
+			if err := r.onServer(ctx, c, w, from, func(ctx context.Context, s Server) error { return stopWrites(ctx, s, 0) }); err != nil {
 				r.logger().Warn("cannot make the old primary read-only", "cluster", c.Key(), "instance", from.Name(), "err", err)
 			}
 		})
@@ -123,27 +126,49 @@ func (r *ClusterReconciler) fence(ctx context.Context, c *spec.MySQLCluster, w w
 // client connections that hold it back if need be, then disconnects every
 // client so that applications reconnect to the new primary.
 func (r *ClusterReconciler) demote(ctx context.Context, c *spec.MySQLCluster, w world, a action) error {
-	err := r.onServer(ctx, c, w, a.inst, func(ctx context.Context, s Server) error {
-		budget, cancel := context.WithTimeout(ctx, demoteBudget)
-		err := s.SetReadOnly(budget, true)
-		cancel()
-		if err != nil {
-			r.logger().Info("read-only did not take within the budget: killing client connections", "cluster", c.Key(), "err", err)
-			if err := s.KillConnections(ctx, AdminUser, ReplicationUser); err != nil {
-				return err
-			}
-			if err := s.SetReadOnly(ctx, true); err != nil {
-				return err
-			}
-		}
-		return s.KillConnections(ctx, AdminUser, ReplicationUser)
-	})
+	err := r.onServer(ctx, c, w, a.inst, func(ctx context.Context, s Server) error { return stopWrites(ctx, s, demoteBudget) })
 	if err != nil {
 		return err
 	}
 	a.op.Step = spec.StepCatchingUp
 	return r.writeOperation(ctx, c, a.op, nil)
 }
+
+// stopWrites makes a server read-only and disconnects every client but
+// Mysos' own. Running transactions get grace to finish; after it, or at
+// once without grace, the connections holding read_only back are killed
+// first. That matters beyond patience: a commit waiting for a semi-sync
+// acknowledgement that cannot come (a primary cut off from its replicas)
+// holds SET GLOBAL read_only back for ever, and killing its session is the
+// only way to end the wait without acknowledging it.
+func stopWrites(ctx context.Context, s Server, grace time.Duration) error {
+	done := false
+	if grace > 0 {
+		try, cancel := context.WithTimeout(ctx, grace)
+		done = s.SetReadOnly(try, true) == nil
+		cancel()
+	}
+	var err error
+	for attempt := 0; !done && attempt < readOnlyAttempts; attempt++ {
+		if err = s.KillConnections(ctx, AdminUser, ReplicationUser); err != nil {
+			return err
+		}
+		try, cancel := context.WithTimeout(ctx, readOnlyAttempt)
+		err = s.SetReadOnly(try, true)
+		cancel()
+		done = err == nil
+	}
+	if !done {
+		return fmt.Errorf("read_only did not take after %d attempts: %w", readOnlyAttempts, err)
+	}
+	return s.KillConnections(ctx, AdminUser, ReplicationUser)
+}
+
+// stopWrites tries this often, this long each time.
+const (
+	readOnlyAttempts = 5
+	readOnlyAttempt  = 500 * time.Millisecond
+)
 
 // catchUp waits for the candidate, detaches it from its source and records
 // it as the primary. It stays read-only: the topology steps turn semi-sync
@@ -238,4 +263,13 @@ func (r *ClusterReconciler) silentSince(taskID string) (time.Time, bool) {
 func (r *ClusterReconciler) isSilent(taskID string) bool {
 	_, ok := r.silentSince(taskID)
 	return ok
+}
+
+// fenceErrant makes an errant instance read-only and disconnects its
+// clients before anything else: a former primary back from a partition may
+// still be writable, with commits waiting for an acknowledgement that must
+// never come. The primary side of semi-sync stays on, so those commits wait
+// (and their clients were told nothing) until the instance is re-seeded.
+func (r *ClusterReconciler) fenceErrant(ctx context.Context, c *spec.MySQLCluster, w world, inst *store.Instance) error {
+	return r.onServer(ctx, c, w, inst, func(ctx context.Context, s Server) error { return stopWrites(ctx, s, 0) })
 }

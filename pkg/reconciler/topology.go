@@ -216,6 +216,10 @@ func replicaActions(w world, primary *store.Instance, pv serverView) []action {
 			continue
 		}
 		if inst.Errant != "" {
+			if !v.status.ReadOnly {
+				out = append(out, action{kind: actMarkErrant, inst: inst, why: "an errant instance must not take writes: " + inst.Errant})
+				continue
+			}
 			if w.cluster.Spec.Failover.ReseedErrant {
 				a := releaseAction(w, inst, false)
 				a.why = "errant (" + inst.Errant + "); spec.failover.reseedErrant: a fresh instance is seeded from the primary"
@@ -381,13 +385,20 @@ func (r *ClusterReconciler) performTopology(ctx context.Context, c *spec.MySQLCl
 	case actCreateDatabase:
 		return srv.CreateDatabase(ctx, a.db)
 	case actReplicate:
-		if err := srv.SetReadOnly(ctx, true); err != nil {
-			return err
+		v := w.servers[a.inst.Ordinal]
+		if !v.status.ReadOnly || v.semiSync {
+			// A former primary, perhaps back from a partition with
+			// commits waiting for an acknowledgement: their clients are
+			// disconnected (they get an error, never an OK) as it turns
+			// read-only (see stopWrites).
+			if err := stopWrites(ctx, srv, 0); err != nil {
+				return err
+			}
 		}
-		if w.servers[a.inst.Ordinal].semiSync {
-			// A former primary: with the primary side of semi-sync on,
-			// every replicated commit would wait for acknowledgements
-			// nobody sends, and its applier would stall.
+		if v.semiSync {
+			// With the primary side of semi-sync on, every replicated
+			// commit would wait for acknowledgements nobody sends, and
+			// the applier would stall.
 			if err := srv.EnableSemiSync(ctx, false, 0, 0); err != nil {
 				return err
 			}

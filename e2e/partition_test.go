@@ -1,0 +1,199 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mysos-project/mysos/internal/testutil"
+	"github.com/mysos-project/mysos/pkg/devcluster"
+	"github.com/mysos-project/mysos/pkg/spec"
+)
+
+// writerEnv makes the e2e test binary a writer (see runWriter): the
+// partition test starts it inside an agent's network namespace.
+const writerEnv = "MYSOS_E2E_WRITER"
+
+// runWriter inserts rows with ids from first up into shop.w at endpoint,
+// one at a time, forever, and prints "ACK <id> <unix nanos>" for every
+// commit the server acknowledged. spec is "endpoint user password first".
+func runWriter(spec string) int {
+	f := strings.Fields(spec)
+	if len(f) != 4 {
+		fmt.Fprintln(os.Stderr, "writer: want endpoint user password first-id")
+		return 2
+	}
+	first, _ := strconv.Atoi(f[3])
+	db, err := openDB(f[0], f[1], f[2])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "writer:", err)
+		return 1
+	}
+	out := bufio.NewWriter(os.Stdout)
+	for id := first; ; id++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := db.ExecContext(ctx, "INSERT INTO shop.w VALUES (?)", id)
+		cancel()
+		if err == nil {
+			fmt.Fprintf(out, "ACK %d %d\n", id, time.Now().UnixNano())
+			if out.Flush() != nil {
+				return 0
+			}
+		} else {
+			time.Sleep(20 * time.Millisecond) // a separate process: nothing to synchronise with
+		}
+	}
+}
+
+// nsWriter is a runWriter process inside a namespace, and what it printed.
+type nsWriter struct {
+	mu    sync.Mutex
+	acked []int
+	at    []time.Time
+}
+
+func startNSWriter(t *testing.T, netns, endpoint, password string, first int) *nsWriter {
+	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", netns, os.Args[0])
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s app %s %d", writerEnv, endpoint, password, first))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w := &nsWriter{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var id int
+			var nanos int64
+			if _, err := fmt.Sscanf(sc.Text(), "ACK %d %d", &id, &nanos); err == nil {
+				w.mu.Lock()
+				w.acked, w.at = append(w.acked, id), append(w.at, time.Unix(0, nanos))
+				w.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		<-done
+	})
+	return w
+}
+
+// ackedAfter lists the ids acknowledged after t.
+func (w *nsWriter) ackedAfter(t time.Time) []int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []int
+	for i, at := range w.at {
+		if at.After(t) {
+			out = append(out, w.acked[i])
+		}
+	}
+	return out
+}
+
+func (w *nsWriter) ids() []int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]int(nil), w.acked...)
+}
+
+// TestFailoverUnderPartition cuts the primary's agent off (--netns: its own
+// namespace, link down, the host's blackhole route catching its subnet):
+// its mysqld keeps running, and a client inside its namespace keeps
+// writing to it. Mesos reports the task unreachable, Mysos fails over, and
+// not one of the cut-off client's writes is acknowledged after the fence,
+// neither during the partition nor after it heals; the old primary comes
+// back fenced and rejoins or is re-seeded; every acknowledged write of
+// either writer is on every instance.
+func TestFailoverUnderPartition(t *testing.T) {
+	testutil.RequireBinary(t, "mariadb-install-db", "apt-get install -y mariadb-server")
+	testutil.RequireBinary(t, "ip", "apt-get install -y iproute2")
+	testutil.RequireRoot(t, "a dev cluster with network namespaces")
+	c := startDevClusterWith(t, devcluster.Config{Agents: 4, Netns: true})
+	s := startScheduler(t, nil, "--master", c.MasterURL(), "--executor", filepath.Join(binDir, "mysos-executor"))
+	s.mustCtl("apply", "-f", writeFile(t, t.TempDir(), "shop.yaml", failoverManifest))
+	s.mustCtl("wait", "clusters/shop", "--for=condition=Ready", "--timeout=120s")
+	password := strings.TrimSpace(s.mustCtl("credentials", "shop", "app", "-o", "password"))
+	adminPW := strings.TrimSpace(s.mustCtl("credentials", "shop", "mysos_admin", "--all", "-o", "password"))
+	before := getCluster(t, s, "shop")
+	mustExec(t, openMySQL(t, before.Status.Endpoints.Primary, "app", password), "CREATE TABLE shop.w (id INT PRIMARY KEY)")
+	old := *instanceNamed(before, before.Status.CurrentPrimary)
+	agent := agentIndex(t, c, old.AgentID)
+
+	host := &ackWriter{password: password, primary: func() string {
+		return strings.TrimSpace(s.ctl("get", "clusters", "shop", "-o", "jsonpath={.status.endpoints.primary}").stdout)
+	}}
+	ctx, stop := context.WithCancel(context.Background())
+	done := host.start(ctx)
+	defer func() { stop(); <-done }()
+	inside := startNSWriter(t, c.AgentNetns(agent), before.Status.Endpoints.Primary, password, 50_000_000)
+	testutil.WaitFor(t, 30*time.Second, "both writers acknowledged", func() bool {
+		return len(inside.ids()) >= 5 && len(host.ackedIDs()) >= 5
+	})
+
+	if err := c.PartitionAgent(agent); err != nil {
+		t.Fatal(err)
+	}
+	cut := time.Now()
+	route, _ := exec.Command("ip", "route", "get", old.Host).CombinedOutput()
+	if !strings.Contains(string(route), "blackhole") && !strings.Contains(string(route), "unreachable") && !strings.Contains(string(route), "Invalid argument") {
+		t.Fatalf("ip route get %s: %s; want the blackhole, so nothing for the cut agent leaves the machine", old.Host, route)
+	}
+	testutil.WaitFor(t, 60*time.Second, "a new primary published", func() bool {
+		got := getCluster(t, s, "shop")
+		return got.Status.Operation == nil && got.Status.CurrentPrimary != old.Name && got.Status.Endpoints != nil &&
+			got.Status.Endpoints.Primary != "" && got.Status.Endpoints.Primary != before.Status.Endpoints.Primary
+	})
+	fenced := eventTime(t, s, "Fenced", cut)
+	host.waitAcked(t, 5)
+	if late := inside.ackedAfter(fenced); len(late) > 0 {
+		t.Fatalf("the cut-off primary acknowledged %d write(s) after the fence at %s: %v", len(late), fenced.Format(time.RFC3339Nano), late)
+	}
+	t.Logf("partition at %s, fenced %s later, failed over to %s", cut.Format(time.RFC3339Nano), fenced.Sub(cut), getCluster(t, s, "shop").Status.CurrentPrimary)
+
+	if err := c.HealAgent(agent); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, s)
+	host.waitAcked(t, 5)
+	if late := inside.ackedAfter(fenced); len(late) > 0 {
+		t.Fatalf("the old primary acknowledged %d write(s) after the fence, once healed: %v", len(late), late)
+	}
+	checkNoLoss(t, s, append(host.ackedIDs(), inside.ids()...), adminPW)
+	t.Logf("%d writes acknowledged from the host, %d from inside the cut agent (all before the fence)", len(host.ackedIDs()), len(inside.ids()))
+}
+
+// eventTime is when the first event with reason happened after since.
+func eventTime(t *testing.T, s *scheduler, reason string, since time.Time) time.Time {
+	t.Helper()
+	var list spec.EventList
+	out := s.mustCtl("events", "shop", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range list.Items {
+		if ev.Reason == reason && ev.Time.After(since) {
+			return ev.Time
+		}
+	}
+	t.Fatalf("no %s event after %s:\n%s", reason, since, out)
+	return time.Time{}
+}
