@@ -39,7 +39,8 @@ spec:
 
 // TestFailoverChaos runs a writer that inserts rows without pause, keeping
 // every id whose COMMIT was acknowledged, while faults hit the primary:
-// kill -9 of its mysqld, a crash of its executor, switchovers, the
+// kill -9 of its mysqld, a crash of its executor or of its agent,
+// switchovers, the
 // scheduler killed at a random instant of a failover, etcd down while the
 // primary dies. After each: exactly one writable server, the one Mysos
 // names; every acknowledged row on it and, once replication converged, on
@@ -90,6 +91,22 @@ func TestFailoverChaos(t *testing.T) {
 		{"SwitchoverToNamed", true, func(t *testing.T, p spec.InstanceStatus) {
 			to := replicaInstance(t, getCluster(t, s, "shop")).Name
 			s.mustCtl("switchover", "shop", "--to", to, "--timeout=60s")
+		}},
+		// The agent process dies; the executor and mysqld live on. Mesos
+		// reports the task unreachable, the reachable old primary is
+		// fenced, and when the agent is back its task is recovered and
+		// the old primary rejoins.
+		{"StopAgent", true, func(t *testing.T, p spec.InstanceStatus) {
+			i := agentIndex(t, c, p.AgentID)
+			if err := c.StopAgent(i); err != nil {
+				t.Fatal(err)
+			}
+			testutil.WaitFor(t, 60*time.Second, "a new primary", func() bool {
+				return getCluster(t, s, "shop").Status.CurrentPrimary != p.Name
+			})
+			if err := c.RestartAgent(i); err != nil {
+				t.Fatal(err)
+			}
 		}},
 		// The scheduler dies at a random instant of the failover (the
 		// steps take ~60 ms); the next one finishes it from etcd.

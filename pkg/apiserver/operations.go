@@ -212,6 +212,47 @@ func (s *Server) ackFailover(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, rec)
 }
 
+// reseed asks for an errant instance to be re-seeded: its task is killed,
+// its volume destroyed, and the ordinal starts afresh from a copy of the
+// primary. 202 with the instance name.
+func (s *Server) reseed(w http.ResponseWriter, r *http.Request) {
+	ns, name, instance := r.PathValue("namespace"), r.PathValue("name"), r.PathValue("instance")
+	if !checkNamespace(w, ns) || !s.writesStatus(w) {
+		return
+	}
+	c, err := s.cfg.Store.Get(r.Context(), ns, name)
+	if err != nil {
+		s.writeStoreError(w, err)
+		return
+	}
+	_, err = s.cfg.Status.UpdateStatus(r.Context(), ns, name, c.Metadata.UID, func(st *spec.ClusterStatus) error {
+		return requestReseed(c.Metadata, st, instance)
+	})
+	if err != nil {
+		s.writeOperationError(w, ns, name, err)
+		return
+	}
+	s.log.Info("re-seed requested", "cluster", c.Key(), "instance", instance)
+	writeJSON(w, http.StatusAccepted, map[string]string{"instance": instance})
+}
+
+// requestReseed adds instance to status.reseedRequested. Only an errant
+// instance is re-seeded: its extra transactions were never acknowledged,
+// whereas a healthy instance's data is the cluster's.
+func requestReseed(meta spec.ObjectMeta, st *spec.ClusterStatus, instance string) error {
+	key := meta.Namespace + "/" + meta.Name
+	switch {
+	case meta.DeletionTimestamp != nil:
+		return conflict("cluster %s is being deleted", key)
+	case !slices.Contains(st.ErrantInstances, instance):
+		return conflict("instance %s of %s is not errant (status.errantInstances: %v); only an instance holding transactions the primary lacks is re-seeded", instance, key, st.ErrantInstances)
+	case slices.Contains(st.ReseedRequested, instance):
+		return nil
+	}
+	st.ReseedRequested = append(st.ReseedRequested, instance)
+	return nil
+}
+
 func (s *Server) writesStatus(w http.ResponseWriter) bool {
 	if s.cfg.Status != nil {
 		return true

@@ -123,3 +123,26 @@ func TestDecodeSwitchoverRequest(t *testing.T) {
 		t.Fatalf("an array: %v; want a plain error", err)
 	}
 }
+
+func TestRequestReseed(t *testing.T) {
+	meta := spec.ObjectMeta{Name: "shop", Namespace: "default"}
+	st := readyStatus()
+	if err := requestReseed(meta, &st, "shop-1"); err == nil || !strings.Contains(err.Error(), "not errant") {
+		t.Fatalf("re-seed of a healthy instance: %v; want a refusal saying it is not errant", err)
+	}
+	st.ErrantInstances = []string{"shop-1"}
+	for range 2 { // asking twice is asking once
+		if err := requestReseed(meta, &st, "shop-1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(st.ReseedRequested) != 1 || st.ReseedRequested[0] != "shop-1" {
+		t.Fatalf("reseedRequested %v; want [shop-1]", st.ReseedRequested)
+	}
+	deleting := meta
+	deleting.DeletionTimestamp = &time.Time{}
+	var ref *refusal
+	if err := requestReseed(deleting, &st, "shop-1"); !errors.As(err, &ref) || ref.code != http.StatusConflict {
+		t.Fatalf("re-seed while deleting: %v; want 409", err)
+	}
+}

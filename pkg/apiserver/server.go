@@ -96,6 +96,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /api/v1/namespaces/{namespace}/clusters/{name}/credentials", s.authed(s.getCredentials))
 	s.mux.Handle("POST /api/v1/namespaces/{namespace}/clusters/{name}/switchover", s.authed(s.switchover))
 	s.mux.Handle("POST /api/v1/namespaces/{namespace}/clusters/{name}/failover/ack", s.authed(s.ackFailover))
+	s.mux.Handle("POST /api/v1/namespaces/{namespace}/clusters/{name}/instances/{instance}/reseed", s.authed(s.reseed))
 	s.mux.Handle("GET /api/v1/events", s.authed(s.listEvents))
 	s.mux.Handle("GET /api/v1/namespaces/{namespace}/events", s.authed(s.listEvents))
 	s.mux.Handle("GET /api/v1/namespaces/{namespace}/clusters/{name}/events", s.authed(s.listEvents))

@@ -215,6 +215,11 @@ func (c *Client) AckFailover(ctx context.Context, ns, name string) (*spec.Failov
 	return &out, nil
 }
 
+// Reseed asks for an errant instance to be re-seeded from the primary.
+func (c *Client) Reseed(ctx context.Context, ns, name, instance string) error {
+	return c.do(ctx, http.MethodPost, clusterPath(ns, name)+"/instances/"+url.PathEscape(instance)+"/reseed", nil, nil, nil)
+}
+
 // Events returns the events of one cluster, of every cluster of ns when
 // name is empty, or of every namespace when ns is empty; oldest first.
 func (c *Client) Events(ctx context.Context, ns, name string) ([]spec.Event, error) {

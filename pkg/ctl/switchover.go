@@ -174,6 +174,31 @@ func namespaceFlag(ns string) string {
 	return " -n " + ns
 }
 
+func newReseedCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "reseed CLUSTER INSTANCE",
+		Short: "Re-seed an errant instance from the primary",
+		Long: `Re-seed an errant instance: one holding transactions the primary lacks, such
+as a former primary that committed writes no replica received before it failed.
+Those writes were never acknowledged to a client. Its task is killed, its
+volume destroyed, and the instance starts afresh from a copy of the primary.
+spec.failover.reseedErrant: true does this automatically.`,
+		Example: `  mysosctl reseed quickstart quickstart-0`,
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			if err := c.Reseed(cmd.Context(), g.namespace, args[0], args[1]); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.out, "mysqlcluster.mysos.io/%s instance %s will be re-seeded from the primary\n", args[0], args[1])
+			return nil
+		},
+	}
+}
+
 func newFailoverCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "failover",

@@ -9,6 +9,7 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
+	"github.com/mysos-project/mysos/pkg/framework"
 	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
 )
@@ -251,11 +252,26 @@ func TestOldPrimaryRejoinsOrIsMarkedErrant(t *testing.T) {
 					t.Fatal("the errant instance is published as a replica")
 				}
 			}
-			// Re-seeding, when the spec allows it, releases the instance.
-			g.store.clusters["default/shop"].Spec.Failover.ReseedErrant = true
+			// Re-seeding, when a user asks for it (mysosctl reseed),
+			// releases the instance; the request is dropped once done.
+			g.store.clusters["default/shop"].Status.ReseedRequested = []string{"shop-0"}
 			g.settle()
 			if rec := g.store.instance("default/shop/0"); rec == nil || rec.Phase != store.InstanceReleasing {
 				t.Fatalf("record %+v; want the errant instance released for a fresh seed", rec)
+			}
+			g.mesos.setTask(framework.Task{ID: rec.TaskID, AgentID: rec.AgentID, State: mesos.TASK_KILLED})
+			for range 5 {
+				g.settle()
+				if r := g.store.instance("default/shop/0"); r != nil && r.Phase == store.InstanceReleasing && r.TaskID != "" {
+					// the launcher gives the volume back; here the record goes
+					r.AgentID = ""
+				}
+			}
+			if rec := g.store.instance("default/shop/0"); rec == nil || rec.Errant != "" || rec.Phase != store.InstancePending {
+				t.Fatalf("record %+v; want a fresh, clean, pending shop-0", rec)
+			}
+			if got := g.cluster().Status.ReseedRequested; len(got) != 0 {
+				t.Fatalf("reseedRequested %v after the re-seed; want it dropped", got)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,6 +35,11 @@ func (r *ClusterReconciler) writeStatus(ctx context.Context, c *spec.MySQLCluste
 			st.Endpoints = want.endpoints
 		}
 		st.ErrantInstances = want.errant
+		// A re-seed request is done once its instance is no longer errant.
+		st.ReseedRequested = slices.DeleteFunc(st.ReseedRequested, func(name string) bool { return !slices.Contains(want.errant, name) })
+		if len(st.ReseedRequested) == 0 {
+			st.ReseedRequested = nil
+		}
 		for _, cond := range want.conditions {
 			st.SetCondition(cond, now)
 		}

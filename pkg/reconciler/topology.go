@@ -220,9 +220,12 @@ func replicaActions(w world, primary *store.Instance, pv serverView) []action {
 				out = append(out, action{kind: actMarkErrant, inst: inst, why: "an errant instance must not take writes: " + inst.Errant})
 				continue
 			}
-			if w.cluster.Spec.Failover.ReseedErrant {
+			if asked := slices.Contains(w.cluster.Status.ReseedRequested, inst.Name()); asked || w.cluster.Spec.Failover.ReseedErrant {
 				a := releaseAction(w, inst, false)
 				a.why = "errant (" + inst.Errant + "); spec.failover.reseedErrant: a fresh instance is seeded from the primary"
+				if asked {
+					a.why = "errant (" + inst.Errant + "); re-seed requested (mysosctl reseed): a fresh instance is seeded from the primary"
+				}
 				out = append(out, a)
 			}
 			continue

@@ -153,6 +153,9 @@ type ClusterStatus struct {
 	// ErrantInstances hold transactions the primary lacks; they never
 	// serve and are never promoted until re-seeded.
 	ErrantInstances []string `json:"errantInstances,omitempty"`
+	// ReseedRequested names errant instances a user asked to re-seed
+	// (mysosctl reseed); each is dropped once re-seeded.
+	ReseedRequested []string `json:"reseedRequested,omitempty"`
 }
 
 // Phase is a one-word summary of a cluster's state.

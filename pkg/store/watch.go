@@ -104,12 +104,13 @@ func requestChanged(ev *clientv3.Event) bool {
 		prev = ev.PrevKv.Value
 	}
 	a, b := requestPart(prev), requestPart(ev.Kv.Value)
-	return !bytes.Equal(a.Operation, b.Operation) || !bytes.Equal(a.LastFailover, b.LastFailover)
+	return !bytes.Equal(a.Operation, b.Operation) || !bytes.Equal(a.LastFailover, b.LastFailover) || !bytes.Equal(a.Reseed, b.Reseed)
 }
 
 type requestFields struct {
 	Operation    json.RawMessage `json:"operation"`
 	LastFailover json.RawMessage `json:"lastFailover"`
+	Reseed       json.RawMessage `json:"reseedRequested"`
 }
 
 func requestPart(raw []byte) requestFields {
