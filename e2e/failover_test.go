@@ -136,6 +136,13 @@ func TestFailoverChaos(t *testing.T) {
 			ok := t.Run(fmt.Sprintf("%s/round%d", f.name, round+1), func(t *testing.T) {
 				waitReady(t, s)
 				w.waitAcked(t, 5)
+				// Within spec.failover.blockWindow (1 s here) of the last
+				// failover, a dead primary is restarted in place rather
+				// than failed over (anti-flapping): inject after it.
+				testutil.WaitFor(t, 30*time.Second, "the block window to pass", func() bool {
+					last := getCluster(t, s, "shop").Status.LastFailover
+					return last == nil || time.Since(last.At) > 2*time.Second
+				})
 				before := getCluster(t, s, "shop")
 				primary := *instanceNamed(before, before.Status.CurrentPrimary)
 				f.inject(t, primary)

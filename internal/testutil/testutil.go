@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,11 +69,20 @@ func FreePort(t testing.TB) int {
 // endpoints; it is closed when the test ends.
 func EmbeddedEtcd(t testing.TB) []string {
 	t.Helper()
-	e, err := store.StartEmbedded(store.EmbeddedConfig{
-		Dir:       filepath.Join(t.TempDir(), "etcd"),
-		ClientURL: fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)),
-		PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)),
-	})
+	var e *store.Embedded
+	var err error
+	// A port found free may be taken by another test process before etcd
+	// binds it (packages test in parallel): try again with new ports.
+	for attempt := 0; attempt < 5; attempt++ {
+		e, err = store.StartEmbedded(store.EmbeddedConfig{
+			Dir:       filepath.Join(t.TempDir(), "etcd"),
+			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)),
+			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)),
+		})
+		if err == nil || !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("start embedded etcd: %v", err)
 	}
