@@ -239,12 +239,7 @@ func liveReplication(db *sql.DB) string {
 	defer rows.Close()
 	cols, _ := rows.Columns()
 	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		_ = rows.Scan(ptrs...)
+		vals, _ := scanStrings(rows, len(cols))
 		for i, c := range cols {
 			switch c {
 			case "Master_Host", "Master_Port", "Slave_IO_Running", "Slave_SQL_Running", "Last_IO_Error", "Last_SQL_Error", "Gtid_IO_Pos", "Using_Gtid":

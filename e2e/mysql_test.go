@@ -233,12 +233,8 @@ func binlogTransactions(t testing.TB, db *sql.DB) int {
 		}
 		cols, _ := rows.Columns()
 		for rows.Next() {
-			vals := make([]sql.NullString, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
+			vals, err := scanStrings(rows, len(cols))
+			if err != nil {
 				t.Fatal(err)
 			}
 			if vals[2].String == "Gtid" { // Log_name, Pos, Event_type, ...
@@ -462,4 +458,14 @@ func TestMySQLOnNetnsAgents(t *testing.T) {
 		in := instanceNamed(got, victim.Name)
 		return in.TaskID == victim.TaskID && in.State == "TASK_RUNNING" && readyTrue(got)
 	})
+}
+
+// scanStrings scans the current row's n columns as nullable strings.
+func scanStrings(rows *sql.Rows, n int) ([]sql.NullString, error) {
+	vals := make([]sql.NullString, n)
+	ptrs := make([]any, n)
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	return vals, rows.Scan(ptrs...)
 }

@@ -153,21 +153,15 @@ func switchoverID(st *spec.ClusterStatus, now time.Time) string {
 
 // switchover starts a switchover: 202 with the recorded operation.
 func (s *Server) switchover(w http.ResponseWriter, r *http.Request) {
-	ns, name := r.PathValue("namespace"), r.PathValue("name")
-	if !checkNamespace(w, ns) || !s.writesStatus(w) {
+	if !checkNamespace(w, r.PathValue("namespace")) || !s.writesStatus(w) {
 		return
 	}
 	req, ok := readSwitchoverRequest(w, r)
 	if !ok {
 		return
 	}
-	c, err := s.cfg.Store.Get(r.Context(), ns, name)
-	if err != nil {
-		s.writeStoreError(w, err)
-		return
-	}
 	var op spec.Operation
-	_, err = s.cfg.Status.UpdateStatus(r.Context(), ns, name, c.Metadata.UID, func(st *spec.ClusterStatus) error {
+	c, ok := s.changeStatus(w, r, func(c *spec.MySQLCluster, st *spec.ClusterStatus) error {
 		if err := checkSwitchover(c.Metadata, st, req.To); err != nil {
 			return err
 		}
@@ -175,8 +169,7 @@ func (s *Server) switchover(w http.ResponseWriter, r *http.Request) {
 		st.Operation = &op
 		return nil
 	})
-	if err != nil {
-		s.writeOperationError(w, ns, name, err)
+	if !ok {
 		return
 	}
 	s.log.Info("switchover requested", "cluster", c.Key(), "operation", op.ID, "from", op.From, "to", op.To)
@@ -186,17 +179,8 @@ func (s *Server) switchover(w http.ResponseWriter, r *http.Request) {
 // ackFailover acknowledges the last automatic failover, lifting its block
 // window: 200 with the record.
 func (s *Server) ackFailover(w http.ResponseWriter, r *http.Request) {
-	ns, name := r.PathValue("namespace"), r.PathValue("name")
-	if !checkNamespace(w, ns) || !s.writesStatus(w) {
-		return
-	}
-	c, err := s.cfg.Store.Get(r.Context(), ns, name)
-	if err != nil {
-		s.writeStoreError(w, err)
-		return
-	}
 	var rec spec.FailoverRecord
-	_, err = s.cfg.Status.UpdateStatus(r.Context(), ns, name, c.Metadata.UID, func(st *spec.ClusterStatus) error {
+	c, ok := s.changeStatus(w, r, func(c *spec.MySQLCluster, st *spec.ClusterStatus) error {
 		if st.LastFailover == nil {
 			return conflict("cluster %s has had no automatic failover to acknowledge", c.Key())
 		}
@@ -204,32 +188,42 @@ func (s *Server) ackFailover(w http.ResponseWriter, r *http.Request) {
 		rec = *st.LastFailover
 		return nil
 	})
-	if err != nil {
-		s.writeOperationError(w, ns, name, err)
+	if !ok {
 		return
 	}
 	s.log.Info("failover acknowledged", "cluster", c.Key(), "operation", rec.ID, "from", rec.From, "to", rec.To)
 	writeJSON(w, http.StatusOK, rec)
 }
 
-// reseed asks for an errant instance to be re-seeded: its task is killed,
-// its volume destroyed, and the ordinal starts afresh from a copy of the
-// primary. 202 with the instance name.
-func (s *Server) reseed(w http.ResponseWriter, r *http.Request) {
-	ns, name, instance := r.PathValue("namespace"), r.PathValue("name"), r.PathValue("instance")
+// changeStatus applies a user's request to a cluster's status (compare and
+// swap), answering the refusal or storage error itself; ok is false then.
+func (s *Server) changeStatus(w http.ResponseWriter, r *http.Request, change func(*spec.MySQLCluster, *spec.ClusterStatus) error) (*spec.MySQLCluster, bool) {
+	ns, name := r.PathValue("namespace"), r.PathValue("name")
 	if !checkNamespace(w, ns) || !s.writesStatus(w) {
-		return
+		return nil, false
 	}
 	c, err := s.cfg.Store.Get(r.Context(), ns, name)
 	if err != nil {
 		s.writeStoreError(w, err)
-		return
+		return nil, false
 	}
-	_, err = s.cfg.Status.UpdateStatus(r.Context(), ns, name, c.Metadata.UID, func(st *spec.ClusterStatus) error {
-		return requestReseed(c.Metadata, st, instance)
-	})
+	_, err = s.cfg.Status.UpdateStatus(r.Context(), ns, name, c.Metadata.UID, func(st *spec.ClusterStatus) error { return change(c, st) })
 	if err != nil {
 		s.writeOperationError(w, ns, name, err)
+		return nil, false
+	}
+	return c, true
+}
+
+// reseed asks for an errant instance to be re-seeded: its task is killed,
+// its volume destroyed, and the ordinal starts afresh from a copy of the
+// primary. 202 with the instance name.
+func (s *Server) reseed(w http.ResponseWriter, r *http.Request) {
+	instance := r.PathValue("instance")
+	c, ok := s.changeStatus(w, r, func(c *spec.MySQLCluster, st *spec.ClusterStatus) error {
+		return requestReseed(c.Metadata, st, instance)
+	})
+	if !ok {
 		return
 	}
 	s.log.Info("re-seed requested", "cluster", c.Key(), "instance", instance)
