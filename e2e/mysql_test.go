@@ -134,6 +134,21 @@ func TestMySQLClusterOnMesos(t *testing.T) {
 		waitForRow(t, app(fmt.Sprintf("%s:%d", after.Host, after.Port)), 3)
 	})
 
+	t.Run("ScaleDownTo3", func(t *testing.T) {
+		mustExec(t, primary, "INSERT INTO shop.orders VALUES (5, 'before scaling down')")
+		apply(3)
+		testutil.WaitFor(t, 90*time.Second, "three instances left", func() bool {
+			return len(getCluster(t, s, "shop").Status.Instances) == 3
+		})
+		got := getCluster(t, s, "shop")
+		if len(got.Status.Endpoints.Replicas) != 2 {
+			t.Fatalf("endpoints %+v; want two replicas", got.Status.Endpoints)
+		}
+		for _, r := range got.Status.Endpoints.Replicas {
+			waitForRow(t, app(r), 5)
+		}
+	})
+
 	t.Run("NoPasswordLeaks", func(t *testing.T) {
 		secrets := strings.Fields(s.mustCtl("credentials", "shop", "--all", "-o", "json"))
 		var pws []string

@@ -143,7 +143,7 @@ func (r *ClusterReconciler) observe(c *spec.MySQLCluster, instances []*store.Ins
 // once) but still lets go of what never reached Mesos.
 func worksWithoutMesos(k actionKind) bool {
 	switch k {
-	case actRelease, actForget, actRemoveFinalizer, actElectPrimary, actPromote, actDetach, actReplicate, actSemiSync, actCreateDatabase:
+	case actRelease, actForget, actRemoveFinalizer, actElectPrimary, actPromote, actDetach, actStopIO, actReplicate, actSemiSync, actCreateDatabase:
 		return true
 	}
 	return false
@@ -154,9 +154,9 @@ func (r *ClusterReconciler) perform(ctx context.Context, cluster *spec.MySQLClus
 	c := a.inst
 	meta := cluster.Metadata
 	switch a.kind {
-	case actElectPrimary, actPromote, actDetach, actReplicate, actSemiSync, actCreateDatabase:
+	case actElectPrimary, actPromote, actDetach, actStopIO, actReplicate, actSemiSync, actCreateDatabase:
 		return r.performTopology(ctx, cluster, w, a)
-	case actBeginFailover, actFence, actChoose, actStartSwitchover, actDemote, actCatchUp, actFinish, actBlock, actAbort, actMarkErrant:
+	case actBeginFailover, actFence, actChoose, actStartSwitchover, actRequestSwitchover, actDemote, actCatchUp, actFinish, actBlock, actAbort, actMarkErrant:
 		return r.performOperation(ctx, cluster, w, a)
 	case actAddFinalizer:
 		return r.Store.SetFinalizers(ctx, meta.Namespace, meta.Name, meta.UID, append(slices.Clone(meta.Finalizers), FinalizerTasks))

@@ -129,7 +129,9 @@ func decide(w world) []action {
 		// first (the failover issue).
 		keep := !deleting && inst.Name() == c.Status.CurrentPrimary && inst.ClusterUID == c.Metadata.UID
 		if inst.Phase != store.InstanceReleasing && surplus && !keep {
-			out = append(out, releaseAction(w, inst, deleting))
+			if a, ok := drainBeforeRelease(w, inst, deleting); ok {
+				out = append(out, a)
+			}
 		}
 	}
 	for ord := range replicas {

@@ -25,16 +25,18 @@ import (
 
 // The operation actions.
 const (
-	actBeginFailover   actionKind = "BeginFailover"
-	actFence           actionKind = "Fence"
-	actChoose          actionKind = "ChooseCandidate"
-	actStartSwitchover actionKind = "StartSwitchover"
-	actDemote          actionKind = "DemotePrimary"
-	actCatchUp         actionKind = "CatchUp"
-	actFinish          actionKind = "FinishOperation"
-	actBlock           actionKind = "OperationBlocked"
-	actAbort           actionKind = "AbortOperation"
-	actMarkErrant      actionKind = "MarkErrant"
+	actBeginFailover     actionKind = "BeginFailover"
+	actFence             actionKind = "Fence"
+	actChoose            actionKind = "ChooseCandidate"
+	actStartSwitchover   actionKind = "StartSwitchover"
+	actDemote            actionKind = "DemotePrimary"
+	actCatchUp           actionKind = "CatchUp"
+	actFinish            actionKind = "FinishOperation"
+	actBlock             actionKind = "OperationBlocked"
+	actAbort             actionKind = "AbortOperation"
+	actMarkErrant        actionKind = "MarkErrant"
+	actStopIO            actionKind = "StopReplicaIO"     // a surplus replica stops acknowledging before it goes
+	actRequestSwitchover actionKind = "RequestSwitchover" // the primary is beyond spec.replicas
 )
 
 // Timing of operations.
@@ -60,6 +62,9 @@ func operationActions(w world) []action {
 	op := w.cluster.Status.Operation
 	if op == nil {
 		if a, ok := beginFailover(w); ok {
+			return []action{a}
+		}
+		if a, ok := moveSurplusPrimary(w); ok {
 			return []action{a}
 		}
 		return nil
@@ -359,6 +364,20 @@ func block(op *spec.Operation, inst *store.Instance, why string) (action, bool) 
 	return a, true
 }
 
+// moveSurplusPrimary starts a switchover when a scale-down leaves the
+// primary beyond spec.replicas (scale-down never releases the primary), once
+// the cluster is otherwise whole: a writable primary and every wanted
+// replica replicating from it.
+func moveSurplusPrimary(w world) (action, bool) {
+	p := primaryInstance(w)
+	if p == nil || p.Ordinal < specReplicas(w.cluster) || specReplicas(w.cluster) < 1 || len(notReplicating(w)) > 0 {
+		return action{}, false
+	}
+	op := &spec.Operation{ID: operationID("switchover", w.now), Kind: spec.OperationSwitchover, From: p.Name(), Step: spec.StepRequested,
+		Reason: fmt.Sprintf("spec.replicas is %d: the primary %s must move before it is released", specReplicas(w.cluster), p.Name()), StartedAt: w.now}
+	return action{kind: actRequestSwitchover, inst: p, op: op, why: op.Reason}, true
+}
+
 // startSwitchover checks the target (or picks the most up-to-date healthy
 // replica) and moves on to demoting the primary.
 func startSwitchover(w world, op *spec.Operation, from *store.Instance) (action, bool) {
@@ -368,7 +387,7 @@ func startSwitchover(w world, op *spec.Operation, from *store.Instance) (action,
 	var healthy []*store.Instance
 	for _, inst := range candidates(w, from) {
 		r := w.servers[inst.Ordinal].status.Replica
-		if replicatesFrom(w.servers[inst.Ordinal].status, from) && r.IORunning && r.SQLRunning {
+		if inst.Ordinal < specReplicas(w.cluster) && replicatesFrom(w.servers[inst.Ordinal].status, from) && r.IORunning && r.SQLRunning {
 			healthy = append(healthy, inst)
 		}
 	}
@@ -513,6 +532,8 @@ func operationEvent(a action, op *spec.Operation) (typ, reason string) {
 		return spec.EventNormal, "CandidateChosen"
 	case actStartSwitchover:
 		return spec.EventNormal, "SwitchoverStarted"
+	case actRequestSwitchover:
+		return spec.EventNormal, "SwitchoverRequested"
 	case actDemote:
 		return spec.EventNormal, "Demoted"
 	case actCatchUp:
@@ -527,4 +548,39 @@ func operationEvent(a action, op *spec.Operation) (typ, reason string) {
 		return spec.EventWarning, "ErrantInstance"
 	}
 	return spec.EventNormal, string(a.kind)
+}
+
+// drainBeforeRelease is the step a surplus replica needs before it goes
+// (scale-down): it may hold, acknowledged, a write only it received (semi-
+// sync waited for it alone). So its IO thread stops first (from then on it
+// acknowledges nothing), and it is released once enough of the replicas
+// that stay have everything it received. An instance whose mysqld does not
+// answer, of a deleted cluster, or of an older incarnation, goes at once.
+func drainBeforeRelease(w world, inst *store.Instance, deleting bool) (action, bool) {
+	v, answers := w.servers[inst.Ordinal]
+	primary := primaryInstance(w)
+	if deleting || inst.ClusterUID != w.cluster.Metadata.UID || !answers || v.err != nil || primary == nil || !replicatesFrom(v.status, primary) {
+		return releaseAction(w, inst, deleting), true
+	}
+	if v.status.Replica.IOThread != "No" {
+		return action{kind: actStopIO, inst: inst, why: "beyond spec.replicas: it stops acknowledging writes before it goes"}, true
+	}
+	mine := received(v)
+	holders, stay := 0, 0
+	for _, other := range w.instances {
+		ov, ok := w.servers[other.Ordinal]
+		if other == primary || other.Ordinal >= specReplicas(w.cluster) || other.Errant != "" || !ok || ov.err != nil {
+			continue
+		}
+		stay++
+		if received(ov).Contains(mine) {
+			holders++
+		}
+	}
+	if holders < min(semiSyncWaitCount(w.cluster), stay) {
+		return action{}, false // the staying replicas catch up from the primary
+	}
+	a := releaseAction(w, inst, deleting)
+	a.why = fmt.Sprintf("beyond spec.replicas; %d staying replica(s) have everything it received (%s)", holders, orEmpty(mine.String()))
+	return a, true
 }

@@ -447,3 +447,54 @@ func TestPrimaryBackFromPartitionAcknowledgesNothing(t *testing.T) {
 		t.Fatal("the old primary with a commit nobody else has is not marked errant")
 	}
 }
+
+// TestScaleDownDrainsAReplicaBeforeReleasingIt: the replica that goes may
+// be the only one that received (and acknowledged) the last write. It stops
+// acknowledging first, and goes only once a staying replica has all it got.
+func TestScaleDownDrainsAReplicaBeforeReleasingIt(t *testing.T) {
+	g, db := newFailoverRig(t)
+	if err := db.write(addr(0), 3); err != nil {
+		t.Fatal(err)
+	}
+	db.pump()
+	if err := db.write(addr(0), 1); err != nil {
+		t.Fatal(err)
+	}
+	db.pump(addr(2)) // only shop-2 has transaction 4
+	*g.store.clusters["default/shop"].Spec.Replicas = 2
+	g.settle()
+	rec := g.store.instance("default/shop/2")
+	if rec.Phase == store.InstanceReleasing {
+		t.Fatal("shop-2 released while it alone holds an acknowledged transaction")
+	}
+	if s := db.server(addr(2)); s.io != "No" {
+		t.Fatalf("shop-2's IO thread is %q; want it stopped before it goes", s.io)
+	}
+	db.pump(addr(1))
+	g.settle()
+	if rec := g.store.instance("default/shop/2"); rec.Phase != store.InstanceReleasing {
+		t.Fatalf("shop-2 is %s; want it released once shop-1 has everything it received", rec.Phase)
+	}
+}
+
+// TestScaleDownMovesThePrimaryFirst: a primary beyond the new spec.replicas
+// is switched over to a staying replica, then released like any other.
+func TestScaleDownMovesThePrimaryFirst(t *testing.T) {
+	g, db := newFailoverRig(t)
+	g.store.clusters["default/shop"].Status.Operation = &spec.Operation{ID: "switchover-1", Kind: spec.OperationSwitchover,
+		From: "shop-0", To: "shop-2", Step: spec.StepRequested, StartedAt: g.clock}
+	g.converge(db)
+	checkOnePrimary(t, g, db, "shop-2")
+	*g.store.clusters["default/shop"].Spec.Replicas = 2
+	g.converge(db)
+	st := g.cluster().Status
+	if st.CurrentPrimary == "shop-2" || st.Operation != nil {
+		t.Fatalf("primary %s, operation %+v; want the primary moved off shop-2", st.CurrentPrimary, st.Operation)
+	}
+	if rec := g.store.instance("default/shop/2"); rec == nil || rec.Phase != store.InstanceReleasing {
+		t.Fatalf("shop-2: %+v; want it released once it is no longer the primary", rec)
+	}
+	if got := g.eventReasons(); !slices.Contains(got, "SwitchoverRequested") {
+		t.Fatalf("events %v; want SwitchoverRequested", got)
+	}
+}

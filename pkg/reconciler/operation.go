@@ -21,7 +21,7 @@ type EventRecorder interface {
 func (r *ClusterReconciler) performOperation(ctx context.Context, c *spec.MySQLCluster, w world, a action) error {
 	var err error
 	switch a.kind {
-	case actBeginFailover, actChoose, actStartSwitchover, actBlock, actAbort:
+	case actBeginFailover, actChoose, actStartSwitchover, actRequestSwitchover, actBlock, actAbort:
 		err = r.writeOperation(ctx, c, a.op, nil)
 	case actFence:
 		err = r.fence(ctx, c, w, a)

@@ -212,8 +212,8 @@ func replicaActions(w world, primary *store.Instance, pv serverView) []action {
 	var out []action
 	for _, inst := range w.instances {
 		v, ok := w.servers[inst.Ordinal]
-		if inst == primary || !ok || v.err != nil || inst.Phase != store.InstanceLaunched {
-			continue
+		if inst == primary || !ok || v.err != nil || inst.Phase != store.InstanceLaunched || inst.Ordinal >= specReplicas(w.cluster) {
+			continue // not running, or surplus and draining (drainBeforeRelease)
 		}
 		if inst.Errant != "" {
 			if !v.status.ReadOnly {
@@ -375,6 +375,8 @@ func (r *ClusterReconciler) performTopology(ctx context.Context, c *spec.MySQLCl
 	switch a.kind {
 	case actDetach:
 		return srv.ResetReplication(ctx)
+	case actStopIO:
+		return srv.StopReplicaIO(ctx)
 	case actPromote:
 		if w.servers[a.inst.Ordinal].status.Replica != nil {
 			if err := srv.ResetReplication(ctx); err != nil {
