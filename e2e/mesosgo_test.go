@@ -25,7 +25,10 @@ func startDevClusterWith(t testing.TB, cfg devcluster.Config) *devcluster.Cluste
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cfg.Listen, cfg.WorkDir, cfg.Timeouts = "127.0.0.1:0", t.TempDir(), devcluster.FastTimeouts()
+	cfg.Listen, cfg.WorkDir = "127.0.0.1:0", t.TempDir()
+	if cfg.Timeouts == (devcluster.Timeouts{}) {
+		cfg.Timeouts = devcluster.FastTimeouts()
+	}
 	c, err := devcluster.Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("start dev cluster: %v", err)

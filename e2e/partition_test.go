@@ -123,13 +123,31 @@ func (w *nsWriter) ids() []int {
 // neither during the partition nor after it heals; the old primary comes
 // back fenced and rejoins or is re-seeded; every acknowledged write of
 // either writer is on every instance.
+//
+// Detected by Mesos, the master marks the agent unreachable within a second
+// (the dev cluster's fast health checks). Detected by SQL, Mesos would take
+// 100 s (as real Mesos' 75 s): the scheduler no longer reaches the primary's
+// mysqld, the replicas report their source lost (slave_net_timeout 4 s),
+// and after spec.failover.unreachableTimeout (2 s here) Mysos fails over.
 func TestFailoverUnderPartition(t *testing.T) {
 	testutil.RequireBinary(t, "mariadb-install-db", "apt-get install -y mariadb-server")
 	testutil.RequireBinary(t, "ip", "apt-get install -y iproute2")
 	testutil.RequireRoot(t, "a dev cluster with network namespaces")
-	c := startDevClusterWith(t, devcluster.Config{Agents: 4, Netns: true})
+	t.Run("DetectedByMesos", func(t *testing.T) {
+		testPartition(t, devcluster.FastTimeouts(), failoverManifest, "TASK_UNREACHABLE")
+	})
+	t.Run("DetectedBySQL", func(t *testing.T) {
+		slow := devcluster.FastTimeouts()
+		slow.AgentPing, slow.MaxAgentPings = 10*time.Second, 10
+		manifest := strings.Replace(failoverManifest, "blockWindow: 1s", "blockWindow: 1s\n    unreachableTimeout: 2s", 1)
+		testPartition(t, slow, manifest, "has not answered")
+	})
+}
+
+func testPartition(t *testing.T, timeouts devcluster.Timeouts, manifest, detectedBy string) {
+	c := startDevClusterWith(t, devcluster.Config{Agents: 4, Netns: true, Timeouts: timeouts})
 	s := startScheduler(t, nil, "--master", c.MasterURL(), "--executor", filepath.Join(binDir, "mysos-executor"))
-	s.mustCtl("apply", "-f", writeFile(t, t.TempDir(), "shop.yaml", failoverManifest))
+	s.mustCtl("apply", "-f", writeFile(t, t.TempDir(), "shop.yaml", manifest))
 	s.mustCtl("wait", "clusters/shop", "--for=condition=Ready", "--timeout=120s")
 	password := strings.TrimSpace(s.mustCtl("credentials", "shop", "app", "-o", "password"))
 	adminPW := strings.TrimSpace(s.mustCtl("credentials", "shop", "mysos_admin", "--all", "-o", "password"))
@@ -163,6 +181,9 @@ func TestFailoverUnderPartition(t *testing.T) {
 			got.Status.Endpoints.Primary != "" && got.Status.Endpoints.Primary != before.Status.Endpoints.Primary
 	})
 	fenced := eventTime(t, s, "Fenced", cut)
+	if started := eventMessage(t, s, "FailoverStarted", cut); !strings.Contains(started, detectedBy) {
+		t.Fatalf("the failover started for %q; want it detected by %q", started, detectedBy)
+	}
 	host.waitAcked(t, 5)
 	if late := inside.ackedAfter(fenced); len(late) > 0 {
 		t.Fatalf("the cut-off primary acknowledged %d write(s) after the fence at %s: %v", len(late), fenced.Format(time.RFC3339Nano), late)
@@ -184,6 +205,16 @@ func TestFailoverUnderPartition(t *testing.T) {
 // eventTime is when the first event with reason happened after since.
 func eventTime(t *testing.T, s *scheduler, reason string, since time.Time) time.Time {
 	t.Helper()
+	return firstEvent(t, s, reason, since).Time
+}
+
+func eventMessage(t *testing.T, s *scheduler, reason string, since time.Time) string {
+	t.Helper()
+	return firstEvent(t, s, reason, since).Message
+}
+
+func firstEvent(t *testing.T, s *scheduler, reason string, since time.Time) spec.Event {
+	t.Helper()
 	var list spec.EventList
 	out := s.mustCtl("events", "shop", "-o", "json")
 	if err := json.Unmarshal([]byte(out), &list); err != nil {
@@ -191,9 +222,9 @@ func eventTime(t *testing.T, s *scheduler, reason string, since time.Time) time.
 	}
 	for _, ev := range list.Items {
 		if ev.Reason == reason && ev.Time.After(since) {
-			return ev.Time
+			return ev
 		}
 	}
 	t.Fatalf("no %s event after %s:\n%s", reason, since, out)
-	return time.Time{}
+	return spec.Event{}
 }

@@ -309,6 +309,8 @@ var managedOptions = map[string]bool{
 	"report_host": true, "report_port": true, "log_slave_updates": true, "log_replica_updates": true,
 	"gtid_mode": true, "enforce_gtid_consistency": true, "binlog_format": true, "sync_binlog": true,
 	"innodb_flush_log_at_trx_commit": true, "relay_log_recovery": true,
+	// Failure detection counts on replicas noticing a silent source.
+	"slave_net_timeout": true, "replica_net_timeout": true,
 }
 
 // managedPrefixes are option families Mysos sets itself: semi-sync (turning

@@ -168,6 +168,7 @@ func TestValidateMySQLConfig(t *testing.T) {
 		{"value like a section", func(c *MySQLCluster) { c.Spec.MySQLConfig["max_connections"] = "[client]" }, "spec.mysqlConfig[max_connections]", ErrorTypeInvalid, "section header"},
 		{"semi-sync family", func(c *MySQLCluster) { c.Spec.MySQLConfig["rpl-semi-sync-master-enabled"] = "ON" }, "spec.mysqlConfig[rpl-semi-sync-master-enabled]", ErrorTypeForbidden, "Mysos sets rpl_semi_sync_master_enabled"},
 		{"durability", func(c *MySQLCluster) { c.Spec.MySQLConfig["sync_binlog"] = "0" }, "spec.mysqlConfig[sync_binlog]", ErrorTypeForbidden, ""},
+		{"failure detection", func(c *MySQLCluster) { c.Spec.MySQLConfig["slave-net-timeout"] = "60" }, "spec.mysqlConfig[slave-net-timeout]", ErrorTypeForbidden, ""},
 		{"same option twice", func(c *MySQLCluster) {
 			c.Spec.MySQLConfig["max-connections"] = "5"
 			c.Spec.MySQLConfig["max_connections"] = "6"
