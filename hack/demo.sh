@@ -125,6 +125,21 @@ if sql "$replica" app "$app_pw" -e "INSERT INTO shop.orders (item) VALUES ('x')"
 fi
 echo "  (and the replica refuses writes: it is read-only)"
 
+say "switching the primary over to another instance (mysosctl switchover)"
+$ctl switchover quickstart
+primary=$($ctl get clusters quickstart -o 'jsonpath={.status.endpoints.primary}')
+sql "$primary" app "$app_pw" -e "INSERT INTO shop.orders (item) VALUES ('written after the switchover')"
+echo "  the new primary $primary has: $(sql "$primary" app "$app_pw" -e "SELECT GROUP_CONCAT(item SEPARATOR ', ') FROM shop.orders")"
+$ctl events quickstart
+
+# The primary's mysqld, for the failover hint below: its my.cnf binds the
+# primary's address.
+primary_pid=""
+for cnf in $(grep -lx "bind_address = ${primary%:*}" "${TMPDIR:-/tmp}"/mysos-*/my.cnf 2>/dev/null || true); do
+  pid=$(pgrep -f -- "--defaults-file=$cnf" | head -1 || true)
+  if [[ -n $pid ]]; then primary_pid=$pid; fi
+done
+
 cat <<MSG
 
 A replicated MariaDB cluster runs on three Mesos agents. Connect to the primary:
@@ -136,6 +151,12 @@ In another shell:
   $ctl get clusters quickstart -o yaml
   $ctl credentials quickstart
   curl -s http://127.0.0.1:$MESOS_PORT/master/state | head -c 600   # the framework, as Mesos sees it
+
+Try a failover: kill the primary's mysqld and watch a replica take over, losing nothing
+(Mysos fails a cluster over once per spec.failover.blockWindow, 5 min, unless the last
+failover was acknowledged, as the first command does; otherwise it restarts the primary):
+  $ctl failover ack quickstart 2>/dev/null; kill -9 ${primary_pid:-<the pid of the mariadbd bound to ${primary%:*}>}
+  sleep 1; $ctl events quickstart; $ctl get clusters -o wide
 
 Press Ctrl-C to stop everything.
 MSG
