@@ -566,6 +566,9 @@ func drainBeforeRelease(w world, inst *store.Instance, deleting bool) (action, b
 	if deleting || inst.ClusterUID != w.cluster.Metadata.UID || !answers || v.err != nil || primary == nil || !replicatesFrom(v.status, primary) {
 		return releaseAction(w, inst, deleting), true
 	}
+	if pv, ok := w.servers[primary.Ordinal]; ok && pv.err == nil && pv.semiSync && pv.waitCount > waitCountFor(w, primary) {
+		return action{}, false // the primary waits for fewer acknowledgements first (primaryActions)
+	}
 	if v.status.Replica.IOThread != "No" {
 		return action{kind: actStopIO, inst: inst, why: "beyond spec.replicas: it stops acknowledging writes before it goes"}, true
 	}

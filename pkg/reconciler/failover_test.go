@@ -498,3 +498,47 @@ func TestScaleDownMovesThePrimaryFirst(t *testing.T) {
 		t.Fatalf("events %v; want SwitchoverRequested", got)
 	}
 }
+
+// TestWaitCountFollowsReadyReplicas (MySQL 8, where the count can exceed
+// one): a scale-up raises the semi-sync wait count only once the new
+// replicas replicate; a scale-down lowers it before any replica goes.
+func TestWaitCountFollowsReadyReplicas(t *testing.T) {
+	c := newCluster(3, 1)
+	c.Spec.Flavor = "mysql"
+	g := newRig(t, c, true)
+	db := newFakeMySQL()
+	g.r.Servers = db
+	g.settle()
+	g.launchAll()
+	for i := range 5 {
+		db.server(addr(i))
+	}
+	g.converge(db)
+	primary := db.server(addr(0))
+	if !primary.semiSync || primary.waitCount != 1 {
+		t.Fatalf("semi-sync %v waiting for %d; want on, 1 of 2 replicas", primary.semiSync, primary.waitCount)
+	}
+	*g.store.clusters["default/shop"].Spec.Replicas = 5
+	db.server(addr(4)).down = true // one new replica is not ready yet
+	g.settle()
+	g.launchAll()
+	g.converge(db)
+	if primary.waitCount != 1 {
+		t.Fatalf("waiting for %d with 3 replicas ready; want 1 until the 4th is", primary.waitCount)
+	}
+	db.server(addr(4)).down = false
+	g.converge(db)
+	if primary.waitCount != 2 {
+		t.Fatalf("waiting for %d with 4 replicas ready; want 2", primary.waitCount)
+	}
+	*g.store.clusters["default/shop"].Spec.Replicas = 3
+	g.settle()
+	if primary.waitCount != 1 {
+		t.Fatalf("waiting for %d after the scale-down to 2 staying replicas; want 1", primary.waitCount)
+	}
+	for _, ord := range []int{3, 4} {
+		if rec := g.store.instance(fmt.Sprintf("default/shop/%d", ord)); rec.Phase != store.InstanceReleasing {
+			t.Fatalf("shop-%d is %s; want it released", ord, rec.Phase)
+		}
+	}
+}

@@ -37,6 +37,7 @@ type fakeServer struct {
 	sqlOn     bool
 	ioErrno   int
 	semiSync  bool
+	waitCount int
 	databases []string
 	kills     int
 	stuck     bool // the applier does not apply (WaitForGTID times out)
@@ -197,8 +198,11 @@ func (c *fakeConn) ResetReplication(context.Context) error {
 	})
 }
 
-func (c *fakeConn) EnableSemiSync(_ context.Context, primary bool, _ int, _ time.Duration) error {
+func (c *fakeConn) EnableSemiSync(_ context.Context, primary bool, count int, _ time.Duration) error {
 	return c.do(func(s *fakeServer) error {
+		if primary {
+			s.waitCount = count
+		}
 		if s.semiSync && !primary {
 			s.leaked += s.waiting
 			s.waiting = 0
@@ -208,10 +212,11 @@ func (c *fakeConn) EnableSemiSync(_ context.Context, primary bool, _ int, _ time
 	})
 }
 
-func (c *fakeConn) SemiSyncPrimary(context.Context) (bool, error) {
+func (c *fakeConn) SemiSyncPrimary(context.Context) (bool, int, error) {
 	var on bool
-	err := c.do(func(s *fakeServer) error { on = s.semiSync; return nil })
-	return on, err
+	var count int
+	err := c.do(func(s *fakeServer) error { on, count = s.semiSync, s.waitCount; return nil })
+	return on, count, err
 }
 
 func (c *fakeConn) Databases(context.Context) ([]string, error) {

@@ -28,8 +28,9 @@ type Server interface {
 	ReplicateFrom(ctx context.Context, src mysql.Source) error
 	ResetReplication(ctx context.Context) error
 	EnableSemiSync(ctx context.Context, primary bool, waitCount int, timeout time.Duration) error
-	// SemiSyncPrimary reports whether the primary side of semi-sync is on.
-	SemiSyncPrimary(ctx context.Context) (bool, error)
+	// SemiSyncPrimary reports whether the primary side of semi-sync is on,
+	// and how many replicas it waits for.
+	SemiSyncPrimary(ctx context.Context) (on bool, waitCount int, err error)
 	Databases(ctx context.Context) ([]string, error)
 	CreateDatabase(ctx context.Context, name string) error
 	// StopReplicaIO, WaitForGTID and KillConnections serve failovers
@@ -59,14 +60,15 @@ func (MySQLServers) Open(ep mysql.Endpoint, flavor string) (Server, error) {
 // mysqlServer adds the few questions only the reconciler asks.
 type mysqlServer struct{ *mysql.Server }
 
-func (s mysqlServer) SemiSyncPrimary(ctx context.Context) (bool, error) {
-	v := "@@rpl_semi_sync_master_enabled"
-	if s.Flavor().Name() != "mariadb" {
-		v = "@@rpl_semi_sync_source_enabled"
-	}
+func (s mysqlServer) SemiSyncPrimary(ctx context.Context) (bool, int, error) {
 	var on bool
-	err := s.DB().QueryRowContext(ctx, "SELECT "+v).Scan(&on)
-	return on, err
+	if s.Flavor().Name() == "mariadb" { // MariaDB always waits for one
+		err := s.DB().QueryRowContext(ctx, "SELECT @@rpl_semi_sync_master_enabled").Scan(&on)
+		return on, 1, err
+	}
+	var count int
+	err := s.DB().QueryRowContext(ctx, "SELECT @@rpl_semi_sync_source_enabled, @@rpl_semi_sync_source_wait_for_replica_count").Scan(&on, &count)
+	return on, count, err
 }
 
 func (s mysqlServer) CreateDatabase(ctx context.Context, name string) error {
@@ -91,6 +93,7 @@ const (
 type serverView struct {
 	status    mysql.Status
 	semiSync  bool     // the primary side of semi-sync is on
+	waitCount int      // how many replicas it waits for
 	databases []string // only asked of the primary
 	err       error
 }
@@ -144,7 +147,7 @@ func (r *ClusterReconciler) lookAt(ctx context.Context, flavor string, inst *sto
 	if v.status, v.err = srv.Status(ctx); v.err != nil {
 		return v
 	}
-	if v.semiSync, v.err = srv.SemiSyncPrimary(ctx); v.err != nil {
+	if v.semiSync, v.waitCount, v.err = srv.SemiSyncPrimary(ctx); v.err != nil {
 		return v
 	}
 	if !v.status.ReadOnly {
@@ -248,12 +251,17 @@ func replicaActions(w world, primary *store.Instance, pv serverView) []action {
 // while the cluster has replicas, the users' databases present.
 func primaryActions(w world, primary *store.Instance, pv serverView) []action {
 	var out []action
-	if want := wantSemiSync(w, primary, pv); want != pv.semiSync {
+	want := wantSemiSync(w, primary, pv)
+	switch count := waitCountFor(w, primary); {
+	case want != pv.semiSync:
 		why := "the cluster has replicas: no write may be acknowledged before one has it"
 		if !want {
 			why = "spec.replicas is 1: no replica could acknowledge a write"
 		}
 		out = append(out, action{kind: actSemiSync, inst: primary, why: why})
+	case want && count != pv.waitCount:
+		out = append(out, action{kind: actSemiSync, inst: primary,
+			why: fmt.Sprintf("%d replica(s) ready: the primary waits for %d acknowledgement(s), not %d", readyReplicas(w, primary), count, pv.waitCount)})
 	}
 	for _, db := range missingDatabases(w.cluster, pv.databases) {
 		out = append(out, action{kind: actCreateDatabase, inst: primary, db: db, why: "spec.users grants privileges on it"})
@@ -291,6 +299,28 @@ func semiSyncWaitCount(c *spec.MySQLCluster) int {
 		return 1
 	}
 	return max(1, int(*c.Spec.Replicas-1)/2)
+}
+
+// waitCountFor is the semi-sync wait count the primary should apply now:
+// the spec's (semiSyncWaitCount), but never more than half of the staying
+// replicas that replicate from it (at least one). So a scale-up raises it
+// only once the new replicas are ready, and a scale-down lowers it before
+// the surplus replicas are drained (drainBeforeRelease waits for that).
+func waitCountFor(w world, primary *store.Instance) int {
+	return max(1, min(semiSyncWaitCount(w.cluster), readyReplicas(w, primary)/2))
+}
+
+// readyReplicas counts the staying replicas receiving from the primary.
+func readyReplicas(w world, primary *store.Instance) int {
+	n := 0
+	for _, inst := range w.instances {
+		v, ok := w.servers[inst.Ordinal]
+		if inst != primary && ok && v.err == nil && inst.Ordinal < specReplicas(w.cluster) && inst.Errant == "" &&
+			replicatesFrom(v.status, primary) && v.status.Replica.IORunning {
+			n++
+		}
+	}
+	return n
 }
 
 // missingDatabases are the databases spec.users name that the primary lacks.
@@ -386,7 +416,7 @@ func (r *ClusterReconciler) performTopology(ctx context.Context, c *spec.MySQLCl
 		return srv.SetReadOnly(ctx, false)
 	case actSemiSync:
 		on := wantSemiSync(w, a.inst, w.servers[a.inst.Ordinal])
-		return srv.EnableSemiSync(ctx, on, semiSyncWaitCount(w.cluster), semiSyncNever)
+		return srv.EnableSemiSync(ctx, on, waitCountFor(w, a.inst), semiSyncNever)
 	case actCreateDatabase:
 		return srv.CreateDatabase(ctx, a.db)
 	case actReplicate:
