@@ -2,7 +2,8 @@
 # Installs what Mysos' tests and demo need on a Debian machine, and nothing
 # that is already there: Debian packages (MariaDB's server and backup tool
 # for the executor, etcd for the external-etcd tests, diff for mysosctl
-# diff, curl for the demo) and the Go modules, the tools module's included.
+# diff, curl for the demo, Java and Maven for the HDFS mini cluster), the
+# Go modules (the tools module's included) and Hadoop's jars.
 # Safe to run again. Debian's packages do not start a MariaDB service here
 # (policy-rc.d), and Mysos never uses one: executors start their own mysqld.
 set -euo pipefail
@@ -16,6 +17,8 @@ declare -A packages=(
   [curl]=curl
   [mariadb-install-db]=mariadb-server
   [mariabackup]=mariadb-backup
+  [javac]=openjdk-17-jdk-headless
+  [mvn]=maven
 )
 
 missing=()
@@ -37,5 +40,8 @@ if ((${#missing[@]})); then
 fi
 
 go mod download
+# The Hadoop mini cluster the backup tests run on (hack/hdfs.sh): its jars
+# from Maven Central, and its few lines of Java compiled.
+hack/hdfs.sh deps
 # mesos-go's example programs, which the end-to-end tests run against the dev cluster.
 (cd tools/mesos-examples && go mod download)

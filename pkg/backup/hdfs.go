@@ -1,0 +1,159 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/colinmarc/hdfs/v2"
+)
+
+// hdfsTarget keeps backups in HDFS (hdfs://namenode:port/path), through
+// colinmarc/hdfs, a native Go client of the NameNode and DataNode
+// protocols. Its calls take no context; connections are dialled with a
+// timeout and every copy checks the context between chunks.
+type hdfsTarget struct {
+	client   *hdfs.Client
+	namenode string
+	root     string
+}
+
+// hdfsDialTimeout bounds connecting to the NameNode and the DataNodes.
+const hdfsDialTimeout = 10 * time.Second
+
+func newHDFSTarget(namenode, root, user string) (*hdfsTarget, error) {
+	dialer := &net.Dialer{Timeout: hdfsDialTimeout}
+	client, err := hdfs.NewClient(hdfs.ClientOptions{
+		Addresses: []string{namenode}, User: user,
+		NamenodeDialFunc: dialer.DialContext, DatanodeDialFunc: dialer.DialContext,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("backup target hdfs://%s%s: %w", namenode, root, err)
+	}
+	return &hdfsTarget{client: client, namenode: namenode, root: root}, nil
+}
+
+func (t *hdfsTarget) String() string { return "hdfs://" + t.namenode + t.root }
+
+func (t *hdfsTarget) path(name string) string { return path.Join(t.root, name) }
+
+// Put uploads to a temporary name, reads the file back and compares it
+// with what was sent, then renames it: HDFS renames are atomic.
+func (t *hdfsTarget) Put(ctx context.Context, name string, r io.Reader) (Stored, error) {
+	if err := checkName(name); err != nil {
+		return Stored{}, err
+	}
+	final, tmp := t.path(name), t.path(tempName(name))
+	stored, err := t.upload(ctx, tmp, final, r)
+	if err != nil {
+		_ = t.client.Remove(tmp)
+		return Stored{}, fmt.Errorf("backup: put %s in %s: %w", name, t, err)
+	}
+	stored.Name = name
+	return stored, nil
+}
+
+func (t *hdfsTarget) upload(ctx context.Context, tmp, final string, r io.Reader) (Stored, error) {
+	if err := t.client.MkdirAll(path.Dir(final), 0o750); err != nil {
+		return Stored{}, err
+	}
+	w, err := t.client.Create(tmp)
+	if err != nil {
+		return Stored{}, err
+	}
+	sent := newHashingReader(r)
+	_, err = io.Copy(w, contextReader{ctx, sent})
+	if cerr := closeWriter(ctx, w); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return Stored{}, err
+	}
+	back, err := t.client.Open(tmp)
+	if err != nil {
+		return Stored{}, err
+	}
+	sum, err := verify(ctx, back, sent)
+	if err != nil {
+		return Stored{}, err
+	}
+	if err := t.client.Rename(tmp, final); err != nil {
+		return Stored{}, err
+	}
+	info, err := t.client.Stat(final)
+	if err != nil {
+		return Stored{}, err
+	}
+	return Stored{Object: Object{Size: info.Size(), ModTime: info.ModTime()}, SHA256: sum}, nil
+}
+
+func (t *hdfsTarget) Open(_ context.Context, name string) (io.ReadCloser, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	f, err := t.client.Open(t.path(name))
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s in %s", ErrNotFound, name, t)
+	}
+	return f, err
+}
+
+func (t *hdfsTarget) List(_ context.Context, prefix string) ([]Object, error) {
+	var out []Object
+	err := t.client.Walk(t.root, func(p string, info fs.FileInfo, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && p == t.root {
+				return nil // nothing stored yet
+			}
+			return err
+		}
+		if info.IsDir() || strings.HasPrefix(info.Name(), tempPrefix) {
+			return nil
+		}
+		name := strings.TrimPrefix(strings.TrimPrefix(p, t.root), "/")
+		if strings.HasPrefix(name, prefix) {
+			out = append(out, Object{Name: name, Size: info.Size(), ModTime: info.ModTime()})
+		}
+		return nil
+	})
+	slices.SortFunc(out, func(a, b Object) int { return strings.Compare(a.Name, b.Name) })
+	return out, err
+}
+
+func (t *hdfsTarget) Delete(_ context.Context, name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	err := t.client.Remove(t.path(name))
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w: %s in %s", ErrNotFound, name, t)
+	}
+	return err
+}
+
+// closeWriter completes an upload. The NameNode answers "replication in
+// progress" until the DataNode has reported the last block; Close sends
+// its completion again, as Hadoop's own client does, until it takes.
+func closeWriter(ctx context.Context, w *hdfs.FileWriter) error {
+	delay := 10 * time.Millisecond
+	for {
+		err := w.Close()
+		if !hdfs.IsErrReplicating(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, time.Second)
+	}
+}
