@@ -29,8 +29,7 @@ func startBenchCluster(b *testing.B) *benchCluster {
 	testutil.RequireBinary(b, "mariadb-install-db", "apt-get install -y mariadb-server")
 	c := startDevCluster(b, 4)
 	s := startScheduler(b, nil, "--master", c.MasterURL(), "--executor", filepath.Join(binDir, "mysos-executor"))
-	s.mustCtl("apply", "-f", writeFile(b, b.TempDir(), "shop.yaml", failoverManifest))
-	s.mustCtl("wait", "clusters/shop", "--for=condition=Ready", "--timeout=120s")
+	password, _ := startShop(b, s, failoverManifest)
 	token, err := os.ReadFile(filepath.Join(s.dataDir, "token"))
 	if err != nil {
 		b.Fatal(err)
@@ -39,9 +38,7 @@ func startBenchCluster(b *testing.B) *benchCluster {
 	if err != nil {
 		b.Fatal(err)
 	}
-	bc := &benchCluster{s: s, api: api, password: strings.TrimSpace(s.mustCtl("credentials", "shop", "app", "-o", "password"))}
-	mustExec(b, openMySQL(b, bc.get(b).Status.Endpoints.Primary, "app", bc.password), "CREATE TABLE shop.w (id INT PRIMARY KEY)")
-	return bc
+	return &benchCluster{s: s, api: api, password: password}
 }
 
 func (bc *benchCluster) get(b testing.TB) *spec.MySQLCluster {

@@ -52,12 +52,7 @@ func TestFailoverChaos(t *testing.T) {
 	c := startDevCluster(t, 4)
 	etcd := testutil.StartEtcd(t)
 	s := startScheduler(t, etcd.Endpoints, "--master", c.MasterURL(), "--executor", filepath.Join(binDir, "mysos-executor"))
-	s.mustCtl("apply", "-f", writeFile(t, t.TempDir(), "shop.yaml", failoverManifest))
-	s.mustCtl("wait", "clusters/shop", "--for=condition=Ready", "--timeout=120s")
-	password := strings.TrimSpace(s.mustCtl("credentials", "shop", "app", "-o", "password"))
-	adminPW := strings.TrimSpace(s.mustCtl("credentials", "shop", "mysos_admin", "--all", "-o", "password"))
-	cl := getCluster(t, s, "shop")
-	mustExec(t, openMySQL(t, cl.Status.Endpoints.Primary, "app", password), "CREATE TABLE shop.w (id INT PRIMARY KEY)")
+	password, adminPW := startShop(t, s, failoverManifest)
 
 	w := &ackWriter{primary: func() string {
 		r := s.ctl("get", "clusters", "shop", "-o", "jsonpath={.status.endpoints.primary}")
@@ -169,6 +164,19 @@ func TestFailoverChaos(t *testing.T) {
 			t.Errorf("mysosctl events shop lacks %s:\n%s", want, events)
 		}
 	}
+}
+
+// startShop applies a cluster "shop", waits for it to be Ready, creates
+// the table the writers fill, and returns the app's and mysos_admin's
+// passwords.
+func startShop(t testing.TB, s *scheduler, manifest string) (password, adminPW string) {
+	t.Helper()
+	s.mustCtl("apply", "-f", writeFile(t, t.TempDir(), "shop.yaml", manifest))
+	s.mustCtl("wait", "clusters/shop", "--for=condition=Ready", "--timeout=120s")
+	password = strings.TrimSpace(s.mustCtl("credentials", "shop", "app", "-o", "password"))
+	adminPW = strings.TrimSpace(s.mustCtl("credentials", "shop", "mysos_admin", "--all", "-o", "password"))
+	mustExec(t, openMySQL(t, getCluster(t, s, "shop").Status.Endpoints.Primary, "app", password), "CREATE TABLE shop.w (id INT PRIMARY KEY)")
+	return password, adminPW
 }
 
 func waitReady(t testing.TB, s *scheduler) {

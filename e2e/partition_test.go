@@ -147,12 +147,8 @@ func TestFailoverUnderPartition(t *testing.T) {
 func testPartition(t *testing.T, timeouts devcluster.Timeouts, manifest, detectedBy string) {
 	c := startDevClusterWith(t, devcluster.Config{Agents: 4, Netns: true, Timeouts: timeouts})
 	s := startScheduler(t, nil, "--master", c.MasterURL(), "--executor", filepath.Join(binDir, "mysos-executor"))
-	s.mustCtl("apply", "-f", writeFile(t, t.TempDir(), "shop.yaml", manifest))
-	s.mustCtl("wait", "clusters/shop", "--for=condition=Ready", "--timeout=120s")
-	password := strings.TrimSpace(s.mustCtl("credentials", "shop", "app", "-o", "password"))
-	adminPW := strings.TrimSpace(s.mustCtl("credentials", "shop", "mysos_admin", "--all", "-o", "password"))
+	password, adminPW := startShop(t, s, manifest)
 	before := getCluster(t, s, "shop")
-	mustExec(t, openMySQL(t, before.Status.Endpoints.Primary, "app", password), "CREATE TABLE shop.w (id INT PRIMARY KEY)")
 	old := *instanceNamed(before, before.Status.CurrentPrimary)
 	agent := agentIndex(t, c, old.AgentID)
 
