@@ -211,6 +211,10 @@ func cnfDefaults(c InstanceConfig) []cnfGroup {
 		// says so within 4 s (heartbeats every 2 s) instead of 60: failure
 		// detection counts on replicas confirming a primary is gone.
 		opt(replicaNetTimeoutOption(mariadb), "4"),
+		// Replication starts when Mysos says so, never by itself at boot: a
+		// replica fenced during a failover (IO thread stopped) that
+		// restarts must not fetch from, and acknowledge to, the old primary.
+		onOff(skipReplicaStartOption(mariadb)),
 		onOff("read_only"),
 	)
 	if !mariadb {
@@ -496,4 +500,12 @@ func replicaNetTimeoutOption(mariadb bool) string {
 		return "slave_net_timeout"
 	}
 	return "replica_net_timeout"
+}
+
+// skipReplicaStartOption is skip_slave_start by the flavour's name for it.
+func skipReplicaStartOption(mariadb bool) string {
+	if mariadb {
+		return "skip_slave_start"
+	}
+	return "skip_replica_start"
 }

@@ -56,7 +56,7 @@ var cnfGoldenCases = []cnfGoldenCase{
 			"innodb-buffer-pool-size":  "256M",                                       // '-' spelling of a default
 			"sql_mode":                 "STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION", // no default
 			"init_connect":             `SET @app = 'orders #1'`,                     // '#' and quotes: quoted
-			"skip_slave_start":         "",                                           // a bare flag
+			"skip_symbolic_links":      "",                                           // a bare flag
 			"loose-performance_schema": "ON",                                         // loose_ still replaces the default
 		}
 		return c

@@ -143,7 +143,7 @@ func (r *ClusterReconciler) observe(c *spec.MySQLCluster, instances []*store.Ins
 // once) but still lets go of what never reached Mesos.
 func worksWithoutMesos(k actionKind) bool {
 	switch k {
-	case actRelease, actForget, actRemoveFinalizer, actElectPrimary, actPromote, actDetach, actStopIO, actReplicate, actSemiSync, actCreateDatabase:
+	case actRelease, actForget, actRemoveFinalizer, actElectPrimary, actPromote, actDetach, actStopIO, actReplicate, actSemiSync, actCreateDatabase, actMarkErrant:
 		return true
 	}
 	return false

@@ -80,6 +80,9 @@ func operationStep(w world, op *spec.Operation) (action, bool) {
 	from := instanceByName(w, op.From)
 	if op.Kind == spec.OperationSwitchover && before(op.Step, spec.StepConfiguring) && from != nil {
 		if why, failed := primaryFailure(w, from); failed {
+			if held := failoverHeld(w); held != "" {
+				return refuse(op, from, fmt.Sprintf("the primary %s failed (%s) and is not failed over: %s", from.Name(), why, held)), true
+			}
 			return convertToFailover(w, op, why), true
 		}
 	}
@@ -180,6 +183,13 @@ func primaryFailure(w world, p *store.Instance) (string, bool) {
 		return "", false // starting again in place
 	}
 	if v, ok := w.servers[p.Ordinal]; ok && v.err == nil {
+		// Back read-only on a fresh volume (moved, or its agent gone), it
+		// must never be made writable over replicas that have more. (A
+		// writable primary is not compared: a replica observed a moment
+		// after it may hold its newest commit.)
+		if lacks := lacksReceived(w, p); v.status.ReadOnly && lacks != "" {
+			return "it answers without transactions a replica has (" + lacks + ")", true
+		}
 		return "", false
 	}
 	since, down := w.sqlDownSince(p.TaskID)
@@ -264,12 +274,44 @@ func abortIfPrimaryBack(w world, op *spec.Operation, from *store.Instance) (acti
 	if op.Blocked == "" || from == nil {
 		return action{}, false
 	}
-	if v, ok := w.servers[from.Ordinal]; !ok || v.err != nil {
+	if v, ok := w.servers[from.Ordinal]; !ok || v.err != nil || lacksReceived(w, from) != "" {
 		return action{}, false
 	}
 	a := withOp(actAbort, from, op, fmt.Sprintf("%s answers again before any replica could be promoted (%s); it stays the primary", from.Name(), op.Blocked))
 	a.op = nil
 	return a, true
+}
+
+// lacksReceivedOf names an answering replica (other than inst and the old
+// primary of the operation) that received transactions set lacks.
+func lacksReceivedOf(w world, inst *store.Instance, set mysql.GTIDSet) string {
+	from := instanceByName(w, w.cluster.Status.Operation.From)
+	for _, other := range w.instances {
+		ov, ok := w.servers[other.Ordinal]
+		if other == inst || other == from || !ok || ov.err != nil || other.Errant != "" {
+			continue
+		}
+		if got := received(ov); !set.Contains(got) {
+			return fmt.Sprintf("%s has %s", other.Name(), got)
+		}
+	}
+	return ""
+}
+
+// lacksReceived names an answering replica that received transactions the
+// instance has not executed (and what it has), or is "".
+func lacksReceived(w world, inst *store.Instance) string {
+	v := w.servers[inst.Ordinal]
+	for _, other := range w.instances {
+		ov, ok := w.servers[other.Ordinal]
+		if other == inst || !ok || ov.err != nil || other.Errant != "" {
+			continue
+		}
+		if got := received(ov); !v.status.GTIDExecuted.Contains(got) {
+			return fmt.Sprintf("%s has %s, %s only %s", other.Name(), got, inst.Name(), orEmpty(v.status.GTIDExecuted.String()))
+		}
+	}
+	return ""
 }
 
 // convertToFailover: a primary that fails during a switchover is failed over.
@@ -311,7 +353,7 @@ func chooseCandidate(w world, op *spec.Operation) (action, bool) {
 	cands := candidates(w, from)
 	members := 0
 	for _, inst := range w.instances {
-		if inst != from && inst.Ordinal < specReplicas(w.cluster) {
+		if inst != from && mayHoldAcknowledged(inst) {
 			members++
 		}
 	}
@@ -333,6 +375,14 @@ func chooseCandidate(w world, op *spec.Operation) (action, bool) {
 	a := withOp(actChoose, best, op, fmt.Sprintf("%s has every transaction any answering replica received (%s)", best.Name(), orEmpty(received(w.servers[best.Ordinal]).String())))
 	a.op.To, a.op.Step, a.op.Blocked = best.Name(), spec.StepCatchingUp, ""
 	return a, true
+}
+
+// mayHoldAcknowledged: a replica that may hold a write acknowledged to a
+// client: it has (or had) a task and a volume, is not errant, and was not
+// released (a released replica was drained first: a staying one has all it
+// received).
+func mayHoldAcknowledged(inst *store.Instance) bool {
+	return inst.Errant == "" && inst.Phase != store.InstanceReleasing && inst.AgentID != "" && inst.Launches > 0
 }
 
 // mostComplete is the instance whose received set contains every other's,
@@ -374,7 +424,7 @@ func block(op *spec.Operation, inst *store.Instance, why string) (action, bool) 
 // replica replicating from it.
 func moveSurplusPrimary(w world) (action, bool) {
 	p := primaryInstance(w)
-	if p == nil || p.Ordinal < specReplicas(w.cluster) || specReplicas(w.cluster) < 1 || len(notReplicating(w)) > 0 {
+	if p == nil || p.Ordinal < specReplicas(w.cluster) || specReplicas(w.cluster) < 1 || len(notReplicating(w)) > 0 || len(healthyTargets(w, p)) == 0 {
 		return action{}, false
 	}
 	op := &spec.Operation{ID: operationID("switchover", w.now), Kind: spec.OperationSwitchover, From: p.Name(), Step: spec.StepRequested,
@@ -388,13 +438,7 @@ func startSwitchover(w world, op *spec.Operation, from *store.Instance) (action,
 	if from == nil || from.Name() != w.cluster.Status.CurrentPrimary {
 		return refuse(op, from, fmt.Sprintf("%s is no longer the primary", op.From)), true
 	}
-	var healthy []*store.Instance
-	for _, inst := range candidates(w, from) {
-		r := w.servers[inst.Ordinal].status.Replica
-		if inst.Ordinal < specReplicas(w.cluster) && replicatesFrom(w.servers[inst.Ordinal].status, from) && r.IORunning && r.SQLRunning {
-			healthy = append(healthy, inst)
-		}
-	}
+	healthy := healthyTargets(w, from)
 	if op.To != "" {
 		target := instanceByName(w, op.To)
 		if target == nil || !slices.Contains(healthy, target) {
@@ -409,6 +453,19 @@ func startSwitchover(w world, op *spec.Operation, from *store.Instance) (action,
 	a := withOp(actStartSwitchover, target, op, fmt.Sprintf("%s becomes the primary in place of %s", target.Name(), op.From))
 	a.op.To, a.op.Step = target.Name(), spec.StepDemoting
 	return a, true
+}
+
+// healthyTargets are the replicas a switchover may promote: staying,
+// answering, not errant, replicating from the primary with both threads.
+func healthyTargets(w world, from *store.Instance) []*store.Instance {
+	var out []*store.Instance
+	for _, inst := range candidates(w, from) {
+		st := w.servers[inst.Ordinal].status
+		if inst.Ordinal < specReplicas(w.cluster) && replicatesFrom(st, from) && st.Replica.IORunning && st.Replica.SQLRunning {
+			out = append(out, inst)
+		}
+	}
+	return out
 }
 
 // refuse ends an operation that cannot be carried out, saying why.
@@ -426,6 +483,14 @@ func catchUp(w world, op *spec.Operation, from *store.Instance) (action, bool) {
 	v, ok := w.servers[ordinalOf(cand)]
 	if cand == nil || !ok || v.err != nil {
 		a := withOp(actChoose, cand, op, fmt.Sprintf("the candidate %s stopped answering; choosing again", op.To))
+		a.op.To, a.op.Step = "", spec.StepElecting
+		if op.Kind == spec.OperationSwitchover {
+			return refuse(op, cand, a.why), true
+		}
+		return a, true
+	}
+	if lacks := lacksReceivedOf(w, cand, received(v)); lacks != "" {
+		a := withOp(actChoose, cand, op, "the candidate no longer has every transaction a replica received ("+lacks+"); choosing again")
 		a.op.To, a.op.Step = "", spec.StepElecting
 		if op.Kind == spec.OperationSwitchover {
 			return refuse(op, cand, a.why), true
@@ -504,7 +569,7 @@ func errantAction(w world, inst *store.Instance, primary serverView, v serverVie
 	switch {
 	case !primary.status.GTIDExecuted.Contains(v.status.GTIDExecuted):
 		why = fmt.Sprintf("it has transactions the primary lacks: %s", v.status.GTIDExecuted.Subtract(primary.status.GTIDExecuted))
-	case v.status.Replica != nil && v.status.Replica.LastIOErrno == errDiverged:
+	case v.status.Replica != nil && v.status.Replica.LastIOErrno == errDiverged && strings.Contains(v.status.Replica.LastIOError, "diverged"):
 		why = "the primary refused it as diverged: " + v.status.Replica.LastIOError
 	default:
 		return action{}, false
@@ -515,7 +580,9 @@ func errantAction(w world, inst *store.Instance, primary serverView, v serverVie
 }
 
 // errDiverged is ER_MASTER_FATAL_ERROR_READING_BINLOG, which a source
-// answers a replica that asks for transactions it never had.
+// answers a replica that asks for transactions it never had ("...the slave
+// has diverged..."), but also one whose position is older than its oldest
+// binary log (that replica is only behind, and must be re-seeded by hand).
 const errDiverged = 1236
 
 // operationEvent is the event an operation action records.
@@ -561,26 +628,37 @@ func operationEvent(a action, op *spec.Operation) (typ, reason string) {
 // that stay have everything it received. An instance whose mysqld does not
 // answer, of a deleted cluster, or of an older incarnation, goes at once.
 func drainBeforeRelease(w world, inst *store.Instance, deleting bool) (action, bool) {
-	v, answers := w.servers[inst.Ordinal]
 	primary := primaryInstance(w)
-	if deleting || inst.ClusterUID != w.cluster.Metadata.UID || !answers || v.err != nil || primary == nil || !replicatesFrom(v.status, primary) {
+	if deleting || inst.ClusterUID != w.cluster.Metadata.UID || primary == nil || inst.Launches == 0 {
 		return releaseAction(w, inst, deleting), true
 	}
-	if pv, ok := w.servers[primary.Ordinal]; ok && pv.err == nil && pv.semiSync && pv.waitCount > waitCountFor(w, primary) {
-		return action{}, false // the primary waits for fewer acknowledgements first (primaryActions)
+	pv, ok := w.servers[primary.Ordinal]
+	if w.cluster.Status.Operation != nil || !ok || pv.err != nil {
+		return action{}, false // nothing leaves while the primary is replaced or silent
 	}
-	if v.status.Replica.IOThread != "No" {
-		return action{kind: actStopIO, inst: inst, why: "beyond spec.replicas: it stops acknowledging writes before it goes"}, true
+	if pv.semiSync && (pv.waitCount > waitCountFor(w, primary) || !wantSemiSync(w, primary, pv)) {
+		// The primary waits for fewer acknowledgements first, or turns
+		// semi-sync off (scaling to one) while its replicas still
+		// acknowledge what waits (semiSyncActions).
+		return action{}, false
 	}
-	mine := received(v)
+	// What the leaving replica may hold: what it received if it answers,
+	// else everything the primary has.
+	mine := pv.status.GTIDExecuted
+	v, answers := w.servers[inst.Ordinal]
+	if answers = answers && v.err == nil; answers && replicatesFrom(v.status, primary) {
+		if v.status.Replica.IOThread != "No" {
+			return action{kind: actStopIO, inst: inst, why: "beyond spec.replicas: it stops acknowledging writes before it goes"}, true
+		}
+		mine = received(v)
+	}
 	holders, stay := 0, 0
 	for _, other := range w.instances {
-		ov, ok := w.servers[other.Ordinal]
-		if other == primary || other.Ordinal >= specReplicas(w.cluster) || other.Errant != "" || !ok || ov.err != nil {
+		if other == primary || other.Ordinal >= specReplicas(w.cluster) || !mayHoldAcknowledged(other) {
 			continue
 		}
-		stay++
-		if received(ov).Contains(mine) {
+		stay++ // answering or not: it may be the one holding a write
+		if ov, ok := w.servers[other.Ordinal]; ok && ov.err == nil && received(ov).Contains(mine) {
 			holders++
 		}
 	}
@@ -588,6 +666,6 @@ func drainBeforeRelease(w world, inst *store.Instance, deleting bool) (action, b
 		return action{}, false // the staying replicas catch up from the primary
 	}
 	a := releaseAction(w, inst, deleting)
-	a.why = fmt.Sprintf("beyond spec.replicas; %d staying replica(s) have everything it received (%s)", holders, orEmpty(mine.String()))
+	a.why = fmt.Sprintf("beyond spec.replicas; %d staying replica(s) have everything it may hold (%s)", holders, orEmpty(mine.String()))
 	return a, true
 }

@@ -151,7 +151,7 @@ func TestFailoverWaitsForEnoughReplicas(t *testing.T) {
 	if db.server(addr(2)).readOnly == false {
 		t.Fatal("shop-2 was made writable while the failover is blocked")
 	}
-	db.server(addr(1)).down = false
+	db.server(addr(1)).restart()
 	g.converge(db)
 	if p := g.cluster().Status.CurrentPrimary; p == "shop-0" {
 		t.Fatal("the failover did not resume once both replicas answered")
@@ -196,7 +196,7 @@ func TestFailedPrimaryBackBeforePromotionStaysPrimary(t *testing.T) {
 	// The relaunched primary boots read-only with all its data.
 	g.launchAll()
 	s0 := db.server(addr(0))
-	s0.down, s0.readOnly = false, true
+	s0.restart()
 	g.converge(db)
 	checkOnePrimary(t, g, db, "shop-0")
 	if got := g.eventReasons(); !slices.Contains(got, "FailoverAborted") {
@@ -230,7 +230,7 @@ func TestOldPrimaryRejoinsOrIsMarkedErrant(t *testing.T) {
 				t.Fatal(err)
 			}
 			g.launchAll()
-			s0.down, s0.readOnly = false, true
+			s0.restart()
 			g.converge(db)
 			g.converge(db)
 			rec := g.store.instance("default/shop/0")
@@ -288,7 +288,7 @@ func TestAntiFlappingHoldsASecondFailover(t *testing.T) {
 	}
 	// The old primary rejoins, so the second failover has its quorum.
 	g.launchAll()
-	db.server(addr(0)).down = false
+	db.server(addr(0)).restart()
 	g.converge(db)
 	g.clock = g.clock.Add(time.Minute)
 	ord := int(first[5] - '0')
@@ -526,7 +526,7 @@ func TestWaitCountFollowsReadyReplicas(t *testing.T) {
 	if primary.waitCount != 1 {
 		t.Fatalf("waiting for %d with 3 replicas ready; want 1 until the 4th is", primary.waitCount)
 	}
-	db.server(addr(4)).down = false
+	db.server(addr(4)).restart()
 	g.converge(db)
 	if primary.waitCount != 2 {
 		t.Fatalf("waiting for %d with 4 replicas ready; want 2", primary.waitCount)
@@ -540,5 +540,83 @@ func TestWaitCountFollowsReadyReplicas(t *testing.T) {
 		if rec := g.store.instance(fmt.Sprintf("default/shop/%d", ord)); rec.Phase != store.InstanceReleasing {
 			t.Fatalf("shop-%d is %s; want it released", ord, rec.Phase)
 		}
+	}
+}
+
+// TestPrimaryRestartedInPlaceWaitsForReplicas: a primary that restarts in
+// place (its failover held by the block window) comes back with semi-sync
+// off; it is turned on before the primary takes writes again.
+func TestPrimaryRestartedInPlaceWaitsForReplicas(t *testing.T) {
+	g, db := newFailoverRig(t)
+	if err := db.write(addr(0), 3); err != nil {
+		t.Fatal(err)
+	}
+	db.pump()
+	g.store.clusters["default/shop"].Spec.Failover.Automatic = new(bool) // false: held
+	s0 := db.server(addr(0))
+	s0.down = true
+	g.failTask(0, mesos.TASK_FAILED)
+	g.converge(db)
+	g.launchAll()
+	s0.restart()
+	g.converge(db)
+	checkOnePrimary(t, g, db, "shop-0")
+	if s0.openedBare || !s0.semiSync {
+		t.Fatalf("opened without semi-sync: %v, semi-sync now %v; want it on before the first write", s0.openedBare, s0.semiSync)
+	}
+}
+
+// TestPrimaryBackEmptyIsNotOpened: a primary whose failover is held comes
+// back on a fresh volume (its agent was gone): it has nothing the replicas
+// have, so it is failed over rather than made writable, once allowed.
+func TestPrimaryBackEmptyIsNotOpened(t *testing.T) {
+	g, db := newFailoverRig(t)
+	if err := db.write(addr(0), 3); err != nil {
+		t.Fatal(err)
+	}
+	db.pump()
+	c := g.store.clusters["default/shop"]
+	c.Spec.Failover.Automatic = new(bool)
+	s0 := db.server(addr(0))
+	s0.down = true
+	g.failTask(0, mesos.TASK_FAILED)
+	g.converge(db)
+	g.launchAll()
+	s0.restart()
+	s0.binlog, s0.relay = nil, nil // a fresh volume
+	g.converge(db)
+	if !s0.readOnly {
+		t.Fatal("an empty former primary was made writable over replicas holding 3 transactions")
+	}
+	*c.Spec.Failover.Automatic = true
+	g.converge(db)
+	p := g.cluster().Status.CurrentPrimary
+	if p == "shop-0" {
+		t.Fatal("no failover away from the empty primary")
+	}
+	if got := lastSeq(db.server(addr(int(p[5] - '0'))).binlog); got != 3 {
+		t.Fatalf("the new primary has %d transactions; want 3", got)
+	}
+}
+
+// TestSwitchoverGivesUpWhenTheTargetCannotCatchUp: the target's applier
+// is stuck; the switchover is aborted and the old primary, which was made
+// read-only, takes writes again.
+func TestSwitchoverGivesUpWhenTheTargetCannotCatchUp(t *testing.T) {
+	g, db := newFailoverRig(t)
+	if err := db.write(addr(0), 2); err != nil {
+		t.Fatal(err)
+	}
+	db.server(addr(1)).stuck = true
+	db.pump()
+	g.store.clusters["default/shop"].Status.Operation = &spec.Operation{ID: "switchover-1", Kind: spec.OperationSwitchover,
+		From: "shop-0", To: "shop-1", Step: spec.StepRequested, StartedAt: g.clock}
+	for range 10 {
+		_, _ = g.r.Reconcile(context.Background(), "default/shop")
+	}
+	g.converge(db)
+	checkOnePrimary(t, g, db, "shop-0")
+	if got := g.eventReasons(); !slices.Contains(got, "SwitchoverAborted") {
+		t.Fatalf("events %v; want SwitchoverAborted", got)
 	}
 }

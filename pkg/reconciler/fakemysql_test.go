@@ -41,11 +41,25 @@ type fakeServer struct {
 	databases []string
 	kills     int
 	stuck     bool // the applier does not apply (WaitForGTID times out)
+	// openedBare: made writable with data and without the primary side of
+	// semi-sync while the cluster has replicas: its next commits could be
+	// acknowledged without a replica.
+	openedBare bool
 	// waiting counts commits whose clients wait for a semi-sync
 	// acknowledgement; leaked counts those released without one (the
 	// primary side of semi-sync turned off under them): acknowledged
 	// writes that no replica has.
 	waiting, leaked int
+}
+
+// restart is mysqld coming back after a crash or a relaunch: read-only,
+// the primary side of semi-sync off, replication configured but not
+// started (skip_slave_start).
+func (s *fakeServer) restart() {
+	s.down, s.readOnly, s.semiSync, s.waitCount = false, true, false, 0
+	if s.source != "" {
+		s.io, s.sqlOn = "No", false
+	}
 }
 
 func newFakeMySQL() *fakeMySQL { return &fakeMySQL{servers: map[string]*fakeServer{}} }
@@ -178,6 +192,9 @@ func (c *fakeConn) SetReadOnly(_ context.Context, on bool) error {
 	return c.do(func(s *fakeServer) error {
 		if on && !s.readOnly && s.waiting > 0 {
 			return fmt.Errorf("set read_only: %w", context.DeadlineExceeded)
+		}
+		if !on && s.readOnly && !s.semiSync && len(s.binlog) > 0 {
+			s.openedBare = true
 		}
 		s.readOnly = on
 		return nil

@@ -28,7 +28,9 @@ func (r *ClusterReconciler) performOperation(ctx context.Context, c *spec.MySQLC
 	case actDemote:
 		err = r.demote(ctx, c, w, a)
 	case actCatchUp:
-		err = r.catchUp(ctx, c, w, a)
+		if err = r.catchUp(ctx, c, w, a); err != nil {
+			return r.catchUpFailed(ctx, c, w, a, err)
+		}
 	case actFinish:
 		err = r.writeOperation(ctx, c, nil, func(st *spec.ClusterStatus) {
 			if op := c.Status.Operation; op.Kind == spec.OperationFailover {
@@ -187,6 +189,25 @@ func (r *ClusterReconciler) catchUp(ctx context.Context, c *spec.MySQLCluster, w
 	}
 	name := a.inst.Name()
 	return r.writeOperation(ctx, c, a.op, func(st *spec.ClusterStatus) { st.CurrentPrimary = name })
+}
+
+// catchUpFailed: a candidate that cannot apply what it has (its applier
+// stopped with an error, or too slow) blocks a failover, which says why and
+// keeps trying; a switchover is given up, and its old primary, read-only
+// but holding everything, is opened again by the topology steps.
+func (r *ClusterReconciler) catchUpFailed(ctx context.Context, c *spec.MySQLCluster, w world, a action, cause error) error {
+	op := *c.Status.Operation
+	next := action{kind: actBlock, inst: a.inst, op: &op, why: "the candidate does not catch up: " + cause.Error()}
+	if op.Kind == spec.OperationSwitchover {
+		next.kind, next.op = actAbort, nil
+	} else {
+		next.op.Blocked = next.why
+	}
+	if err := r.writeOperation(ctx, c, next.op, nil); err != nil {
+		return errors.Join(cause, err)
+	}
+	r.recordEvent(ctx, c, w, next)
+	return cause
 }
 
 // onServer runs f on an instance's mysqld with the usual timeout.

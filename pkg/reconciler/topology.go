@@ -185,13 +185,27 @@ func topologyActions(w world) []action {
 		return nil // the primary is not running or not answering: failover's business
 	}
 	writable := !pv.status.ReadOnly && pv.status.Replica == nil
+	if !writable && lacksReceived(w, primary) != "" {
+		// Back without what a replica received (a fresh volume): neither
+		// opened nor used to judge the replicas; primaryFailure fails it
+		// over.
+		return nil
+	}
 	switch {
 	case writable:
-		return append(primaryActions(w, primary, pv), replicaActions(w, primary, pv)...)
+		// Semi-sync first, then the replicas, then the databases: a
+		// database created while semi-sync waits for replicas that are not
+		// yet configured would never commit.
+		out := semiSyncActions(w, primary, pv)
+		out = append(out, replicaActions(w, primary, pv)...)
+		return append(out, databaseActions(w, primary, pv)...)
 	case op != nil:
 		return promotionActions(w, primary, pv)
 	}
-	return append([]action{{kind: actPromote, inst: primary, why: "the elected primary is not writable yet"}}, replicaActions(w, primary, pv)...)
+	// No operation: the first primary, or one restarted in place (mysqld
+	// boots read-only with semi-sync off, which goes on first).
+	out := append(semiSyncActions(w, primary, pv), action{kind: actPromote, inst: primary, why: "the elected primary is not writable yet"})
+	return append(out, replicaActions(w, primary, pv)...)
 }
 
 // promotionActions open a new primary to writes only once no write can be
@@ -247,9 +261,9 @@ func replicaActions(w world, primary *store.Instance, pv serverView) []action {
 	return out
 }
 
-// primaryActions keep a writable primary as the spec says: semi-sync on
-// while the cluster has replicas, the users' databases present.
-func primaryActions(w world, primary *store.Instance, pv serverView) []action {
+// semiSyncActions keep the primary side of semi-sync as the spec says: on
+// while the cluster has replicas, waiting for as many as are ready.
+func semiSyncActions(w world, primary *store.Instance, pv serverView) []action {
 	var out []action
 	want := wantSemiSync(w, primary, pv)
 	switch count := waitCountFor(w, primary); {
@@ -263,6 +277,12 @@ func primaryActions(w world, primary *store.Instance, pv serverView) []action {
 		out = append(out, action{kind: actSemiSync, inst: primary,
 			why: fmt.Sprintf("%d replica(s) ready: the primary waits for %d acknowledgement(s), not %d", readyReplicas(w, primary), count, pv.waitCount)})
 	}
+	return out
+}
+
+// databaseActions create the databases spec.users name.
+func databaseActions(w world, primary *store.Instance, pv serverView) []action {
+	var out []action
 	for _, db := range missingDatabases(w.cluster, pv.databases) {
 		out = append(out, action{kind: actCreateDatabase, inst: primary, db: db, why: "spec.users grants privileges on it"})
 	}
@@ -278,7 +298,9 @@ func wantSemiSync(w world, primary *store.Instance, pv serverView) bool {
 	if w.cluster.Spec.Replicas == nil || *w.cluster.Spec.Replicas <= 1 {
 		return false
 	}
-	if pv.semiSync || w.cluster.Status.Operation != nil {
+	// A primary holding transactions has served: its writes must wait
+	// for a replica from now on, even right after a restart in place.
+	if pv.semiSync || w.cluster.Status.Operation != nil || !pv.status.GTIDExecuted.IsEmpty() {
 		return true
 	}
 	for _, inst := range w.instances {

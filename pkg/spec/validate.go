@@ -311,6 +311,7 @@ var managedOptions = map[string]bool{
 	"innodb_flush_log_at_trx_commit": true, "relay_log_recovery": true,
 	// Failure detection counts on replicas noticing a silent source.
 	"slave_net_timeout": true, "replica_net_timeout": true,
+	"skip_slave_start": true, "skip_replica_start": true,
 }
 
 // managedPrefixes are option families Mysos sets itself: semi-sync (turning
