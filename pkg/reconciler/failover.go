@@ -104,6 +104,14 @@ func operationStep(w world, op *spec.Operation) (action, bool) {
 	case spec.StepCatchingUp:
 		return catchUp(w, op, from)
 	case spec.StepConfiguring:
+		if p := primaryInstance(w); p != nil && p.Name() == op.To {
+			if why, failed := primaryFailure(w, p); failed && failoverHeld(w) == "" {
+				// The new primary died before it took writes: fail over again.
+				next := &spec.Operation{ID: operationID(w, "failover"), Kind: spec.OperationFailover, From: p.Name(), Step: spec.StepFencing,
+					Reason: fmt.Sprintf("the new primary %s failed during %s %s: %s", p.Name(), strings.ToLower(op.Kind), op.ID, why), StartedAt: w.now}
+				return action{kind: actBeginFailover, inst: p, op: next, why: next.Reason}, true
+			}
+		}
 		return finishIfWritable(w, op)
 	}
 	return action{}, false
@@ -132,7 +140,7 @@ func beginFailover(w world) (action, bool) {
 	if !failed || failoverHeld(w) != "" {
 		return action{}, false
 	}
-	op := &spec.Operation{ID: operationID("failover", w.now), Kind: spec.OperationFailover, From: p.Name(),
+	op := &spec.Operation{ID: operationID(w, "failover"), Kind: spec.OperationFailover, From: p.Name(),
 		Step: spec.StepFencing, Reason: "the primary " + p.Name() + " failed: " + why, StartedAt: w.now}
 	return action{kind: actBeginFailover, inst: p, op: op, why: op.Reason}, true
 }
@@ -153,8 +161,16 @@ func failoverHeld(w world) string {
 	return ""
 }
 
-func operationID(kind string, now time.Time) string {
-	return kind + "-" + strings.ReplaceAll(now.UTC().Format("20060102T150405.000Z"), ".", "")
+// operationID names a new operation by kind and time, to the millisecond,
+// or to the nanosecond when that would repeat the id of the operation it
+// follows (events are grouped by id).
+func operationID(w world, kind string) string {
+	id := kind + "-" + strings.ReplaceAll(w.now.UTC().Format("20060102T150405.000Z"), ".", "")
+	st := w.cluster.Status
+	if (st.Operation != nil && st.Operation.ID == id) || (st.LastFailover != nil && st.LastFailover.ID == id) {
+		id = kind + "-" + strings.ReplaceAll(w.now.UTC().Format("20060102T150405.000000000Z"), ".", "")
+	}
+	return id
 }
 
 func specReplicas(c *spec.MySQLCluster) int {
@@ -316,7 +332,7 @@ func lacksReceived(w world, inst *store.Instance) string {
 
 // convertToFailover: a primary that fails during a switchover is failed over.
 func convertToFailover(w world, op *spec.Operation, why string) action {
-	next := &spec.Operation{ID: operationID("failover", w.now), Kind: spec.OperationFailover, From: op.From,
+	next := &spec.Operation{ID: operationID(w, "failover"), Kind: spec.OperationFailover, From: op.From,
 		Step: spec.StepFencing, Reason: fmt.Sprintf("the primary %s failed during switchover %s: %s", op.From, op.ID, why), StartedAt: w.now}
 	return action{kind: actBeginFailover, inst: instanceByName(w, op.From), op: next, why: next.Reason}
 }
@@ -427,7 +443,7 @@ func moveSurplusPrimary(w world) (action, bool) {
 	if p == nil || p.Ordinal < specReplicas(w.cluster) || specReplicas(w.cluster) < 1 || len(notReplicating(w)) > 0 || len(healthyTargets(w, p)) == 0 {
 		return action{}, false
 	}
-	op := &spec.Operation{ID: operationID("switchover", w.now), Kind: spec.OperationSwitchover, From: p.Name(), Step: spec.StepRequested,
+	op := &spec.Operation{ID: operationID(w, "switchover"), Kind: spec.OperationSwitchover, From: p.Name(), Step: spec.StepRequested,
 		Reason: fmt.Sprintf("spec.replicas is %d: the primary %s must move before it is released", specReplicas(w.cluster), p.Name()), StartedAt: w.now}
 	return action{kind: actRequestSwitchover, inst: p, op: op, why: op.Reason}, true
 }

@@ -620,3 +620,34 @@ func TestSwitchoverGivesUpWhenTheTargetCannotCatchUp(t *testing.T) {
 		t.Fatalf("events %v; want SwitchoverAborted", got)
 	}
 }
+
+// TestNewPrimaryDyingBeforeWritesIsFailedOverAgain: the candidate is
+// recorded as the primary, then dies before it is opened to writes.
+func TestNewPrimaryDyingBeforeWritesIsFailedOverAgain(t *testing.T) {
+	g, db := newFailoverRig(t)
+	if err := db.write(addr(0), 3); err != nil {
+		t.Fatal(err)
+	}
+	db.pump()
+	db.server(addr(0)).down = true
+	g.failTask(0, mesos.TASK_FAILED)
+	for g.cluster().Status.Operation == nil || g.cluster().Status.Operation.Step != spec.StepConfiguring {
+		if !g.actsNow() {
+			t.Fatal("the failover stopped before Configuring")
+		}
+	}
+	second := g.cluster().Status.CurrentPrimary
+	ord := int(second[5] - '0')
+	db.server(addr(ord)).down = true
+	g.failTask(ord, mesos.TASK_FAILED)
+	g.converge(db) // blocked: the first primary is not back yet
+	// The first primary comes back with everything, so a quorum answers.
+	g.launchAll()
+	db.server(addr(0)).restart()
+	g.converge(db)
+	st := g.cluster().Status
+	if st.CurrentPrimary == second || st.Operation != nil {
+		t.Fatalf("primary %s, operation %+v; want a second failover away from %s", st.CurrentPrimary, st.Operation, second)
+	}
+	checkOnePrimary(t, g, db, st.CurrentPrimary)
+}
