@@ -90,15 +90,10 @@ func checkOnePrimary(t *testing.T, g *rig, db *fakeMySQL, want string) {
 
 func TestFailoverPromotesTheReplicaWithEveryTransaction(t *testing.T) {
 	g, db := newFailoverRig(t)
-	if err := db.write(addr(0), 5); err != nil {
-		t.Fatal(err)
-	}
-	db.pump()
+	writeAndReplicate(t, db, 5)
 	// shop-2 fetched two more transactions than shop-1 and has not
 	// applied them yet: they were acknowledged, so they must survive.
-	if err := db.write(addr(0), 2); err != nil {
-		t.Fatal(err)
-	}
+	mustWrite(t, db, addr(0), 2)
 	db.server(addr(2)).stuck = true
 	db.pump(addr(2))
 	db.server(addr(2)).stuck = false
@@ -136,10 +131,7 @@ func TestFailoverPromotesTheReplicaWithEveryTransaction(t *testing.T) {
 
 func TestFailoverWaitsForEnoughReplicas(t *testing.T) {
 	g, db := newFailoverRig(t)
-	if err := db.write(addr(0), 3); err != nil {
-		t.Fatal(err)
-	}
-	db.pump()
+	writeAndReplicate(t, db, 3)
 	db.server(addr(0)).down = true
 	db.server(addr(1)).down = true
 	g.failTask(0, mesos.TASK_FAILED)
@@ -160,17 +152,12 @@ func TestFailoverWaitsForEnoughReplicas(t *testing.T) {
 
 func TestFailoverRefusesDivergedReplicas(t *testing.T) {
 	g, db := newFailoverRig(t)
-	if err := db.write(addr(0), 3); err != nil {
-		t.Fatal(err)
-	}
-	db.pump()
+	writeAndReplicate(t, db, 3)
 	// shop-1 got a write of its own: neither replica contains the other.
 	s1 := db.server(addr(1))
 	s1.binlog = append(s1.binlog, txn{s1.id, 4})
 	s1.relay = slices.Clone(s1.binlog)
-	if err := db.write(addr(0), 1); err != nil {
-		t.Fatal(err)
-	}
+	mustWrite(t, db, addr(0), 1)
 	db.pump(addr(2))
 	db.server(addr(0)).down = true
 	g.failTask(0, mesos.TASK_FAILED)
@@ -211,10 +198,7 @@ func TestOldPrimaryRejoinsOrIsMarkedErrant(t *testing.T) {
 	for _, errant := range []bool{false, true} {
 		t.Run(fmt.Sprintf("errant=%v", errant), func(t *testing.T) {
 			g, db := newFailoverRig(t)
-			if err := db.write(addr(0), 3); err != nil {
-				t.Fatal(err)
-			}
-			db.pump()
+			writeAndReplicate(t, db, 3)
 			s0 := db.server(addr(0))
 			if errant { // committed, never fetched by a replica, never acknowledged
 				s0.binlog = append(s0.binlog, txn{s0.id, 4})
@@ -226,9 +210,7 @@ func TestOldPrimaryRejoinsOrIsMarkedErrant(t *testing.T) {
 			if newPrimary == "shop-0" {
 				t.Fatal("no failover")
 			}
-			if err := db.write(addr(int(newPrimary[5]-'0')), 2); err != nil {
-				t.Fatal(err)
-			}
+			mustWrite(t, db, addr(int(newPrimary[5]-'0')), 2)
 			g.launchAll()
 			s0.restart()
 			g.converge(db)
@@ -340,10 +322,7 @@ func TestUnreachablePrimaryNeedsTimeAndReplicasAgreeing(t *testing.T) {
 
 func TestSwitchover(t *testing.T) {
 	g, db := newFailoverRig(t)
-	if err := db.write(addr(0), 4); err != nil {
-		t.Fatal(err)
-	}
-	db.pump()
+	writeAndReplicate(t, db, 4)
 	g.store.clusters["default/shop"].Status.Operation = &spec.Operation{ID: "switchover-1", Kind: spec.OperationSwitchover,
 		From: "shop-0", To: "shop-1", Step: spec.StepRequested, StartedAt: g.clock}
 	g.converge(db)
@@ -359,9 +338,7 @@ func TestSwitchover(t *testing.T) {
 	if got := g.eventReasons(); !slices.Equal(got, want) {
 		t.Fatalf("events %v; want %v", got, want)
 	}
-	if err := db.write(addr(1), 1); err != nil {
-		t.Fatal(err)
-	}
+	mustWrite(t, db, addr(1), 1)
 	db.pump()
 	if lastSeq(s0.binlog) != 5 {
 		t.Fatalf("the old primary has up to %d; want 5", lastSeq(s0.binlog))
@@ -386,10 +363,7 @@ func TestFailoverResumesInANewProcess(t *testing.T) {
 	for stop := 1; stop <= 8; stop++ {
 		t.Run(fmt.Sprintf("after%d", stop), func(t *testing.T) {
 			g, db := newFailoverRig(t)
-			if err := db.write(addr(0), 3); err != nil {
-				t.Fatal(err)
-			}
-			db.pump()
+			writeAndReplicate(t, db, 3)
 			db.server(addr(0)).down = true
 			g.failTask(0, mesos.TASK_FAILED)
 			for range stop {
@@ -416,10 +390,7 @@ func TestFailoverResumesInANewProcess(t *testing.T) {
 // before anything could release that commit, and it is marked errant.
 func TestPrimaryBackFromPartitionAcknowledgesNothing(t *testing.T) {
 	g, db := newFailoverRig(t)
-	if err := db.write(addr(0), 3); err != nil {
-		t.Fatal(err)
-	}
-	db.pump()
+	writeAndReplicate(t, db, 3)
 	s0 := db.server(addr(0))
 	s0.binlog = append(s0.binlog, txn{s0.id, 4})
 	s0.waiting, s0.down = 1, true
@@ -429,9 +400,7 @@ func TestPrimaryBackFromPartitionAcknowledgesNothing(t *testing.T) {
 	if newPrimary == "shop-0" {
 		t.Fatal("no failover for an unreachable primary")
 	}
-	if err := db.write(addr(int(newPrimary[5]-'0')), 2); err != nil {
-		t.Fatal(err)
-	}
+	mustWrite(t, db, addr(int(newPrimary[5]-'0')), 2)
 	// The partition heals: same task, still writable, semi-sync on.
 	g.failTask(0, mesos.TASK_RUNNING)
 	s0.down = false
@@ -453,13 +422,8 @@ func TestPrimaryBackFromPartitionAcknowledgesNothing(t *testing.T) {
 // acknowledging first, and goes only once a staying replica has all it got.
 func TestScaleDownDrainsAReplicaBeforeReleasingIt(t *testing.T) {
 	g, db := newFailoverRig(t)
-	if err := db.write(addr(0), 3); err != nil {
-		t.Fatal(err)
-	}
-	db.pump()
-	if err := db.write(addr(0), 1); err != nil {
-		t.Fatal(err)
-	}
+	writeAndReplicate(t, db, 3)
+	mustWrite(t, db, addr(0), 1)
 	db.pump(addr(2)) // only shop-2 has transaction 4
 	*g.store.clusters["default/shop"].Spec.Replicas = 2
 	g.settle()
@@ -548,10 +512,7 @@ func TestWaitCountFollowsReadyReplicas(t *testing.T) {
 // off; it is turned on before the primary takes writes again.
 func TestPrimaryRestartedInPlaceWaitsForReplicas(t *testing.T) {
 	g, db := newFailoverRig(t)
-	if err := db.write(addr(0), 3); err != nil {
-		t.Fatal(err)
-	}
-	db.pump()
+	writeAndReplicate(t, db, 3)
 	g.store.clusters["default/shop"].Spec.Failover.Automatic = new(bool) // false: held
 	s0 := db.server(addr(0))
 	s0.down = true
@@ -571,10 +532,7 @@ func TestPrimaryRestartedInPlaceWaitsForReplicas(t *testing.T) {
 // have, so it is failed over rather than made writable, once allowed.
 func TestPrimaryBackEmptyIsNotOpened(t *testing.T) {
 	g, db := newFailoverRig(t)
-	if err := db.write(addr(0), 3); err != nil {
-		t.Fatal(err)
-	}
-	db.pump()
+	writeAndReplicate(t, db, 3)
 	c := g.store.clusters["default/shop"]
 	c.Spec.Failover.Automatic = new(bool)
 	s0 := db.server(addr(0))
@@ -604,9 +562,7 @@ func TestPrimaryBackEmptyIsNotOpened(t *testing.T) {
 // read-only, takes writes again.
 func TestSwitchoverGivesUpWhenTheTargetCannotCatchUp(t *testing.T) {
 	g, db := newFailoverRig(t)
-	if err := db.write(addr(0), 2); err != nil {
-		t.Fatal(err)
-	}
+	mustWrite(t, db, addr(0), 2)
 	db.server(addr(1)).stuck = true
 	db.pump()
 	g.store.clusters["default/shop"].Status.Operation = &spec.Operation{ID: "switchover-1", Kind: spec.OperationSwitchover,
@@ -625,10 +581,7 @@ func TestSwitchoverGivesUpWhenTheTargetCannotCatchUp(t *testing.T) {
 // recorded as the primary, then dies before it is opened to writes.
 func TestNewPrimaryDyingBeforeWritesIsFailedOverAgain(t *testing.T) {
 	g, db := newFailoverRig(t)
-	if err := db.write(addr(0), 3); err != nil {
-		t.Fatal(err)
-	}
-	db.pump()
+	writeAndReplicate(t, db, 3)
 	db.server(addr(0)).down = true
 	g.failTask(0, mesos.TASK_FAILED)
 	for g.cluster().Status.Operation == nil || g.cluster().Status.Operation.Step != spec.StepConfiguring {
@@ -650,4 +603,20 @@ func TestNewPrimaryDyingBeforeWritesIsFailedOverAgain(t *testing.T) {
 		t.Fatalf("primary %s, operation %+v; want a second failover away from %s", st.CurrentPrimary, st.Operation, second)
 	}
 	checkOnePrimary(t, g, db, st.CurrentPrimary)
+}
+
+// mustWrite commits n transactions on the server at a.
+func mustWrite(t *testing.T, db *fakeMySQL, a string, n int) {
+	t.Helper()
+	if err := db.write(a, n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeAndReplicate commits n transactions on shop-0, the rig's first
+// primary, and lets every replica fetch and apply them.
+func writeAndReplicate(t *testing.T, db *fakeMySQL, n int) {
+	t.Helper()
+	mustWrite(t, db, addr(0), n)
+	db.pump()
 }
