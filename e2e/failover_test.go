@@ -205,18 +205,14 @@ func checkNoLoss(t testing.TB, s *scheduler, acked []int, adminPW string) {
 			}
 			continue
 		}
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			missing, err := missingRows(db, acked)
-			if err == nil && missing == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				st := getCluster(t, s, "shop")
-				t.Fatalf("%s lacks %d of %d acknowledged rows (%v): %v; status: %s\nlive: %s", in.Name, missing, len(acked), err,
-					firstMissing(db, acked), describeInstances(st), liveReplication(db))
-			}
-			time.Sleep(100 * time.Millisecond)
+		var missing int
+		var err error
+		if !testutil.Eventually(60*time.Second, func() bool {
+			missing, err = missingRows(db, acked)
+			return err == nil && missing == 0
+		}) {
+			t.Fatalf("%s lacks %d of %d acknowledged rows (%v): %v; status: %s\nlive: %s", in.Name, missing, len(acked), err,
+				firstMissing(db, acked), describeInstances(getCluster(t, s, "shop")), liveReplication(db))
 		}
 	}
 }

@@ -179,6 +179,14 @@ func EtcdClient(t testing.TB, endpoints []string) *clientv3.Client {
 // fixed sleep.
 func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	if !Eventually(timeout, cond) {
+		t.Fatalf("timed out after %s waiting for %s", timeout, what)
+	}
+}
+
+// Eventually polls cond until it holds (true) or timeout passes (false),
+// for a caller that explains a timeout itself.
+func Eventually(timeout time.Duration, cond func() bool) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -186,8 +194,9 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	for !cond() {
 		select {
 		case <-ctx.Done():
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+			return cond()
 		case <-tick.C:
 		}
 	}
+	return true
 }

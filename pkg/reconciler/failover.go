@@ -90,7 +90,7 @@ func operationStep(w world, op *spec.Operation) (action, bool) {
 		if a, ok := abortIfPrimaryBack(w, op, from); ok {
 			return a, true
 		}
-		if op.Step == spec.StepFencing || fenceWork(w, op, from).any() {
+		if op.Step == spec.StepFencing || fenceWork(w, from).any() {
 			return withOp(actFence, from, op, "cut the failed primary off before choosing its successor"), true
 		}
 	}
@@ -259,7 +259,7 @@ func (f fence) String() string {
 // replicas stopped fetching can acknowledge nothing more. Its task is
 // killed too, unless it is a fresh one that came back read-only (mysqld
 // always boots read-only).
-func fenceWork(w world, op *spec.Operation, from *store.Instance) fence {
+func fenceWork(w world, from *store.Instance) fence {
 	var f fence
 	if from == nil {
 		return f

@@ -80,7 +80,7 @@ func opID(op *spec.Operation) string {
 // and kills its task, whatever of it is still needed, all at once.
 func (r *ClusterReconciler) fence(ctx context.Context, c *spec.MySQLCluster, w world, a action) error {
 	from := a.inst
-	work := fenceWork(w, a.op, from)
+	work := fenceWork(w, from)
 	var mu sync.Mutex
 	var errs []error
 	fail := func(err error) {
@@ -239,7 +239,7 @@ func (r *ClusterReconciler) recordEvent(ctx context.Context, c *spec.MySQLCluste
 	ev := spec.Event{Time: r.now(), Namespace: c.Metadata.Namespace, Cluster: c.Metadata.Name, Type: typ, Reason: reason,
 		Instance: instanceName(a.inst), Message: a.why}
 	if a.kind == actFence {
-		ev.Message = fenceWork(w, a.op, a.inst).String()
+		ev.Message = fenceWork(w, a.inst).String()
 		if ev.Message == "" {
 			ev.Message = "nothing left to fence"
 		}
