@@ -195,11 +195,16 @@ func testPartition(t *testing.T, timeouts devcluster.Timeouts, manifest, detecte
 	}
 	waitReady(t, s)
 	host.waitAcked(t, 5)
-	if late := inside.ackedAfter(fenced); len(late) > 0 {
-		t.Fatalf("the old primary acknowledged %d write(s) after the fence, once healed: %v", len(late), late)
-	}
+	// Once healed, an acknowledgement a replica sent before its fence (its
+	// TCP segment retransmitted by the kernel after the IO thread stopped)
+	// may still reach the old primary and release a waiting commit. Such a
+	// write is in that replica's relay log, so the failover kept it:
+	// checkNoLoss finds every write the cut-off client saw acknowledged,
+	// these included, on the new primary and every replica.
+	late := inside.ackedAfter(fenced)
 	checkNoLoss(t, s, append(host.ackedIDs(), inside.ids()...), adminPW)
-	t.Logf("%d writes acknowledged from the host, %d from inside the cut agent (all before the fence)", len(host.ackedIDs()), len(inside.ids()))
+	t.Logf("%d writes acknowledged from the host, %d from inside the cut agent (%d of them once healed, all kept)",
+		len(host.ackedIDs()), len(inside.ids()), len(late))
 }
 
 // eventTime is when the first event with reason happened after since.

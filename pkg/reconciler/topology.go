@@ -79,9 +79,14 @@ func (s mysqlServer) CreateDatabase(ctx context.Context, name string) error {
 // asynchronous replication" (the largest MySQL accepts, about 49 days).
 const semiSyncNever = 4294967295 * time.Millisecond
 
-// sqlTimeout bounds each look at, or change to, one server; STOP SLAVE on
-// a semi-sync replica may wait for its source's dump thread to end.
+// sqlTimeout bounds each change to one server; STOP SLAVE on a semi-sync
+// replica may wait for its source's dump thread to end.
 const sqlTimeout = 20 * time.Second
+
+// observeTimeout bounds each look at one server (a few quick queries), so
+// that a server cut off by a partition slows a pass by seconds, not by
+// the whole of sqlTimeout, and failure detection stays prompt.
+const observeTimeout = 5 * time.Second
 
 // Roles in status.instances.
 const (
@@ -141,7 +146,7 @@ func (r *ClusterReconciler) lookAt(ctx context.Context, flavor string, inst *sto
 		return serverView{err: err}
 	}
 	defer srv.Close()
-	ctx, cancel := context.WithTimeout(ctx, sqlTimeout)
+	ctx, cancel := context.WithTimeout(ctx, observeTimeout)
 	defer cancel()
 	v := serverView{}
 	if v.status, v.err = srv.Status(ctx); v.err != nil {
