@@ -84,6 +84,10 @@ through the mysosctl.yaml written next to it.`,
 	f.StringVar(&o.Executor.Workload, "executor-workload", taskspec.WorkloadMySQL, "what each instance's executor runs: mysql, or hold (a placeholder that keeps its volume, for tests)")
 	f.Float64Var(&o.Executor.CPUs, "executor-cpus", reconciler.DefaultExecutorCPUs, "cpus reserved per instance for its executor")
 	f.Float64Var(&o.Executor.MemMiB, "executor-mem", reconciler.DefaultExecutorMemMiB, "memory (MiB) reserved per instance for its executor")
+	f.StringVar(&o.Backups.DefaultDestination, "backup-destination", "", "where clusters without spec.backup.destination keep backups: hdfs://namenode:port/path, or file:///path on a file system the agents share (default file://<data-dir>/backups)")
+	f.StringVar(&o.Backups.HadoopUser, "hadoop-user", "mysos", "the user HDFS backup destinations see")
+	f.Float64Var(&o.Backups.CPUs, "backup-cpus", reconciler.DefaultBackupCPUs, "cpus of a backup task (besides its executor's)")
+	f.Float64Var(&o.Backups.MemMiB, "backup-mem", reconciler.DefaultBackupMemMiB, "memory (MiB) of a backup task (besides its executor's)")
 	f.DurationVar(&o.RelaunchTimeout, "relaunch-timeout", reconciler.DefaultRelaunchTimeout, "how long a failed instance waits for an offer from its own agent (where its volume is) before it moves to another")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 

@@ -58,6 +58,10 @@ func (s *Server) createCluster(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if errs := s.checkRestore(r.Context(), c); len(errs) > 0 {
+		writeInvalid(w, c, errs)
+		return
+	}
 	if isDryRun(r) {
 		c.Metadata.Generation = 1
 		writeJSON(w, http.StatusOK, c)

@@ -45,6 +45,8 @@ type Config struct {
 	Status StatusStore
 	// Events, when set, serves the clusters' recorded events.
 	Events EventStore
+	// Backups, when set, serves backups and checks spec.restore.
+	Backups BackupService
 	// Legacy, when set, serves the original Mysos' POST and DELETE
 	// /clusters/<name> (no bearer token; see legacy.go).
 	Legacy LegacyStore
@@ -100,6 +102,9 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /api/v1/events", s.authed(s.listEvents))
 	s.mux.Handle("GET /api/v1/namespaces/{namespace}/events", s.authed(s.listEvents))
 	s.mux.Handle("GET /api/v1/namespaces/{namespace}/clusters/{name}/events", s.authed(s.listEvents))
+	if s.cfg.Backups != nil {
+		s.backupRoutes()
+	}
 	if s.cfg.Legacy != nil {
 		s.legacyRoutes()
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mysos-project/mysos/internal/testutil"
 	"github.com/mysos-project/mysos/pkg/apiserver"
+	"github.com/mysos-project/mysos/pkg/reconciler"
 	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
 )
@@ -30,12 +31,22 @@ type apiTest struct {
 	t     *testing.T
 	srv   *httptest.Server
 	store *store.Store
+	// backups is the default backup destination, a directory.
+	backups string
+}
+
+// backupService serves backups from the store's jobs and file targets.
+type backupService struct {
+	*store.Store
+	reconciler.Backups
 }
 
 func newAPI(t *testing.T) *apiTest {
 	st := store.New(testutil.EtcdClient(t, testutil.EmbeddedEtcd(t)), "/mysos")
+	backups := "file://" + t.TempDir()
 	h, err := apiserver.New(apiserver.Config{
 		Store: st, Credentials: st, Status: st, Events: st, Legacy: st, ExternalURL: "http://mysos.example:55001", Token: token,
+		Backups: backupService{Store: st, Backups: reconciler.Backups{DefaultDestination: backups}},
 		Checks: []apiserver.Check{
 			{Name: "etcd", Required: true, Run: st.Ping},
 			{Name: "mesos", Run: func(_ context.Context) error { return errors.New("not subscribed") }},
@@ -46,7 +57,7 @@ func newAPI(t *testing.T) *apiTest {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &apiTest{t: t, srv: srv, store: st}
+	return &apiTest{t: t, srv: srv, store: st, backups: backups}
 }
 
 // do sends a request with the right token unless auth overrides it.

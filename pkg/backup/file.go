@@ -139,3 +139,6 @@ func (t *fileTarget) Delete(_ context.Context, name string) error {
 	}
 	return err
 }
+
+// Close implements Target: a directory holds nothing open.
+func (t *fileTarget) Close() error { return nil }

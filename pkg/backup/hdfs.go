@@ -157,3 +157,6 @@ func closeWriter(ctx context.Context, w *hdfs.FileWriter) error {
 		delay = min(2*delay, time.Second)
 	}
 }
+
+// Close implements Target.
+func (t *hdfsTarget) Close() error { return t.client.Close() }

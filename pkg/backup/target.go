@@ -43,6 +43,9 @@ type Target interface {
 	Delete(ctx context.Context, name string) error
 	// String is the target's URL, for messages.
 	String() string
+	// Close lets go of the target's connections (an HDFS client keeps
+	// some open); the target is not used afterwards.
+	Close() error
 }
 
 // ErrNotFound: no object has the name.

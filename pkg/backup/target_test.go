@@ -1,4 +1,4 @@
-package backup
+package backup_test
 
 import (
 	"bytes"
@@ -13,10 +13,11 @@ import (
 	"time"
 
 	"github.com/mysos-project/mysos/internal/testutil"
+	"github.com/mysos-project/mysos/pkg/backup"
 )
 
 func TestFileTarget(t *testing.T) {
-	target, err := OpenTarget("file://"+t.TempDir()+"/backups", Options{})
+	target, err := backup.OpenTarget("file://"+t.TempDir()+"/backups", backup.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,10 +27,11 @@ func TestFileTarget(t *testing.T) {
 // TestHDFSTarget runs the same contract against a real HDFS.
 func TestHDFSTarget(t *testing.T) {
 	h := testutil.StartHDFS(t)
-	target, err := OpenTarget("hdfs://"+h.Addr+"/mysos/backups", Options{})
+	target, err := backup.OpenTarget("hdfs://"+h.Addr+"/mysos/backups", backup.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = target.Close() })
 	testTarget(t, target)
 
 	// HDFS down: the upload fails, visibly and in bounded time.
@@ -41,7 +43,7 @@ func TestHDFSTarget(t *testing.T) {
 	}
 }
 
-func testTarget(t *testing.T, target Target) {
+func testTarget(t *testing.T, target backup.Target) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	data := make([]byte, 3<<20+17) // more than one HDFS packet, not a round size
@@ -97,15 +99,15 @@ func testTarget(t *testing.T, target Target) {
 	if err := target.Delete(ctx, "shop/full-1.xb.zst"); err != nil {
 		t.Fatal(err)
 	}
-	if err := target.Delete(ctx, "shop/full-1.xb.zst"); !errors.Is(err, ErrNotFound) {
+	if err := target.Delete(ctx, "shop/full-1.xb.zst"); !errors.Is(err, backup.ErrNotFound) {
 		t.Fatalf("second Delete: %v; want ErrNotFound", err)
 	}
-	if _, err := target.Open(ctx, "shop/full-1.xb.zst"); !errors.Is(err, ErrNotFound) {
+	if _, err := target.Open(ctx, "shop/full-1.xb.zst"); !errors.Is(err, backup.ErrNotFound) {
 		t.Fatalf("Open of a deleted object: %v; want ErrNotFound", err)
 	}
 }
 
-func readAll(t *testing.T, target Target, name string) []byte {
+func readAll(t *testing.T, target backup.Target, name string) []byte {
 	t.Helper()
 	r, err := target.Open(context.Background(), name)
 	if err != nil {
@@ -129,7 +131,7 @@ func TestOpenTargetErrors(t *testing.T) {
 		"hdfs:///no-namenode": "name the NameNode",
 		"file://host/x":       "local path",
 	} {
-		if _, err := OpenTarget(url, Options{}); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := backup.OpenTarget(url, backup.Options{}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("OpenTarget(%q): %v; want an error saying %q", url, err, want)
 		}
 	}

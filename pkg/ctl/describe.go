@@ -74,10 +74,10 @@ func describe(w io.Writer, c *spec.MySQLCluster) {
 		field("  User", fmt.Sprintf("'%s'@'%s' %s on %s", u.Name, u.Host, strings.Join(u.Privileges, ","), strings.Join(u.Databases, ",")))
 	}
 	if s.Backup != nil {
-		field("  Backup", fmt.Sprintf("%q to %s", s.Backup.Schedule, s.Backup.Destination))
+		field("  Backup", describeBackupSpec(s.Backup))
 	}
 	if s.Restore != nil {
-		field("  Restore From", s.Restore.Source)
+		field("  Restore From", s.Restore.From+" "+orDash(s.Restore.Destination))
 	}
 	fmt.Fprintln(tw, "Status:")
 	field("  Phase", orDash(string(st.Phase)))
@@ -89,6 +89,7 @@ func describe(w io.Writer, c *spec.MySQLCluster) {
 	_ = tw.Flush()
 	describeOperation(w, st.Operation)
 	describeLastFailover(w, st.LastFailover, s.Failover, m)
+	describeBackups(w, st.Backup, st.Restore)
 	describeConditions(w, st.Conditions)
 	describeInstances(w, st.Instances)
 }
@@ -217,4 +218,76 @@ func timestamp(t *time.Time) string {
 		return "-"
 	}
 	return t.Format(time.RFC3339) + " (" + age(t) + " ago)"
+}
+
+func describeBackupSpec(b *spec.BackupSpec) string {
+	out := "on demand"
+	if b.Schedule != "" {
+		out = fmt.Sprintf("%q", b.Schedule)
+	}
+	out += " to " + orDash(b.Destination)
+	if b.Retention.Keep != nil {
+		out += fmt.Sprintf(", keep %d", *b.Retention.Keep)
+	}
+	if b.Retention.MaxAge != "" {
+		out += ", max age " + string(b.Retention.MaxAge)
+	}
+	return out
+}
+
+// describeBackups shows the last backups and a restore in progress.
+func describeBackups(w io.Writer, b *spec.BackupStatus, r *spec.RestoreStatus) {
+	if b == nil && r == nil {
+		return
+	}
+	fmt.Fprintln(w, "Backups:")
+	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
+	if b != nil {
+		for _, row := range []struct {
+			label string
+			rec   *spec.BackupRecord
+		}{{"Running", b.Running}, {"Last", b.Last}, {"Last Failure", b.LastFailure}} {
+			if row.rec != nil {
+				fmt.Fprintf(tw, "  %s:\t%s\n", row.label, backupLine(row.rec))
+			}
+		}
+		if b.NextScheduled != nil {
+			fmt.Fprintf(tw, "  Next Scheduled:\t%s\n", timestamp(b.NextScheduled))
+		}
+	}
+	if r != nil {
+		fmt.Fprintf(tw, "  Restore:\t%s from %s %s %s\n", r.Phase, r.From, r.GTIDPosition, r.Message)
+	}
+	_ = tw.Flush()
+}
+
+func backupLine(r *spec.BackupRecord) string {
+	out := r.ID
+	if r.Instance != "" {
+		out += " of " + r.Instance
+	}
+	if r.FinishedAt != nil {
+		out += " at " + timestamp(r.FinishedAt)
+	}
+	if r.Size > 0 {
+		out += fmt.Sprintf(", %s in %s", humanBytes(r.Size), r.Duration)
+	}
+	if r.Message != "" {
+		out += ": " + r.Message
+	}
+	return out
+}
+
+// humanBytes is a size in binary units.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

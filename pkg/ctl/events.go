@@ -44,8 +44,8 @@ Mysos keeps the last 200 events of each cluster, and drops them with it.`,
 }
 
 func runEvents(ctx context.Context, g *globals, o *eventsOptions, args []string) error {
-	if o.output != "table" && o.output != "json" && o.output != "yaml" {
-		return fmt.Errorf("-o %s: use table, json or yaml", o.output)
+	if err := checkOutput(o.output); err != nil {
+		return err
 	}
 	if len(args) == 1 && o.allNamespaces {
 		return errors.New("a cluster is named within one namespace: drop -A, or drop CLUSTER to list every namespace's events")

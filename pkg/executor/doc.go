@@ -31,6 +31,8 @@
 // kinds.
 //
 // The built-in kind "hold" (see NewHold) runs until stopped; it exists for
-// tests and end-to-end checks of the scheduler. MySQL arrives as another
-// kind behind the same Workload seam.
+// tests and end-to-end checks of the scheduler. "mysql" (NewMySQL) runs one
+// mysqld, whose new data directory may be seeded from a donor or restored
+// from a backup; "backup" (NewBackup) takes one full backup of a member
+// into a backup target and finishes.
 package executor

@@ -43,9 +43,8 @@ type mysqld struct {
 	cnf    string // the rendered my.cnf
 	init   string // the init file
 
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error // why mysqld ended; set before done closes
+	cmd *exec.Cmd
+	ending
 	once sync.Once
 }
 
@@ -71,7 +70,7 @@ func NewMySQL(task mesos.TaskInfo, sandbox string) (Workload, error) {
 		return nil, err
 	}
 	run := runDir(task.TaskID.Value)
-	m := &mysqld{taskID: task.TaskID.Value, spec: d.MySQL, flavor: flavor, done: make(chan struct{}),
+	m := &mysqld{taskID: task.TaskID.Value, spec: d.MySQL, flavor: flavor, ending: newEnding(),
 		cnf: filepath.Join(run, "my.cnf"), init: filepath.Join(run, "init.sql")}
 	m.cfg = mysql.InstanceConfig{
 		Flavor: d.MySQL.Flavor, ServerID: d.MySQL.ServerID, Port: int(port),
@@ -170,7 +169,8 @@ func (m *mysqld) users() []mysql.User {
 // initDataDir creates the data directory the first time: into a scratch
 // directory renamed into place at the end, so a crash halfway leaves no
 // half-initialised datadir behind. A new member of a cluster that has data
-// is seeded from a donor before the rename (seed.go).
+// is seeded from a donor before the rename (seed.go), the first member of a
+// restored cluster is filled from the backup (restore.go).
 func (m *mysqld) initDataDir(ctx context.Context) error {
 	if _, err := os.Stat(filepath.Join(m.cfg.DataDir, "mysql")); err == nil {
 		return nil
@@ -191,10 +191,14 @@ func (m *mysqld) initDataDir(ctx context.Context) error {
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("initialise the data directory (%s): %v\n%s", cmd.Path, err, tail(out.String(), errorLogTail))
 	}
-	if m.spec.Seed != nil {
-		if err := m.seed(ctx, scratch); err != nil {
-			return err
-		}
+	switch {
+	case m.spec.Seed != nil:
+		err = m.fill(ctx, scratch, "seed", m.seed)
+	case m.spec.Restore != nil:
+		err = m.fill(ctx, scratch, "restore", m.restore)
+	}
+	if err != nil {
+		return err
 	}
 	return os.Rename(scratch, m.cfg.DataDir)
 }
@@ -254,18 +258,16 @@ func (m *mysqld) startServer() error {
 	m.cmd = srv.cmd
 	go func() {
 		<-srv.done
-		m.err = srv.err
-		close(m.done)
+		m.end(srv.err)
 	}()
 	return nil
 }
 
 // server is one mysqld process: the instance's, or a temporary one that
-// seeds a new data directory.
+// fills a new data directory.
 type server struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error // why it ended; set before done closes
+	cmd *exec.Cmd
+	ending
 }
 
 // launchServer starts mysqld with the instance's config and extra options.
@@ -288,11 +290,10 @@ func (m *mysqld) launchServer(extra ...string) (*server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	srv := &server{cmd: cmd, done: make(chan struct{})}
+	srv := &server{cmd: cmd, ending: newEnding()}
 	go func() {
 		err := cmd.Wait()
-		srv.err = fmt.Errorf("mysqld exited (%v); the end of its error log:\n%s", exitStatus(err), m.errorLogTail())
-		close(srv.done)
+		srv.end(fmt.Errorf("mysqld exited (%v); the end of its error log:\n%s", exitStatus(err), m.errorLogTail()))
 	}()
 	return srv, nil
 }
@@ -367,17 +368,6 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func (m *mysqld) Done() <-chan struct{} { return m.done }
-
-func (m *mysqld) Err() error {
-	select {
-	case <-m.done:
-		return m.err
-	default:
-		return nil
-	}
-}
-
 // Stop asks mysqld to shut down (SIGTERM: a clean InnoDB shutdown) and
 // kills it if it is not gone within grace.
 func (m *mysqld) Stop(grace time.Duration) error {
@@ -385,7 +375,7 @@ func (m *mysqld) Stop(grace time.Duration) error {
 	m.once.Do(func() {
 		defer os.RemoveAll(m.cfg.RunDir)
 		if m.cmd != nil {
-			err = (&server{cmd: m.cmd, done: m.done}).stop(grace)
+			err = (&server{cmd: m.cmd, ending: ending{done: m.done}}).stop(grace)
 		}
 	})
 	return err

@@ -29,6 +29,31 @@ type Workload interface {
 	Stop(grace time.Duration) error
 }
 
+// ending is the Done and Err of a workload that ends once.
+type ending struct {
+	done chan struct{}
+	err  error // set before done closes
+}
+
+func newEnding() ending { return ending{done: make(chan struct{})} }
+
+// end records why the workload ended; call it once.
+func (e *ending) end(err error) {
+	e.err = err
+	close(e.done)
+}
+
+func (e *ending) Done() <-chan struct{} { return e.done }
+
+func (e *ending) Err() error {
+	select {
+	case <-e.done:
+		return e.err
+	default:
+		return nil
+	}
+}
+
 // HealthChecker is a workload that can tell whether it is healthy; the
 // executor asks every HealthInterval and reports changes in TASK_RUNNING
 // updates with healthy set, as Mesos' own health checks do.
@@ -95,5 +120,7 @@ func ByKind(kinds map[string]Factory) Factory {
 
 // Builtin is the Factory of the executor binary: every built-in kind.
 func Builtin() Factory {
-	return ByKind(map[string]Factory{taskspec.WorkloadHold: NewHold, taskspec.WorkloadMySQL: NewMySQL})
+	return ByKind(map[string]Factory{
+		taskspec.WorkloadHold: NewHold, taskspec.WorkloadMySQL: NewMySQL, taskspec.WorkloadBackup: NewBackup,
+	})
 }

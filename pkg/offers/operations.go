@@ -93,17 +93,6 @@ func (l Launch) Missing(existing mesos.Resources) Need {
 }
 
 func (l Launch) task(volume mesos.Resource) mesos.TaskInfo {
-	exec := mesos.ExecutorInfo{
-		Type:        mesos.ExecutorInfo_CUSTOM,
-		ExecutorID:  mesos.ExecutorID{Value: l.TaskID},
-		FrameworkID: &mesos.FrameworkID{Value: l.FrameworkID},
-		Name:        proto.String("mysos-executor " + l.TaskName),
-		Command:     proto.Clone(&l.Command).(*mesos.CommandInfo),
-		Resources: []mesos.Resource{
-			l.reserved(scalar("cpus", l.ExecutorCPUs)),
-			l.reserved(scalar("mem", l.ExecutorMemMiB)),
-		},
-	}
 	ti := mesos.TaskInfo{
 		Name:    l.TaskName,
 		TaskID:  mesos.TaskID{Value: l.TaskID},
@@ -114,8 +103,9 @@ func (l Launch) task(volume mesos.Resource) mesos.TaskInfo {
 			l.reserved(port(l.Port)),
 			volume,
 		},
-		Executor: &exec,
-		Data:     l.Data,
+		Executor: executorInfo(l.TaskID, l.FrameworkID, l.TaskName, l.Command,
+			l.reserved(scalar("cpus", l.ExecutorCPUs)), l.reserved(scalar("mem", l.ExecutorMemMiB))),
+		Data: l.Data,
 	}
 	if len(l.Labels) > 0 {
 		ti.Labels = labels(l.Labels)

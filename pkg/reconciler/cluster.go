@@ -24,6 +24,7 @@ type ClusterStore interface {
 	InstanceStore
 	PasswordStore
 	EventRecorder
+	BackupStore
 }
 
 // InstanceStore keeps instance records (see store.Instance).
@@ -69,7 +70,9 @@ type ClusterReconciler struct {
 	Role string
 	// Servers reaches the instances' mysqld; nil when tasks run no mysqld
 	// (the hold workload), and then roles are not managed.
-	Servers         Servers
+	Servers Servers
+	// Backups says where backups go.
+	Backups         Backups
 	RelaunchTimeout time.Duration
 	ReleaseTimeout  time.Duration
 	Log             *slog.Logger
@@ -101,8 +104,13 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, key string) (Result, 
 	if err != nil {
 		return Result{}, err
 	}
+	jobs, err := r.Store.ListBackupJobs(ctx, ns, name)
+	if err != nil {
+		return Result{}, err
+	}
 	subscribed, reason := r.Mesos.Subscribed()
 	w := r.observe(c, instances, subscribed)
+	w.jobs, w.backupDestination = jobs, r.Backups.Destination(c)
 	w.servers, w.passwords = r.observeServers(ctx, c, instances)
 	r.trackSilence(w)
 	actions := decide(w)
@@ -124,7 +132,17 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, key string) (Result, 
 		// under way: look again soon rather than at the next resync.
 		return Result{RequeueAfter: operationRecheck}, nil
 	}
-	return Result{RequeueAfter: resyncPeriod}, nil
+	return Result{RequeueAfter: nextLook(w)}, nil
+}
+
+// nextLook is when an idle cluster is looked at again: at the resync, or
+// sooner when its backup schedule fires before that.
+func nextLook(w world) time.Duration {
+	next := resyncPeriod
+	if st := backupStatusOf(w); st != nil && st.NextScheduled != nil {
+		next = min(next, max(st.NextScheduled.Sub(w.now), time.Second))
+	}
+	return next
 }
 
 func (r *ClusterReconciler) observe(c *spec.MySQLCluster, instances []*store.Instance, subscribed bool) world {
@@ -143,7 +161,8 @@ func (r *ClusterReconciler) observe(c *spec.MySQLCluster, instances []*store.Ins
 // once) but still lets go of what never reached Mesos.
 func worksWithoutMesos(k actionKind) bool {
 	switch k {
-	case actRelease, actForget, actRemoveFinalizer, actElectPrimary, actPromote, actDetach, actStopIO, actReplicate, actSemiSync, actCreateDatabase, actMarkErrant:
+	case actRelease, actForget, actRemoveFinalizer, actElectPrimary, actPromote, actDetach, actStopIO, actReplicate, actSemiSync, actCreateDatabase, actMarkErrant,
+		actScheduleBackup, actFailBackup, actFinishBackup, actTrimBackupJobs:
 		return true
 	}
 	return false
@@ -158,6 +177,8 @@ func (r *ClusterReconciler) perform(ctx context.Context, cluster *spec.MySQLClus
 		return r.performTopology(ctx, cluster, w, a)
 	case actBeginFailover, actFence, actChoose, actStartSwitchover, actRequestSwitchover, actDemote, actCatchUp, actFinish, actBlock, actAbort, actMarkErrant:
 		return r.performOperation(ctx, cluster, w, a)
+	case actScheduleBackup, actAssignBackup, actFailBackup, actFinishBackup, actReconcileBackup, actTrimBackupJobs:
+		return r.performBackup(ctx, cluster, a)
 	case actAddFinalizer:
 		return r.Store.SetFinalizers(ctx, meta.Namespace, meta.Name, meta.UID, append(slices.Clone(meta.Finalizers), FinalizerTasks))
 	case actRemoveFinalizer:
@@ -173,9 +194,7 @@ func (r *ClusterReconciler) perform(ctx context.Context, cluster *spec.MySQLClus
 		}
 		// Something now waits for an offer: ask for offers again, and
 		// clear the filters earlier declines set.
-		if err := r.Mesos.Revive(ctx); err != nil && !errors.Is(err, framework.ErrNotSubscribed) {
-			r.logger().Warn("revive failed", "err", err)
-		}
+		r.revive(ctx)
 		return nil
 	case actKill:
 		r.mark(&r.killed, c.TaskID)

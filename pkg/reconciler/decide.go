@@ -49,7 +49,9 @@ type action struct {
 	op *spec.Operation
 	// gtid is what CatchUp waits for.
 	gtid mysql.GTIDSet
-	why  string
+	// job is the backup job a backup action writes or acts on.
+	job *store.BackupJob
+	why string
 }
 
 func (a action) String() string {
@@ -93,6 +95,10 @@ type world struct {
 	// nil when the workload runs no mysqld.
 	servers   map[int]serverView
 	passwords store.Passwords
+	// jobs are the cluster's backup jobs, oldest first; backupDestination
+	// is where its backups go.
+	jobs              []*store.BackupJob
+	backupDestination string
 }
 
 type timeouts struct{ relaunch, release time.Duration }
@@ -135,6 +141,9 @@ func decide(w world) []action {
 		}
 	}
 	for ord := range replicas {
+		if ord > 0 && restorePending(c) {
+			break // replicas are seeded from the restored primary
+		}
 		if !have[ord] {
 			out = append(out, action{kind: actCreate, inst: newInstance(c, ord, w.now), why: "wanted by spec.replicas"})
 		}
@@ -146,6 +155,7 @@ func decide(w world) []action {
 		}
 	}
 	out = append(out, topologyActions(w)...)
+	out = append(out, backupActions(w)...)
 	if deleting && len(w.instances) == 0 && slices.Contains(c.Metadata.Finalizers, FinalizerTasks) {
 		out = append(out, action{kind: actRemoveFinalizer, why: "every task, volume and reservation is gone"})
 	}

@@ -23,6 +23,52 @@ type fakeStore struct {
 	endpoints    map[string]spec.Endpoints
 	passwords    store.Passwords
 	events       []spec.Event
+	jobs         map[string]*store.BackupJob // by cluster key + "/" + id
+}
+
+func (f *fakeStore) PutBackupJob(_ context.Context, j *store.BackupJob) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.jobs == nil {
+		f.jobs = map[string]*store.BackupJob{}
+	}
+	key := j.ClusterKey() + "/" + j.ID
+	old, ok := f.jobs[key]
+	if (ok && old.ModRevision != j.ModRevision) || (!ok && j.ModRevision != 0) {
+		return store.ErrConflict
+	}
+	f.rev++
+	j.ModRevision = f.rev
+	cp := *j
+	f.jobs[key] = &cp
+	return nil
+}
+
+func (f *fakeStore) DeleteBackupJob(_ context.Context, j *store.BackupJob) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	key := j.ClusterKey() + "/" + j.ID
+	if old, ok := f.jobs[key]; !ok || old.ModRevision != j.ModRevision {
+		return store.ErrConflict
+	}
+	delete(f.jobs, key)
+	return nil
+}
+
+func (f *fakeStore) ListBackupJobs(_ context.Context, ns, name string) ([]*store.BackupJob, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*store.BackupJob
+	for _, j := range f.jobs {
+		if ns == "" || (j.Namespace == ns && j.Cluster == name) {
+			cp := *j
+			out = append(out, &cp)
+		}
+	}
+	slices.SortFunc(out, func(a, b *store.BackupJob) int {
+		return strings.Compare(a.ClusterKey()+"/"+a.ID, b.ClusterKey()+"/"+b.ID)
+	})
+	return out, nil
 }
 
 func (f *fakeStore) RecordEvent(_ context.Context, ev spec.Event) error {

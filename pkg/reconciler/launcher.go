@@ -76,6 +76,9 @@ type Launcher struct {
 	Principal   string
 	FrameworkID func() string
 	Executor    ExecutorConfig
+	// Jobs holds backup jobs to launch; Backups their resources.
+	Jobs    BackupStore
+	Backups Backups
 	// Wake, when set, requeues a cluster whose instances changed.
 	Wake func(clusterKey string)
 	Log  *slog.Logger
@@ -95,7 +98,13 @@ func (l *Launcher) KnownTasks(ctx context.Context) ([]framework.TaskRef, error) 
 			refs = append(refs, framework.TaskRef{ID: inst.TaskID, AgentID: inst.AgentID})
 		}
 	}
-	return refs, nil
+	jobs, err := l.listJobs(ctx)
+	for _, j := range jobs {
+		if j.Phase == store.BackupLaunched {
+			refs = append(refs, framework.TaskRef{ID: j.TaskID, AgentID: j.AgentID})
+		}
+	}
+	return refs, err
 }
 
 // HandleOffers implements framework.OfferHandler.
@@ -109,6 +118,7 @@ func (l *Launcher) HandleOffers(ctx context.Context, mesosOffers []mesos.Offer) 
 	b.releaseUnowned(ctx)
 	b.launchPinned(ctx)
 	b.launchPlaced(ctx)
+	b.launchJobs(ctx)
 	if l.Wake != nil {
 		for _, key := range slices.Sorted(maps.Keys(b.touched)) {
 			l.Wake(key)
@@ -127,6 +137,8 @@ type batch struct {
 	accept  map[string][]mesos.Offer_Operation
 	done    map[*store.Instance]bool // launched or released in this batch
 	touched map[string]bool          // cluster keys to wake
+	// jobsWaiting: a backup job still waits for an offer.
+	jobsWaiting bool
 }
 
 func (l *Launcher) newBatch(ms []mesos.Offer, insts []*store.Instance) *batch {
@@ -323,7 +335,7 @@ func (b *batch) wantMore() bool {
 			return true
 		}
 	}
-	return false
+	return b.jobsWaiting
 }
 
 func (b *batch) offerOn(agentID, role string) int {

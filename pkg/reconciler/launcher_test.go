@@ -11,6 +11,7 @@ import (
 	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
+	"github.com/mysos-project/mysos/pkg/framework"
 	"github.com/mysos-project/mysos/pkg/offers"
 	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
@@ -284,5 +285,45 @@ func TestSemiSyncWaitCount(t *testing.T) {
 		if got := semiSyncWaitCount(c); got != 1 {
 			t.Errorf("mariadb, %d members: wait for %d; MariaDB waits for one", replicas, got)
 		}
+	}
+}
+
+// TestLauncherRunsABackupBesideItsSource: a backup job with a source is
+// launched on unreserved resources of the source's agent, recorded as
+// Launched first, its task data carrying what the backup workload needs.
+func TestLauncherRunsABackupBesideItsSource(t *testing.T) {
+	c := newCluster(3, 1)
+	c.Spec.Flavor = "mariadb"
+	fs := newFakeStore(c)
+	fs.passwords = store.Passwords{AdminUser: "secret"}
+	l := newLauncher(fs)
+	l.Clusters, l.Passwords, l.Jobs = fs, fs, fs
+	ctx := context.Background()
+	j := store.NewBackupJob(c, spec.BackupOnDemand, t0, "file:///backups")
+	j.Instance, j.AgentID, j.SourceHost, j.SourcePort = "shop-1", "S2", "agent-2", 31000
+	if err := fs.PutBackupJob(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	accept, wantMore := l.HandleOffers(ctx, []mesos.Offer{offer(1), offer(2)})
+	ops := accept["o2"]
+	if len(accept) != 1 || len(ops) != 1 || ops[0].Type != mesos.Offer_Operation_LAUNCH || wantMore {
+		t.Fatalf("accept %v (wantMore %v); want one LAUNCH on o2, the source's agent", accept, wantMore)
+	}
+	task := ops[0].Launch.TaskInfos[0]
+	for _, r := range task.Resources {
+		if !r.IsUnreserved() {
+			t.Fatalf("the backup task reserves %v; it should run on unreserved resources", r)
+		}
+	}
+	d, err := taskspec.Parse(task.Data)
+	if err != nil || d.Workload != taskspec.WorkloadBackup || d.Backup.Source.Host != "agent-2" || d.Backup.Password != "secret" || d.Backup.ID != j.ID {
+		t.Fatalf("task data %+v (%v)", d.Backup, err)
+	}
+	jobs, _ := fs.ListBackupJobs(ctx, "default", "shop")
+	if len(jobs) != 1 || jobs[0].Phase != store.BackupLaunched || jobs[0].TaskID != task.TaskID.Value {
+		t.Fatalf("job %+v; want Launched with task %s", jobs[0], task.TaskID.Value)
+	}
+	if refs, _ := l.KnownTasks(ctx); !slices.ContainsFunc(refs, func(r framework.TaskRef) bool { return r.ID == task.TaskID.Value }) {
+		t.Fatalf("known tasks %v lack the backup's", refs)
 	}
 }

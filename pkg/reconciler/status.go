@@ -35,6 +35,7 @@ func (r *ClusterReconciler) writeStatus(ctx context.Context, c *spec.MySQLCluste
 			st.Endpoints = want.endpoints
 		}
 		st.ErrantInstances = want.errant
+		st.Backup, st.Restore = want.backup, want.restore
 		// A re-seed request is done once its instance is no longer errant.
 		st.ReseedRequested = slices.DeleteFunc(st.ReseedRequested, func(name string) bool { return !slices.Contains(want.errant, name) })
 		if len(st.ReseedRequested) == 0 {
@@ -60,6 +61,8 @@ type desiredStatus struct {
 	conditions    []spec.Condition
 	endpoints     *spec.Endpoints
 	errant        []string
+	backup        *spec.BackupStatus
+	restore       *spec.RestoreStatus
 }
 
 // decideStatus is pure: the status the observed world calls for. previous
@@ -68,7 +71,7 @@ type desiredStatus struct {
 func decideStatus(w world, mesosReason string, previous spec.Phase) desiredStatus {
 	c := w.cluster
 	gen := c.Metadata.Generation
-	d := desiredStatus{generation: gen}
+	d := desiredStatus{generation: gen, backup: backupStatusOf(w), restore: restoreStatusOf(w)}
 	d.conditions = append(d.conditions, spec.Condition{
 		Type: spec.ConditionAccepted, Status: spec.ConditionTrue, Reason: ReasonSpecAccepted,
 		Message: fmt.Sprintf("generation %d is valid and observed by the scheduler", gen), ObservedGeneration: gen,

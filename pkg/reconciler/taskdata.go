@@ -37,15 +37,9 @@ func (l *Launcher) taskData(ctx context.Context, inst *store.Instance) ([]byte, 
 	if d.Workload != taskspec.WorkloadMySQL {
 		return d.Marshal()
 	}
-	if l.Clusters == nil || l.Passwords == nil {
-		return nil, fmt.Errorf("the mysql workload needs the cluster store")
-	}
-	c, err := l.Clusters.Get(ctx, inst.Namespace, inst.Cluster)
+	c, err := l.clusterOf(ctx, inst.Namespace, inst.Cluster, inst.ClusterUID)
 	if err != nil {
 		return nil, err
-	}
-	if c.Metadata.UID != inst.ClusterUID {
-		return nil, fmt.Errorf("cluster %s was replaced", inst.ClusterKey())
 	}
 	accounts := []string{AdminUser, ReplicationUser}
 	for _, u := range c.Spec.Users {
@@ -65,7 +59,26 @@ func (l *Launcher) taskData(ctx context.Context, inst *store.Instance) ([]byte, 
 		Config: c.Spec.MySQLConfig, Users: accountsOf(c.Spec.Users, pw), Admin: AdminUser,
 		Seed: donorFor(c.Status.Endpoints, fmt.Sprintf("%s:%d", inst.Hostname, inst.Port)),
 	}
+	if d.MySQL.Seed == nil && inst.Ordinal == 0 && restorePending(c) {
+		d.MySQL.Restore = l.Backups.restoreFor(c)
+	}
 	return d.Marshal()
+}
+
+// clusterOf reads the spec a task is built from, as long as it is the
+// incarnation (uid) the record belongs to.
+func (l *Launcher) clusterOf(ctx context.Context, ns, name, uid string) (*spec.MySQLCluster, error) {
+	if l.Clusters == nil || l.Passwords == nil {
+		return nil, fmt.Errorf("the %s workload needs the cluster store", l.Executor.Workload)
+	}
+	c, err := l.Clusters.Get(ctx, ns, name)
+	if err != nil {
+		return nil, err
+	}
+	if c.Metadata.UID != uid {
+		return nil, fmt.Errorf("cluster %s/%s was replaced", ns, name)
+	}
+	return c, nil
 }
 
 // donorFor picks the member a new data directory is copied from: a replica,

@@ -48,6 +48,9 @@ type Options struct {
 	// this scheduler's base URL as agents reach it.
 	ServeExecutor bool
 	AdvertiseURL  string
+	// Backups says where backups go by default and what backup tasks get;
+	// an empty DefaultDestination means file://<DataDir>/backups.
+	Backups reconciler.Backups
 	// LegacyAPI serves the original Mysos' POST/DELETE /clusters/<name>.
 	LegacyAPI bool
 	Version   string
@@ -137,8 +140,16 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 	if o.LegacyAPI {
 		legacy = st
 	}
+	if o.Backups.DefaultDestination == "" {
+		dir, err := filepath.Abs(filepath.Join(o.DataDir, "backups"))
+		if err != nil {
+			return err
+		}
+		o.Backups.DefaultDestination = "file://" + dir
+	}
 	api, err := apiserver.New(apiserver.Config{
-		Store: st, Credentials: st, Status: st, Events: st, Legacy: legacy, ExternalURL: external, Token: token, Version: o.Version, Logger: log,
+		Store: st, Credentials: st, Status: st, Events: st, Legacy: legacy,
+		Backups: backupService{Store: st, Backups: o.Backups}, ExternalURL: external, Token: token, Version: o.Version, Logger: log,
 		Checks: []apiserver.Check{
 			{Name: "etcd", Required: true, Run: st.Ping},
 			{Name: "mesos", Run: func(context.Context) error { return mesos.err() }},
@@ -240,7 +251,7 @@ func runWhileLeader(ctx context.Context, st *store.Store, o Options, mesos *meso
 // configured, its launcher, and the reconciler.
 func leadTerm(ctx context.Context, st *store.Store, o Options, mesos *mesosState, log *slog.Logger) {
 	fwCfg := o.Mesos
-	rec := &reconciler.ClusterReconciler{Store: st, Mesos: mesos, Role: fwCfg.Role,
+	rec := &reconciler.ClusterReconciler{Store: st, Mesos: mesos, Role: fwCfg.Role, Backups: o.Backups,
 		RelaunchTimeout: o.RelaunchTimeout, Log: log.With("component", "reconciler")}
 	if o.Executor.Workload == taskspec.WorkloadMySQL {
 		rec.Servers = reconciler.MySQLServers{}
@@ -260,7 +271,7 @@ func leadTerm(ctx context.Context, st *store.Store, o Options, mesos *mesosState
 		fwCfg.Offers = &reconciler.Launcher{
 			Store: st, Clusters: st, Passwords: st, Role: fwCfg.Role, Principal: fwCfg.Principal,
 			FrameworkID: func() string { return fw.ID() },
-			Executor:    o.Executor, Wake: ctrl.Queue.Add, Log: log.With("component", "launcher"),
+			Executor:    o.Executor, Jobs: st, Backups: o.Backups, Wake: ctrl.Queue.Add, Log: log.With("component", "launcher"),
 		}
 		var err error
 		fw, err = framework.New(fwCfg, st, log.With("component", "framework"))
@@ -394,4 +405,11 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
+}
+
+// backupService is the API's view of backups: jobs in the store, backups
+// in their targets.
+type backupService struct {
+	*store.Store
+	reconciler.Backups
 }

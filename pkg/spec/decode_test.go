@@ -58,8 +58,8 @@ spec:
       databases: [shop]
       privileges: [select]
   placement: {spreadKey: rack, maxPerDomain: 2, attributes: {zone: eu-1}, role: dba}
-  backup: {schedule: "@daily", destination: "hdfs://nn:8020/b", retain: 3, binlogArchiving: yes}
-  restore: {source: "hdfs://nn/b/1", pointInTime: 2024-04-30T23:00:00Z}
+  backup: {schedule: "@daily", destination: "hdfs://nn:8020/b", retention: {keep: 3}, binlogArchiving: yes}
+  restore: {from: "orders/20240430T220000Z", pointInTime: 2024-04-30T23:00:00Z}
 status:
   phase: Running
   observedGeneration: 4
@@ -88,7 +88,8 @@ status:
 		{"privileges as written", c.Spec.Users[0].Privileges, []string{"select"}},
 		{"maxPerDomain", *c.Spec.Placement.MaxPerDomain, int32(2)},
 		{"binlogArchiving from yes", c.Spec.Backup.BinlogArchiving, true},
-		{"pointInTime", c.Spec.Restore.PointInTime.Equal(created.Add(-13 * time.Hour)), true},
+		{"pointInTime as text", c.Spec.Restore.PointInTime, "2024-04-30T23:00:00Z"},
+		{"retention.keep", *c.Spec.Backup.Retention.Keep, int32(3)},
 		{"status phase", c.Status.Phase, PhaseRunning},
 		{"condition", c.Status.Conditions[0].LastTransitionTime, created},
 	}
@@ -172,7 +173,6 @@ func TestDecodeWrongTypes(t *testing.T) {
 		{"object for list", withSpec("  users: {name: a}\n"), `spec.users: Wrong type: expected a list, found an object`},
 		{"string for bool", withSpec("  backup: {binlogArchiving: \"true\"}\n"), `spec.backup.binlogArchiving: Wrong type: "true": expected true or false; write it without quotes`},
 		{"bad timestamp", minimalYAML + "  creationTimestamp: yesterday\n", `metadata.creationTimestamp: Wrong type: "yesterday": expected a timestamp in RFC 3339 form such as 2024-05-01T12:00:00Z`},
-		{"date only", withSpec("  restore: {pointInTime: 2024-05-01}\n"), `spec.restore.pointInTime: Wrong type: "2024-05-01": expected a timestamp in RFC 3339 form such as 2024-05-01T12:00:00Z`},
 		{"bool for quantity", withSpec("  resources: {cpus: true}\n"), `spec.resources.cpus: Wrong type: true: expected a quantity such as 500m, 512Mi or 2Gi`},
 		{"number for config value", withSpec("  mysqlConfig: {max_connections: 500}\n"), `spec.mysqlConfig[max_connections]: Wrong type: 500: expected a string; put the value in quotes, or YAML reads it as a number (10.10 becomes 10.1)`},
 		{"scalar metadata", "metadata: x\n", `metadata: Wrong type: "x": expected an object`},

@@ -30,9 +30,6 @@ const (
 	DefaultMaxPerDomain = int32(1)
 	// DefaultRole is the Mesos role Mysos reserves resources for.
 	DefaultRole = "mysos"
-
-	// DefaultBackupRetain is a week of daily backups.
-	DefaultBackupRetain = int32(7)
 )
 
 // Flavors and the special spread keys.
@@ -84,8 +81,8 @@ func SetDefaults(c *MySQLCluster) {
 	}
 	setPlacementDefaults(&s.Placement)
 	setFailoverDefaults(&s.Failover)
-	if s.Backup != nil && s.Backup.Retain == nil {
-		s.Backup.Retain = ptr(DefaultBackupRetain)
+	if s.Backup != nil {
+		setBackupDefaults(s.Backup)
 	}
 }
 

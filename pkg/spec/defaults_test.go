@@ -31,7 +31,7 @@ func TestSetDefaultsFillsUnsetFields(t *testing.T) {
 		{"spreadKey", c.Spec.Placement.SpreadKey, "hostname"},
 		{"maxPerDomain", *c.Spec.Placement.MaxPerDomain, int32(1)},
 		{"role", c.Spec.Placement.Role, "mysos"},
-		{"backup retain", *c.Spec.Backup.Retain, int32(7)},
+		{"backup retention.keep", *c.Spec.Backup.Retention.Keep, int32(7)},
 		{"apiVersion untouched", c.APIVersion, ""},
 		{"restore untouched", c.Spec.Restore, (*RestoreSpec)(nil)},
 	}

@@ -50,8 +50,8 @@ spec:
     - {name: orders, host: "%", databases: [orders], privileges: [all]}
     - {name: monitor, databases: ["*"], privileges: [process, replication client]}
   placement: {spreadKey: rack, maxPerDomain: 1, attributes: {zone: eu-1}, role: mysos}
-  backup: {schedule: "0 3 * * *", destination: "hdfs://namenode:8020/mysos/backups", retain: 7, binlogArchiving: true}
-  restore: {source: "hdfs://namenode:8020/mysos/backups/orders/42", pointInTime: "2024-04-30T23:59:59-07:00"}
+  backup: {schedule: "0 3 * * *", destination: "hdfs://namenode:8020/mysos/backups", retention: {keep: 7, maxAge: 720h}, binlogArchiving: true}
+  restore: {from: "orders-old/20240430T235959Z", destination: "hdfs://namenode:8020/mysos/backups"}
 status:
   phase: Running
   observedGeneration: 2

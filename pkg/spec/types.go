@@ -110,28 +110,6 @@ type Placement struct {
 	Role string `json:"role,omitempty"`
 }
 
-// BackupSpec schedules backups. Only the shape exists for now.
-type BackupSpec struct {
-	// Schedule is a cron expression (five fields, or @daily and friends).
-	Schedule string `json:"schedule"`
-	// Destination is the HDFS URL backups are written under,
-	// e.g. hdfs://namenode:8020/mysos/backups.
-	Destination string `json:"destination"`
-	// Retain is how many full backups are kept.
-	Retain *int32 `json:"retain,omitempty"`
-	// BinlogArchiving streams binary logs for point-in-time recovery.
-	BinlogArchiving bool `json:"binlogArchiving,omitempty"`
-}
-
-// RestoreSpec seeds the cluster from a backup when it is created.
-type RestoreSpec struct {
-	// Source is the HDFS URL of the backup set to restore.
-	Source string `json:"source"`
-	// PointInTime restores to this moment (RFC 3339) using archived binlogs;
-	// empty means the end of the backup.
-	PointInTime *time.Time `json:"pointInTime,omitempty"`
-}
-
 // ClusterStatus is written by the scheduler; users never set it.
 type ClusterStatus struct {
 	// Phase summarises the cluster: Pending, Creating, Running, Degraded,
@@ -156,6 +134,10 @@ type ClusterStatus struct {
 	// ReseedRequested names errant instances a user asked to re-seed
 	// (mysosctl reseed); each is dropped once re-seeded.
 	ReseedRequested []string `json:"reseedRequested,omitempty"`
+	// Backup is the state of the cluster's backups.
+	Backup *BackupStatus `json:"backup,omitempty"`
+	// Restore follows spec.restore until the restored primary serves.
+	Restore *RestoreStatus `json:"restore,omitempty"`
 }
 
 // Phase is a one-word summary of a cluster's state.

@@ -3,16 +3,10 @@ package spec
 import (
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 	"unicode"
-
-	"github.com/robfig/cron/v3"
 )
 
 // Validation runs after SetDefaults and reports every problem at once, each
@@ -40,7 +34,6 @@ const (
 	maxUsers            = 100
 	maxHostLen          = 255
 	maxAttributeLen     = 255
-	maxBackupRetain     = 1000
 )
 
 var (
@@ -588,106 +581,6 @@ func validateRole(path, role string) *FieldError {
 	return nil
 }
 
-// ---- backup and restore ----
-
-func validateBackup(path string, b *BackupSpec) ErrorList {
-	var errs ErrorList
-	if b.Schedule == "" {
-		errs = append(errs, requiredErr(childPath(path, "schedule"), `set a cron schedule, e.g. "0 3 * * *" or "@daily"`))
-	} else if msg := cronProblem(b.Schedule); msg != "" {
-		errs = append(errs, invalidErr(childPath(path, "schedule"), b.Schedule, msg))
-	}
-	if e := validateHDFSURL(childPath(path, "destination"), b.Destination); e != nil {
-		errs = append(errs, e)
-	}
-	switch r := b.Retain; {
-	case r == nil:
-		errs = append(errs, requiredErr(childPath(path, "retain"), "set how many full backups to keep, e.g. 7"))
-	case *r < 1 || *r > maxBackupRetain:
-		errs = append(errs, invalidErr(childPath(path, "retain"), *r, fmt.Sprintf("must be between 1 and %d", maxBackupRetain)))
-	}
-	return errs
-}
-
-func validateRestore(path string, r *RestoreSpec) ErrorList {
-	if e := validateHDFSURL(childPath(path, "source"), r.Source); e != nil {
-		return ErrorList{e}
-	}
-	return nil
-}
-
-const cronForms = `use five fields (minute hour day-of-month month day-of-week) such as "0 3 * * *", ` +
-	`or @hourly, @daily, @weekly, @monthly or "@every 6h"`
-
-// cronProblem checks a schedule with the parser that will run it.
-func cronProblem(s string) string {
-	// The parser panics on a time zone prefix without a schedule after it.
-	if (strings.HasPrefix(s, "TZ=") || strings.HasPrefix(s, "CRON_TZ=")) && !strings.Contains(s, " ") {
-		return "a time zone prefix must be followed by a space and the schedule, e.g. \"CRON_TZ=Europe/Berlin 0 3 * * *\""
-	}
-	sched, err := cron.ParseStandard(s)
-	if err != nil {
-		return err.Error() + "; " + cronForms
-	}
-	if every, ok := sched.(cron.ConstantDelaySchedule); ok && every.Delay < time.Minute {
-		return "must not run more often than once a minute: a backup takes longer than that"
-	}
-	return ""
-}
-
-const hdfsExample = "e.g. hdfs://namenode:8020/mysos/backups"
-
-// validateHDFSURL requires hdfs://host[:port]/path: the host cannot be left
-// to an HDFS client configuration that the executor may not have.
-func validateHDFSURL(path, s string) *FieldError {
-	if s == "" {
-		return requiredErr(path, "set an HDFS URL, "+hdfsExample)
-	}
-	if msg := hdfsURLProblem(s); msg != "" {
-		return invalidErr(path, s, msg)
-	}
-	return nil
-}
-
-func hdfsURLProblem(s string) string {
-	if strings.ContainsFunc(s, unicode.IsSpace) {
-		return "must not contain spaces; " + hdfsExample
-	}
-	u, err := url.Parse(s)
-	switch {
-	case err != nil:
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Sprintf("not a URL (%v); %s", err, hdfsExample)
-	case u.Scheme != "hdfs" || u.Opaque != "":
-		return "must be an hdfs:// URL, " + hdfsExample
-	case u.Hostname() == "":
-		return "must name the namenode host, " + hdfsExample
-	case net.ParseIP(u.Hostname()) == nil && !hostnameRE.MatchString(u.Hostname()):
-		return fmt.Sprintf("the namenode %q must be a host name or IP address, %s", u.Hostname(), hdfsExample)
-	case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return "must not contain a user, query or fragment, " + hdfsExample
-	case u.Path == "" || u.Path == "/":
-		return "must include a directory path after the host, " + hdfsExample
-	}
-	return portProblem(u)
-}
-
-func portProblem(u *url.URL) string {
-	if strings.HasSuffix(u.Host, ":") {
-		return "the port after ':' is missing, " + hdfsExample
-	}
-	if p := u.Port(); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 1 || n > 65535 {
-			return "the port must be between 1 and 65535, " + hdfsExample
-		}
-	}
-	return ""
-}
-
 // ---- update ----
 
 // ValidateUpdate checks a change from old to new, both defaulted: new must
@@ -733,16 +626,6 @@ func validateDiskChange(oldQ, newQ Quantity) *FieldError {
 	}
 	return invalidErr("spec.resources.disk", newQ, fmt.Sprintf(
 		"may grow but not shrink (it was %s): persistent volumes cannot shrink", oldQ))
-}
-
-func sameRestore(a, b *RestoreSpec) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	if a.Source != b.Source || (a.PointInTime == nil) != (b.PointInTime == nil) {
-		return false
-	}
-	return a.PointInTime == nil || a.PointInTime.Equal(*b.PointInTime)
 }
 
 func sortedMapKeys(m map[string]string) []string {

@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 )
 
 // validCluster is a defaulted cluster using every section, so that each
 // test case breaks exactly one rule.
 func validCluster() *MySQLCluster {
-	pit := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	c := &MySQLCluster{
 		APIVersion: APIVersion,
 		Kind:       Kind,
@@ -34,7 +32,7 @@ func validCluster() *MySQLCluster {
 			},
 			Placement: Placement{SpreadKey: "rack", Attributes: map[string]string{"zone": "eu-1"}, Role: "dba/mysos"},
 			Backup:    &BackupSpec{Schedule: "0 3 * * *", Destination: "hdfs://namenode:8020/mysos/backups"},
-			Restore:   &RestoreSpec{Source: "hdfs://namenode/mysos/backups/orders/1", PointInTime: &pit},
+			Restore:   &RestoreSpec{From: "orders-old/20261126T031500Z", Destination: "file:///var/lib/mysos/backups"},
 		},
 	}
 	SetDefaults(c)
@@ -259,15 +257,15 @@ func TestValidatePlacement(t *testing.T) {
 
 func TestValidateBackupAndRestore(t *testing.T) {
 	runValidationCases(t, []validationCase{
-		{"schedule missing", func(c *MySQLCluster) { c.Spec.Backup.Schedule = "" }, "spec.backup.schedule", ErrorTypeRequired, ""},
 		{"schedule six fields", func(c *MySQLCluster) { c.Spec.Backup.Schedule = "0 0 3 * * *" }, "spec.backup.schedule", ErrorTypeInvalid, "five fields"},
 		{"schedule out of range", func(c *MySQLCluster) { c.Spec.Backup.Schedule = "0 25 * * *" }, "spec.backup.schedule", ErrorTypeInvalid, "above maximum"},
 		{"schedule unknown descriptor", func(c *MySQLCluster) { c.Spec.Backup.Schedule = "@nightly" }, "spec.backup.schedule", ErrorTypeInvalid, "unrecognized descriptor"},
 		{"schedule too often", func(c *MySQLCluster) { c.Spec.Backup.Schedule = "@every 10s" }, "spec.backup.schedule", ErrorTypeInvalid, "once a minute"},
 		{"schedule negative every", func(c *MySQLCluster) { c.Spec.Backup.Schedule = "@every -1h" }, "spec.backup.schedule", ErrorTypeInvalid, "once a minute"},
 		{"schedule bare time zone", func(c *MySQLCluster) { c.Spec.Backup.Schedule = "TZ=UTC" }, "spec.backup.schedule", ErrorTypeInvalid, "time zone prefix"},
-		{"destination missing", func(c *MySQLCluster) { c.Spec.Backup.Destination = "" }, "spec.backup.destination", ErrorTypeRequired, "hdfs://"},
-		{"destination s3", func(c *MySQLCluster) { c.Spec.Backup.Destination = "s3://bucket/backups" }, "spec.backup.destination", ErrorTypeInvalid, "must be an hdfs:// URL"},
+		{"destination s3", func(c *MySQLCluster) { c.Spec.Backup.Destination = "s3://bucket/backups" }, "spec.backup.destination", ErrorTypeInvalid, "must be an hdfs:// or file:// URL"},
+		{"destination relative file", func(c *MySQLCluster) { c.Spec.Backup.Destination = "file://backups/x" }, "spec.backup.destination", ErrorTypeInvalid, "three slashes"},
+		{"destination file root", func(c *MySQLCluster) { c.Spec.Backup.Destination = "file:///" }, "spec.backup.destination", ErrorTypeInvalid, "directory path"},
 		{"destination no host", func(c *MySQLCluster) { c.Spec.Backup.Destination = "hdfs:///backups" }, "spec.backup.destination", ErrorTypeInvalid, "namenode host"},
 		{"destination no path", func(c *MySQLCluster) { c.Spec.Backup.Destination = "hdfs://nn:8020" }, "spec.backup.destination", ErrorTypeInvalid, "directory path"},
 		{"destination root path", func(c *MySQLCluster) { c.Spec.Backup.Destination = "hdfs://nn:8020/" }, "spec.backup.destination", ErrorTypeInvalid, "directory path"},
@@ -279,11 +277,16 @@ func TestValidateBackupAndRestore(t *testing.T) {
 		{"destination opaque", func(c *MySQLCluster) { c.Spec.Backup.Destination = "hdfs:nn/b" }, "spec.backup.destination", ErrorTypeInvalid, ""},
 		{"destination not a URL", func(c *MySQLCluster) { c.Spec.Backup.Destination = "hdfs://nn/%zz" }, "spec.backup.destination", ErrorTypeInvalid, "not a URL"},
 		{"destination two ports", func(c *MySQLCluster) { c.Spec.Backup.Destination = "hdfs://nn:80:80/b" }, "spec.backup.destination", ErrorTypeInvalid, "host name or IP address"},
-		{"retain zero", func(c *MySQLCluster) { c.Spec.Backup.Retain = ptr(int32(0)) }, "spec.backup.retain", ErrorTypeInvalid, "between 1 and 1000"},
-		{"retain too many", func(c *MySQLCluster) { c.Spec.Backup.Retain = ptr(int32(1001)) }, "spec.backup.retain", ErrorTypeInvalid, ""},
-		{"retain unset", func(c *MySQLCluster) { c.Spec.Backup.Retain = nil }, "spec.backup.retain", ErrorTypeRequired, ""},
-		{"restore source missing", func(c *MySQLCluster) { c.Spec.Restore.Source = "" }, "spec.restore.source", ErrorTypeRequired, ""},
-		{"restore source invalid", func(c *MySQLCluster) { c.Spec.Restore.Source = "/local/path" }, "spec.restore.source", ErrorTypeInvalid, "hdfs://"},
+		{"keep zero", func(c *MySQLCluster) { c.Spec.Backup.Retention.Keep = ptr(int32(0)) }, "spec.backup.retention.keep", ErrorTypeInvalid, "between 1 and 1000"},
+		{"keep too many", func(c *MySQLCluster) { c.Spec.Backup.Retention.Keep = ptr(int32(1001)) }, "spec.backup.retention.keep", ErrorTypeInvalid, ""},
+		{"maxAge not a duration", func(c *MySQLCluster) { c.Spec.Backup.Retention.MaxAge = "30d" }, "spec.backup.retention.maxAge", ErrorTypeInvalid, "not a duration"},
+		{"maxAge too short", func(c *MySQLCluster) { c.Spec.Backup.Retention.MaxAge = "10m" }, "spec.backup.retention.maxAge", ErrorTypeInvalid, "720h"},
+		{"restore from missing", func(c *MySQLCluster) { c.Spec.Restore.From = "" }, "spec.restore.from", ErrorTypeRequired, "<cluster>/<backup-id>"},
+		{"restore from without id", func(c *MySQLCluster) { c.Spec.Restore.From = "orders" }, "spec.restore.from", ErrorTypeInvalid, "<cluster>/<backup-id>"},
+		{"restore from bad id", func(c *MySQLCluster) { c.Spec.Restore.From = "orders/latest" }, "spec.restore.from", ErrorTypeInvalid, "20261126T031500Z"},
+		{"restore from bad cluster", func(c *MySQLCluster) { c.Spec.Restore.From = "Orders!/20261126T031500Z" }, "spec.restore.from", ErrorTypeInvalid, ""},
+		{"restore destination", func(c *MySQLCluster) { c.Spec.Restore.Destination = "ftp://x/y" }, "spec.restore.destination", ErrorTypeInvalid, "hdfs://"},
+		{"restore pointInTime not yet", func(c *MySQLCluster) { c.Spec.Restore.PointInTime = "2026-11-26T03:00:00Z" }, "spec.restore.pointInTime", ErrorTypeInvalid, "binary logs"},
 	})
 	for _, s := range []string{"@hourly", "@daily", "@weekly", "@monthly", "@every 1h", "*/15 * * * *", "0 3 * * MON-FRI", "CRON_TZ=Europe/Berlin 0 3 * * *"} {
 		c := validCluster()
@@ -292,7 +295,7 @@ func TestValidateBackupAndRestore(t *testing.T) {
 			t.Errorf("schedule %q rejected: %v", s, errs)
 		}
 	}
-	for _, d := range []string{"hdfs://nn/b", "hdfs://nn:8020/a/b/c", "hdfs://[::1]:8020/b", "hdfs://10.0.0.1/b"} {
+	for _, d := range []string{"hdfs://nn/b", "hdfs://nn:8020/a/b/c", "hdfs://[::1]:8020/b", "hdfs://10.0.0.1/b", "file:///var/backups", "file://localhost/b"} {
 		c := validCluster()
 		c.Spec.Backup.Destination = d
 		if errs := Validate(c); len(errs) > 0 {
@@ -341,9 +344,9 @@ func TestValidateUpdate(t *testing.T) {
 			"in-place upgrades are not supported yet; create a new cluster restored from a backup"},
 		{"role", func(c *MySQLCluster) { c.Spec.Placement.Role = "other" }, "spec.placement.role", ErrorTypeInvalid, "reserved for the role"},
 		{"disk shrinks", func(c *MySQLCluster) { c.Spec.Resources.Disk = "9Gi" }, "spec.resources.disk", ErrorTypeInvalid, "persistent volumes cannot shrink"},
-		{"restore changed", func(c *MySQLCluster) { c.Spec.Restore.Source = "hdfs://nn/other" }, "spec.restore", ErrorTypeInvalid, "only happens when the cluster is created"},
+		{"restore changed", func(c *MySQLCluster) { c.Spec.Restore.From = "orders-old/20261126T031501Z" }, "spec.restore", ErrorTypeInvalid, "only happens when the cluster is created"},
 		{"restore removed", func(c *MySQLCluster) { c.Spec.Restore = nil }, "spec.restore", ErrorTypeInvalid, ""},
-		{"restore time changed", func(c *MySQLCluster) { t := c.Spec.Restore.PointInTime.Add(time.Hour); c.Spec.Restore.PointInTime = &t }, "spec.restore", ErrorTypeInvalid, ""},
+		{"restore destination changed", func(c *MySQLCluster) { c.Spec.Restore.Destination = "hdfs://nn/b" }, "spec.restore", ErrorTypeInvalid, ""},
 		{"new object invalid", func(c *MySQLCluster) { c.Spec.Replicas = ptr(int32(0)) }, "spec.replicas", ErrorTypeInvalid, ""},
 	}
 	for _, tc := range tests {
@@ -357,15 +360,12 @@ func TestValidateUpdate(t *testing.T) {
 		})
 	}
 	allowed := map[string]func(c *MySQLCluster){
-		"disk grows":     func(c *MySQLCluster) { c.Spec.Resources.Disk = "20Gi" },
-		"same disk":      func(c *MySQLCluster) { c.Spec.Resources.Disk = "10240Mi" },
-		"scale":          func(c *MySQLCluster) { c.Spec.Replicas = ptr(int32(5)) },
-		"memory shrinks": func(c *MySQLCluster) { c.Spec.Resources.Memory = "512Mi" },
-		"labels":         func(c *MySQLCluster) { c.Metadata.Labels["new"] = "x" },
-		"same restore instant": func(c *MySQLCluster) {
-			t := c.Spec.Restore.PointInTime.In(time.FixedZone("x", 3600))
-			c.Spec.Restore.PointInTime = &t
-		},
+		"disk grows":      func(c *MySQLCluster) { c.Spec.Resources.Disk = "20Gi" },
+		"same disk":       func(c *MySQLCluster) { c.Spec.Resources.Disk = "10240Mi" },
+		"scale":           func(c *MySQLCluster) { c.Spec.Replicas = ptr(int32(5)) },
+		"memory shrinks":  func(c *MySQLCluster) { c.Spec.Resources.Memory = "512Mi" },
+		"labels":          func(c *MySQLCluster) { c.Metadata.Labels["new"] = "x" },
+		"backup schedule": func(c *MySQLCluster) { c.Spec.Backup.Schedule = "@hourly" },
 	}
 	for name, mutate := range allowed {
 		oldC, newC := validCluster(), validCluster()

@@ -253,6 +253,19 @@ func testWatch(t *testing.T, s *store.Store) {
 		t.Fatal(err)
 	}
 	waitKey(t, keys, "default/watch-before")
+	// So does a backup requested through the API.
+	requested := time.Now()
+	j := store.NewBackupJob(c, spec.BackupOnDemand, requested, "file:///backups")
+	if err := s.PutBackupJob(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	waitKey(t, keys, "default/watch-before")
+	if err := s.PutBackupJob(ctx, store.NewBackupJob(c, spec.BackupOnDemand, requested, "file:///backups")); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("a second job with the same id: %v; want a conflict", err)
+	}
+	if jobs, err := s.ListBackupJobs(ctx, "default", "watch-before"); err != nil || len(jobs) != 1 || jobs[0].ID != j.ID {
+		t.Fatalf("jobs %+v, %v; want %s", jobs, err, j.ID)
+	}
 	if _, _, err := s.Delete(ctx, "default", "watch-after", ""); err != nil {
 		t.Fatal(err)
 	}

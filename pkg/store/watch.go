@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"path"
 	"strings"
 	"time"
 
@@ -56,15 +57,17 @@ func (s *Store) sendAllKeys(ctx context.Context, out chan<- string) (int64, erro
 }
 
 // forwardWatch relays watch events until the watch fails or ctx ends:
-// every change to a spec, and the status changes that ask the scheduler
-// for something (a switchover request, a failover acknowledgement), which
-// the API writes into the status.
+// every change to a spec, the status changes that ask the scheduler for
+// something (a switchover request, a failover acknowledgement), which the
+// API writes into the status, and backup jobs (a backup requested).
 func (s *Store) forwardWatch(ctx context.Context, fromRev int64, out chan<- string) {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	specPrefix, statusPrefix := s.specPrefix(""), s.prefix+"/status/"
 	specs := s.cli.Watch(wctx, specPrefix, clientv3.WithPrefix(), clientv3.WithRev(fromRev))
 	statuses := s.cli.Watch(wctx, statusPrefix, clientv3.WithPrefix(), clientv3.WithRev(fromRev), clientv3.WithPrevKV())
+	jobsPrefix := s.backupPrefix("", "")
+	jobs := s.cli.Watch(wctx, jobsPrefix, clientv3.WithPrefix(), clientv3.WithRev(fromRev))
 	for {
 		var resp clientv3.WatchResponse
 		var ok bool
@@ -73,6 +76,8 @@ func (s *Store) forwardWatch(ctx context.Context, fromRev int64, out chan<- stri
 		case resp, ok = <-specs:
 		case resp, ok = <-statuses:
 			prefix = statusPrefix
+		case resp, ok = <-jobs:
+			prefix = jobsPrefix
 		case <-ctx.Done():
 			return
 		}
@@ -84,8 +89,12 @@ func (s *Store) forwardWatch(ctx context.Context, fromRev int64, out chan<- stri
 			if prefix == statusPrefix && !requestChanged(ev) {
 				continue
 			}
+			key := strings.TrimPrefix(string(ev.Kv.Key), prefix)
+			if prefix == jobsPrefix {
+				key = path.Dir(key) // <ns>/<name>/<id> → <ns>/<name>
+			}
 			select {
-			case out <- strings.TrimPrefix(string(ev.Kv.Key), prefix):
+			case out <- key:
 			case <-ctx.Done():
 				return
 			}

@@ -17,12 +17,15 @@ const (
 	WorkloadHold = "hold"
 	// WorkloadMySQL runs one mysqld.
 	WorkloadMySQL = "mysql"
+	// WorkloadBackup takes one full backup of a cluster member and ends.
+	WorkloadBackup = "backup"
 )
 
 // Data is a task's data.
 type Data struct {
-	Workload string `json:"workload"`
-	MySQL    *MySQL `json:"mysql,omitempty"`
+	Workload string  `json:"workload"`
+	MySQL    *MySQL  `json:"mysql,omitempty"`
+	Backup   *Backup `json:"backup,omitempty"`
 }
 
 // MySQL is what the executor needs to run one mysqld.
@@ -44,6 +47,46 @@ type MySQL struct {
 	// Seed, when set, is the member a new data directory is copied from:
 	// the cluster has data. An existing data directory ignores it.
 	Seed *Donor `json:"seed,omitempty"`
+	// Restore, when set (and Seed is not), fills a new data directory from
+	// a backup: the first member of a cluster created with spec.restore.
+	// An existing data directory ignores it.
+	Restore *Restore `json:"restore,omitempty"`
+}
+
+// Target names a backup target and how to reach it.
+type Target struct {
+	// URL is hdfs://namenode:port/path or file:///path.
+	URL string `json:"url"`
+	// HadoopUser is the user HDFS sees; empty means the default.
+	HadoopUser string `json:"hadoopUser,omitempty"`
+}
+
+// BackupRef names one full backup in a target: the backup of cluster
+// Namespace/Cluster with id ID (see pkg/backup for the layout).
+type BackupRef struct {
+	Target    Target `json:"target"`
+	Namespace string `json:"namespace"`
+	Cluster   string `json:"cluster"`
+	ID        string `json:"id"`
+}
+
+// Restore is a backup to start a new data directory from.
+type Restore struct {
+	Backup BackupRef `json:"backup"`
+}
+
+// Backup is what the backup workload needs: the member to copy, how to log
+// in, and where the backup goes. Its manifest records the rest.
+type Backup struct {
+	BackupRef
+	ClusterUID string `json:"clusterUID"`
+	// Instance is the member copied (e.g. shop-1), for the manifest.
+	Instance string `json:"instance"`
+	Flavor   string `json:"flavor"`
+	Source   Donor  `json:"source"`
+	// User and Password log in to Source (Mysos' admin account).
+	User     string `json:"user"`
+	Password string `json:"password"`
 }
 
 // Donor is a healthy member to copy data from.
@@ -80,6 +123,11 @@ func Parse(b []byte) (Data, error) {
 		}
 		if d.MySQL.AdminUser() == nil {
 			return Data{}, fmt.Errorf("task data: mysql.admin %q is not among mysql.users", d.MySQL.Admin)
+		}
+	}
+	if d.Workload == WorkloadBackup {
+		if b := d.Backup; b == nil || b.Target.URL == "" || b.ID == "" || b.Cluster == "" || b.Source.Host == "" || b.Source.Port == 0 {
+			return Data{}, errors.New(`task data for the backup workload needs "backup" with target.url, id, cluster and source`)
 		}
 	}
 	return d, nil

@@ -1,0 +1,221 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+
+	"github.com/mysos-project/mysos/pkg/backup"
+	"github.com/mysos-project/mysos/pkg/framework"
+	"github.com/mysos-project/mysos/pkg/spec"
+	"github.com/mysos-project/mysos/pkg/store"
+)
+
+// newBackupRig is the failover rig's running cluster with hourly backups
+// to a file target that keeps two.
+func newBackupRig(t *testing.T) (*rig, *fakeMySQL, backup.Target) {
+	t.Helper()
+	g, db := newFailoverRig(t)
+	dest := "file://" + t.TempDir()
+	c := g.cluster()
+	created := t0
+	c.Metadata.CreationTimestamp = &created
+	c.Spec.Backup = &spec.BackupSpec{Schedule: "@hourly", Destination: dest, Retention: spec.BackupRetention{Keep: ptr(int32(2))}}
+	target, err := g.r.Backups.Open(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, db, target
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// onlyJob is the cluster's one unfinished job.
+func (g *rig) activeJob() *store.BackupJob {
+	g.t.Helper()
+	jobs, _ := g.store.ListBackupJobs(context.Background(), "default", "shop")
+	return activeJob(jobs)
+}
+
+// runBackup stands in for the launcher and the backup task: it launches
+// the active job and ends its task in state, with a manifest in the target
+// when the task finished.
+func (g *rig) runBackup(target backup.Target, state mesos.TaskState) *store.BackupJob {
+	g.t.Helper()
+	j := g.activeJob()
+	if j == nil || j.Phase != store.BackupPending || j.Instance == "" {
+		g.t.Fatalf("want a pending backup job with a source, have %+v", j)
+	}
+	j.Phase, j.TaskID, j.LaunchedAt = store.BackupLaunched, backupTaskID(j), g.clock
+	if err := g.store.PutBackupJob(context.Background(), j); err != nil {
+		g.t.Fatal(err)
+	}
+	if state == mesos.TASK_FINISHED {
+		m := backup.Manifest{ID: j.ID, Namespace: j.Namespace, Cluster: j.Cluster, ClusterUID: j.ClusterUID, Instance: j.Instance,
+			StartedAt: g.clock, FinishedAt: g.clock.Add(3 * time.Second), Flavor: "mariadb", GTIDPosition: "0-1-10",
+			Format: backup.FormatSQLZstd, Object: backup.DumpObject, Size: 1234}
+		if err := backup.WriteManifest(context.Background(), target, m); err != nil {
+			g.t.Fatal(err)
+		}
+	}
+	g.mesos.setTask(framework.Task{ID: j.TaskID, AgentID: j.AgentID, State: state, Message: "set by the test"})
+	g.settle()
+	return j
+}
+
+func TestScheduledBackupsCopyAReplicaAndKeepTheRetention(t *testing.T) {
+	g, _, target := newBackupRig(t)
+	g.settle()
+	if j := g.activeJob(); j != nil {
+		t.Fatalf("a backup was requested before the schedule fired: %+v", j)
+	}
+	var ids []string
+	for hour := 1; hour <= 3; hour++ {
+		g.clock = t0.Add(time.Duration(hour)*time.Hour + time.Second)
+		g.settle()
+		j := g.activeJob()
+		if j == nil || j.Trigger != spec.BackupScheduled || j.Instance == "shop-0" || j.Instance == "" {
+			t.Fatalf("hour %d: job %+v; want a scheduled backup of a replica", hour, j)
+		}
+		g.runBackup(target, mesos.TASK_FINISHED)
+		ids = append(ids, j.ID)
+		last := g.cluster().Status.Backup.Last
+		if last == nil || last.ID != j.ID || last.Size != 1234 || last.Duration != "3s" {
+			t.Fatalf("hour %d: status.backup.last = %+v; want backup %s, 1234 bytes, 3s", hour, last, j.ID)
+		}
+	}
+	ms, err := backup.List(context.Background(), target, "default", "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for _, m := range ms {
+		kept = append(kept, m.ID)
+	}
+	if !slices.Equal(kept, ids[1:]) {
+		t.Fatalf("kept %v; retention keep 2 should keep %v", kept, ids[1:])
+	}
+	reasons := g.eventReasons()
+	if !slices.Contains(reasons, "BackupSucceeded") || !slices.Contains(reasons, "BackupDeleted") {
+		t.Fatalf("events %v; want BackupSucceeded and BackupDeleted", reasons)
+	}
+	if next := g.cluster().Status.Backup.NextScheduled; next == nil || !next.Equal(t0.Add(4*time.Hour)) {
+		t.Fatalf("nextScheduled = %v; want %s", next, t0.Add(4*time.Hour))
+	}
+}
+
+func TestAFailedBackupIsVisibleAndTheNextFiringRetries(t *testing.T) {
+	g, _, target := newBackupRig(t)
+	g.clock = t0.Add(time.Hour + time.Second)
+	g.settle()
+	j := g.runBackup(target, mesos.TASK_FAILED)
+	st := g.cluster().Status.Backup
+	if st.LastFailure == nil || st.LastFailure.ID != j.ID || st.Last != nil || st.Running != nil {
+		t.Fatalf("status.backup = %+v; want the failure of %s and nothing else", st, j.ID)
+	}
+	if !slices.Contains(g.eventReasons(), "BackupFailed") {
+		t.Fatalf("events %v; want BackupFailed", g.eventReasons())
+	}
+	g.clock = t0.Add(90 * time.Minute)
+	g.settle()
+	if j := g.activeJob(); j != nil {
+		t.Fatalf("a backup was retried before the next firing: %+v", j)
+	}
+	g.clock = t0.Add(2*time.Hour + time.Second)
+	g.settle()
+	if j := g.activeJob(); j == nil || j.ScheduledFor != t0.Add(2*time.Hour) {
+		t.Fatalf("job %+v; want the 02:00 firing", j)
+	}
+}
+
+func TestAFinishedTaskWithoutManifestIsAFailedBackup(t *testing.T) {
+	g, _, target := newBackupRig(t)
+	g.clock = t0.Add(time.Hour + time.Second)
+	g.settle()
+	j := g.activeJob()
+	j.Phase, j.TaskID, j.LaunchedAt = store.BackupLaunched, backupTaskID(j), g.clock
+	if err := g.store.PutBackupJob(context.Background(), j); err != nil {
+		t.Fatal(err)
+	}
+	g.mesos.setTask(framework.Task{ID: j.TaskID, State: mesos.TASK_FINISHED})
+	g.settle()
+	if f := g.cluster().Status.Backup.LastFailure; f == nil || f.ID != j.ID {
+		t.Fatalf("status.backup = %+v; a task that left no manifest in %s made no backup", g.cluster().Status.Backup, target)
+	}
+}
+
+func TestABackupWithoutHealthyMemberFailsAfterItsTimeout(t *testing.T) {
+	g, db, _ := newBackupRig(t)
+	for i := range 3 {
+		db.server(addr(i)).down = true
+	}
+	g.clock = t0.Add(time.Hour + time.Second)
+	g.settle()
+	if j := g.activeJob(); j == nil || j.Instance != "" {
+		t.Fatalf("job %+v; want one waiting for a source", j)
+	}
+	g.clock = g.clock.Add(backupPendingTimeout + time.Second)
+	g.settle()
+	if f := g.cluster().Status.Backup.LastFailure; f == nil || f.Message == "" {
+		t.Fatalf("status.backup = %+v; want a failure saying no member was healthy", g.cluster().Status.Backup)
+	}
+}
+
+func TestExpired(t *testing.T) {
+	now := t0.Add(100 * time.Hour)
+	var ms []backup.Manifest
+	for h := range 5 { // taken 100, 75, 50, 25 and 0 hours ago
+		ms = append(ms, backup.Manifest{ID: fmt.Sprint(h), FinishedAt: t0.Add(time.Duration(h) * 25 * time.Hour)})
+	}
+	ids := func(ms []backup.Manifest) (out []string) {
+		for _, m := range ms {
+			out = append(out, m.ID)
+		}
+		return out
+	}
+	tests := []struct {
+		keep   int
+		maxAge time.Duration
+		want   []string
+	}{
+		{keep: 7, want: nil},
+		{keep: 2, want: []string{"0", "1", "2"}},
+		{keep: 7, maxAge: 60 * time.Hour, want: []string{"0", "1"}},
+		{keep: 1, maxAge: 60 * time.Hour, want: []string{"0", "1", "2", "3"}},
+		// The newest is never deleted by age alone.
+		{keep: 7, maxAge: time.Hour, want: []string{"0", "1", "2", "3"}},
+	}
+	for _, tc := range tests {
+		if got := ids(expired(ms, tc.keep, tc.maxAge, now)); !slices.Equal(got, tc.want) {
+			t.Errorf("keep %d maxAge %s: expired %v; want %v", tc.keep, tc.maxAge, got, tc.want)
+		}
+	}
+}
+
+func TestARestoredClusterStartsItsFirstMemberAlone(t *testing.T) {
+	c := newCluster(3, 1)
+	c.Spec.Restore = &spec.RestoreSpec{From: "old/20260101T000000Z"}
+	g := newRig(t, c, true)
+	db := newFakeMySQL()
+	g.r.Servers = db
+	g.settle()
+	if n := len(g.store.instances); n != 1 {
+		t.Fatalf("%d instances before the restore; want shop-0 alone", n)
+	}
+	if st := g.cluster().Status.Restore; st == nil || st.Phase != spec.RestoreRunning {
+		t.Fatalf("status.restore = %+v; want Restoring", st)
+	}
+	g.launchAll()
+	db.server(addr(0))
+	g.converge(db)
+	if st := g.cluster().Status.Restore; st == nil || st.Phase != spec.RestoreDone {
+		t.Fatalf("status.restore = %+v; want Restored once shop-0 serves", st)
+	}
+	if n := len(g.store.instances); n != 3 {
+		t.Fatalf("%d instances after the restore; want all 3", n)
+	}
+}
