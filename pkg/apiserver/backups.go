@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mysos-project/mysos/pkg/backup"
+	"github.com/mysos-project/mysos/pkg/mysql"
 	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
 )
@@ -297,28 +298,40 @@ func timePtr(t time.Time) *time.Time {
 }
 
 // checkRestore makes sure a new cluster's spec.restore names a backup that
-// exists and fits, so that a typo is refused at apply rather than found
-// by a task that fails to start.
+// exists and fits, and for a point-in-time restore that the archive after
+// it has no gap, so that a typo is refused at apply rather than found by a
+// task that fails to start.
 func (s *Server) checkRestore(ctx context.Context, c *spec.MySQLCluster) spec.ErrorList {
 	if c.Spec.Restore == nil || s.cfg.Backups == nil {
 		return nil
 	}
-	cluster, id, _ := spec.SplitRestoreFrom(c.Spec.Restore.From)
+	r := c.Spec.Restore
+	cluster, id, _ := spec.SplitRestoreFrom(r.From)
 	dest := s.cfg.Backups.RestoreDestination(c)
+	bad := func(field, value, detail string) spec.ErrorList {
+		return spec.ErrorList{{Field: field, Type: spec.ErrorTypeInvalid, Value: fmt.Sprintf("%q", value), Detail: detail}}
+	}
 	t, err := s.cfg.Backups.Open(dest)
-	var m backup.Manifest
-	if err == nil {
-		m, err = backup.ReadManifest(ctx, t, c.Metadata.Namespace, cluster, id)
-		t.Close()
+	if err != nil {
+		return bad("spec.restore.from", r.From, fmt.Sprintf("cannot open %s: %v", dest, err))
 	}
-	bad := func(detail string) spec.ErrorList {
-		return spec.ErrorList{{Field: "spec.restore.from", Type: spec.ErrorTypeInvalid, Value: fmt.Sprintf("%q", c.Spec.Restore.From), Detail: detail}}
-	}
+	defer t.Close()
+	m, err := backup.ReadManifest(ctx, t, c.Metadata.Namespace, cluster, id)
 	switch {
 	case err != nil:
-		return bad(fmt.Sprintf("cannot read that backup in %s (%v); mysosctl backup list %s shows the backups there", dest, err, cluster))
+		return bad("spec.restore.from", r.From, fmt.Sprintf("cannot read that backup in %s (%v); mysosctl backup list %s shows the backups there", dest, err, cluster))
 	case m.Flavor != c.Spec.Flavor:
-		return bad(fmt.Sprintf("the backup is of a %s server and spec.flavor is %s: restore into the same flavour", m.Flavor, c.Spec.Flavor))
+		return bad("spec.restore.from", r.From, fmt.Sprintf("the backup is of a %s server and spec.flavor is %s: restore into the same flavour", m.Flavor, c.Spec.Flavor))
+	case r.PointInTime == "":
+		return nil
+	}
+	from, err := mysql.ParseGTIDSet(m.Flavor, m.GTIDPosition)
+	if err == nil {
+		_, err = backup.Chain(ctx, t, c.Metadata.Namespace, cluster, from)
+	}
+	if err != nil {
+		return bad("spec.restore.pointInTime", r.PointInTime, fmt.Sprintf(
+			"the binary logs archived after backup %s cannot be replayed (%v); was spec.backup.binlogArchiving on for %s?", id, err, cluster))
 	}
 	return nil
 }

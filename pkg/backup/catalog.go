@@ -90,6 +90,10 @@ func checkCluster(ns, cluster string) error {
 	return nil
 }
 
+// ValidCluster checks that a cluster's backups and archive can be stored
+// under these names.
+func ValidCluster(ns, cluster string) error { return checkCluster(ns, cluster) }
+
 // ValidRef checks that a backup can be stored under these names.
 func ValidRef(ns, cluster, id string) error {
 	if err := checkCluster(ns, cluster); err != nil {
@@ -121,11 +125,16 @@ func WriteManifest(ctx context.Context, t Target, m Manifest) error {
 	if m.Databases == nil {
 		m.Databases = []string{}
 	}
-	b, err := json.MarshalIndent(m, "", "  ")
+	return putJSON(ctx, t, path.Join(Dir(m.Namespace, m.Cluster, m.ID), ManifestObject), m)
+}
+
+// putJSON stores v as an indented JSON object.
+func putJSON(ctx context.Context, t Target, name string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	_, err = t.Put(ctx, path.Join(Dir(m.Namespace, m.Cluster, m.ID), ManifestObject), bytes.NewReader(append(b, '\n')))
+	_, err = t.Put(ctx, name, bytes.NewReader(append(b, '\n')))
 	return err
 }
 
@@ -135,15 +144,10 @@ func ReadManifest(ctx context.Context, t Target, ns, cluster, id string) (Manife
 	if err := ValidRef(ns, cluster, id); err != nil {
 		return Manifest{}, err
 	}
-	r, err := t.Open(ctx, path.Join(Dir(ns, cluster, id), ManifestObject))
+	b, err := readSmall(ctx, t, path.Join(Dir(ns, cluster, id), ManifestObject))
 	if errors.Is(err, ErrNotFound) {
 		return Manifest{}, fmt.Errorf("%w: %s has no complete backup %s/%s in namespace %s", ErrNotFound, t, cluster, id, ns)
 	}
-	if err != nil {
-		return Manifest{}, fmt.Errorf("backup %s/%s: read its manifest: %w", cluster, id, err)
-	}
-	defer r.Close()
-	b, err := io.ReadAll(contextReader{ctx, r})
 	if err != nil {
 		return Manifest{}, fmt.Errorf("backup %s/%s: read its manifest: %w", cluster, id, err)
 	}
@@ -158,6 +162,16 @@ func ReadManifest(ctx context.Context, t Target, ns, cluster, id string) (Manife
 		return Manifest{}, fmt.Errorf("%w: %v", errBadManifest, err)
 	}
 	return m, nil
+}
+
+// readSmall reads a whole object that fits in memory: a manifest.
+func readSmall(ctx context.Context, t Target, name string) ([]byte, error) {
+	r, err := t.Open(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(contextReader{ctx, r})
 }
 
 // errBadManifest: a manifest that Mysos did not write as it reads.

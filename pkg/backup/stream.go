@@ -1,8 +1,9 @@
 package backup
 
-// This file moves a backup's dump in and out of a target: compressed with
-// zstd on the way in, and on the way out decompressed and checked against
-// its manifest, so that a damaged object is reported as such.
+// This file moves a backup's dump, or a segment of binary log, in and out
+// of a target: compressed with zstd on the way in, and on the way out
+// decompressed and checked against its manifest, so that a damaged object
+// is reported as such.
 
 import (
 	"context"
@@ -14,8 +15,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// ErrCorrupt: a backup's stored dump does not match its manifest or cannot
-// be decompressed.
+// ErrCorrupt: a backup's stored dump, or an archived segment of binary
+// log, does not match its manifest or cannot be decompressed.
 var ErrCorrupt = errors.New("backup is corrupt")
 
 // corruptError says how a backup is corrupt and is ErrCorrupt.
@@ -24,8 +25,9 @@ type corruptError struct{ msg string }
 func (e *corruptError) Error() string        { return e.msg }
 func (e *corruptError) Is(target error) bool { return target == ErrCorrupt }
 
-func corrupt(m Manifest, format string, args ...any) error {
-	return &corruptError{msg: fmt.Sprintf("backup %s is corrupt: ", m.name()) + fmt.Sprintf(format, args...)}
+// corrupt says that what (a backup, a binlog segment) is corrupt.
+func corrupt(what, format string, args ...any) error {
+	return &corruptError{msg: what + " is corrupt: " + fmt.Sprintf(format, args...)}
 }
 
 // Upload stores what r yields, compressed with zstd, under name, and
@@ -72,9 +74,24 @@ func OpenVerified(ctx context.Context, t Target, m Manifest) (io.ReadCloser, err
 	if err := m.check(); err != nil {
 		return nil, err
 	}
-	raw, err := t.Open(ctx, path.Join(Dir(m.Namespace, m.Cluster, m.ID), m.Object))
+	return openChecked(ctx, t, checkedObject{what: "backup " + m.name(), name: path.Join(Dir(m.Namespace, m.Cluster, m.ID), m.Object),
+		object: m.Object, size: m.Size, sha256: m.SHA256})
+}
+
+// checkedObject is a stored object and what its manifest says of it.
+type checkedObject struct {
+	what   string // what messages call it: "backup shop/20261126T040703Z"
+	name   string // in the target
+	object string // its base name, for messages
+	size   int64
+	sha256 string
+}
+
+// openChecked is OpenVerified for any object with a size and checksum.
+func openChecked(ctx context.Context, t Target, o checkedObject) (io.ReadCloser, error) {
+	raw, err := t.Open(ctx, o.name)
 	if err != nil {
-		return nil, fmt.Errorf("backup %s in %s: %s: %w", m.name(), t, m.Object, err)
+		return nil, fmt.Errorf("%s in %s: %s: %w", o.what, t, o.object, err)
 	}
 	src := &storedReader{hashingReader: newHashingReader(contextReader{ctx, raw})}
 	// One goroutine: src is read only in Read's caller, so its sums are
@@ -84,7 +101,7 @@ func OpenVerified(ctx context.Context, t Target, m Manifest) (io.ReadCloser, err
 		raw.Close()
 		return nil, err
 	}
-	return &verifiedReader{m: m, target: t.String(), raw: raw, src: src, dec: dec}, nil
+	return &verifiedReader{o: o, target: t.String(), raw: raw, src: src, dec: dec}, nil
 }
 
 // storedReader hashes the stored bytes and remembers a failure to read
@@ -103,7 +120,7 @@ func (s *storedReader) Read(p []byte) (int, error) {
 }
 
 type verifiedReader struct {
-	m      Manifest
+	o      checkedObject
 	target string
 	raw    io.ReadCloser
 	src    *storedReader
@@ -130,16 +147,16 @@ func (v *verifiedReader) finish(decErr error) error {
 		_, _ = io.Copy(io.Discard, v.src)
 	}
 	if v.src.err != nil {
-		return fmt.Errorf("backup %s in %s: read %s: %w", v.m.name(), v.target, v.m.Object, v.src.err)
+		return fmt.Errorf("%s in %s: read %s: %w", v.o.what, v.target, v.o.object, v.src.err)
 	}
-	if v.src.n != v.m.Size {
-		return corrupt(v.m, "%s has %d bytes, its manifest says %d", v.m.Object, v.src.n, v.m.Size)
+	if v.src.n != v.o.size {
+		return corrupt(v.o.what, "%s has %d bytes, its manifest says %d", v.o.object, v.src.n, v.o.size)
 	}
-	if sum := v.src.sum(); sum != v.m.SHA256 {
-		return corrupt(v.m, "%s has SHA-256 %s, its manifest says %s", v.m.Object, sum, v.m.SHA256)
+	if sum := v.src.sum(); sum != v.o.sha256 {
+		return corrupt(v.o.what, "%s has SHA-256 %s, its manifest says %s", v.o.object, sum, v.o.sha256)
 	}
 	if decErr != io.EOF {
-		return corrupt(v.m, "%s matches its manifest's checksum but cannot be decompressed: %v", v.m.Object, decErr)
+		return corrupt(v.o.what, "%s matches its manifest's checksum but cannot be decompressed: %v", v.o.object, decErr)
 	}
 	return io.EOF
 }

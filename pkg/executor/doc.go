@@ -33,6 +33,8 @@
 // The built-in kind "hold" (see NewHold) runs until stopped; it exists for
 // tests and end-to-end checks of the scheduler. "mysql" (NewMySQL) runs one
 // mysqld, whose new data directory may be seeded from a donor or restored
-// from a backup; "backup" (NewBackup) takes one full backup of a member
-// into a backup target and finishes.
+// from a backup (and brought to a point in time from the binlog archive);
+// "backup" (NewBackup) takes one full backup of a member into a backup
+// target and finishes; "binlog-archiver" (NewArchiver) streams a member's
+// binary log into the target's binlog archive until it is killed.
 package executor

@@ -11,10 +11,11 @@ import (
 	"github.com/mysos-project/mysos/pkg/mysql"
 )
 
-// restore loads a full backup into the temporary server (see fill) and
-// returns the GTID position the backup holds. The dump is checked against
-// its manifest as it streams: a corrupt backup fails the restore, saying
-// so, and the data directory stays unrenamed.
+// restore loads a full backup into the temporary server (see fill), then,
+// for a point-in-time restore, replays the archived binary logs after it
+// (replay.go), and returns the GTID position the data then holds. The dump
+// and the segments are checked against their manifests: a corrupt one
+// fails the restore, saying so, and the data directory stays unrenamed.
 func (m *mysqld) restore(ctx context.Context) (mysql.GTIDSet, error) {
 	ref := m.spec.Restore.Backup
 	set, err := m.restoreFrom(ctx)
@@ -42,24 +43,40 @@ func (m *mysqld) restoreFrom(ctx context.Context) (mysql.GTIDSet, error) {
 	if err != nil {
 		return mysql.GTIDSet{}, fmt.Errorf("its manifest's GTID position: %w", err)
 	}
-	r, err := backup.OpenVerified(ctx, target, man)
+	// Before the backup is loaded: a replay that cannot be done fails fast.
+	plan, err := m.planReplay(ctx, target, set)
 	if err != nil {
 		return mysql.GTIDSet{}, err
 	}
-	defer r.Close()
 	admin := m.spec.AdminUser()
 	opts, err := writeClientOptions(m.cfg.RunDir, admin.Name, admin.Password)
 	if err != nil {
 		return mysql.GTIDSet{}, err
 	}
 	defer os.Remove(opts)
+	if err := m.loadBackup(ctx, target, man, opts); err != nil {
+		return mysql.GTIDSet{}, err
+	}
+	if plan == nil {
+		return set, nil
+	}
+	return plan.run(ctx, m, opts)
+}
+
+// loadBackup loads the backup's dump, checked as it streams.
+func (m *mysqld) loadBackup(ctx context.Context, target backup.Target, man backup.Manifest, opts string) error {
+	r, err := backup.OpenVerified(ctx, target, man)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
 	if err := m.load(ctx, opts, r); err != nil {
 		// A corrupt dump mostly fails as a SQL error: the rest of it tells
 		// whether the object is the cause.
 		if _, rerr := io.Copy(io.Discard, r); errors.Is(rerr, backup.ErrCorrupt) {
-			return mysql.GTIDSet{}, rerr
+			return rerr
 		}
-		return mysql.GTIDSet{}, err
+		return err
 	}
-	return set, nil
+	return nil
 }

@@ -101,26 +101,30 @@ func (m *mysqld) copyFrom(ctx context.Context, host string, port int, dbs []stri
 		return "", err
 	}
 	defer os.Remove(opts)
+	var pos string
+	err = m.loadStream(ctx, opts, func(w io.Writer) error {
+		var err error
+		pos, err = dumpDatabases(ctx, opts, host, port, dbs, w)
+		return err
+	})
+	return pos, err
+}
+
+// loadStream loads what produce writes into the local server (see load).
+// A failure of produce is the cause of whatever the load then did, so it
+// is the one returned; produce's writes fail once the load has ended.
+func (m *mysqld) loadStream(ctx context.Context, opts string, produce func(io.Writer) error) error {
 	pr, pw := io.Pipe()
-	type result struct {
-		pos string
-		err error
-	}
-	dumped := make(chan result, 1)
+	produced := make(chan error, 1)
 	go func() {
-		pos, err := dumpDatabases(ctx, opts, host, port, dbs, pw)
+		err := produce(pw)
 		pw.CloseWithError(err)
-		dumped <- result{pos, err}
+		produced <- err
 	}()
 	loadErr := m.load(ctx, opts, pr)
 	pr.CloseWithError(errLoadEnded)
-	d := <-dumped
-	// A failed dump is the cause of whatever the load then did.
-	if d.err != nil && !errors.Is(d.err, errLoadEnded) {
-		return "", d.err
+	if err := <-produced; err != nil && (!errors.Is(err, errLoadEnded) || loadErr == nil) {
+		return err
 	}
-	if loadErr != nil {
-		return "", loadErr
-	}
-	return d.pos, d.err
+	return loadErr
 }

@@ -122,5 +122,6 @@ func ByKind(kinds map[string]Factory) Factory {
 func Builtin() Factory {
 	return ByKind(map[string]Factory{
 		taskspec.WorkloadHold: NewHold, taskspec.WorkloadMySQL: NewMySQL, taskspec.WorkloadBackup: NewBackup,
+		taskspec.WorkloadArchiver: NewArchiver,
 	})
 }

@@ -42,6 +42,11 @@ func ParseGTIDSet(flavor, s string) (GTIDSet, error) {
 	return GTIDSet{}, fmt.Errorf("GTID set %q: unknown flavor %q (want %q or %q)", s, flavor, flavorMariaDB, flavorMySQL)
 }
 
+// ParseSameFlavor parses text in the syntax s was parsed in: for code that
+// handles positions of any flavour without importing this package (the
+// backup catalog).
+func (s GTIDSet) ParseSameFlavor(text string) (GTIDSet, error) { return ParseGTIDSet(s.flavor, text) }
+
 // Flavor is the syntax the set was parsed in, "" for the zero set.
 func (s GTIDSet) Flavor() string { return s.flavor }
 

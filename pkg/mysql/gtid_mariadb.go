@@ -106,3 +106,11 @@ func mariadbSubtract(s, o map[uint32]mariaGTID) map[uint32]mariaGTID {
 	}
 	return out
 }
+
+// Domain returns the last transaction of one domain of a MariaDB position:
+// its server id and sequence number; ok is false when the position has
+// none in that domain (or is not a MariaDB position).
+func (s GTIDSet) Domain(domain uint32) (server uint32, seq uint64, ok bool) {
+	g, ok := s.domains[domain]
+	return g.server, g.seq, ok
+}

@@ -219,3 +219,28 @@ func TestSubtractIntervals(t *testing.T) {
 		}
 	}
 }
+
+func TestMariaDBDomain(t *testing.T) {
+	set := mustParse(t, "mariadb", "0-2-57,3-1-7")
+	if server, seq, ok := set.Domain(0); !ok || server != 2 || seq != 57 {
+		t.Errorf("Domain(0) of %s = %d, %d, %v", set, server, seq, ok)
+	}
+	if _, _, ok := set.Domain(1); ok {
+		t.Errorf("Domain(1) of %s: found", set)
+	}
+	if _, _, ok := mustParse(t, "mysql", u1+":1-5").Domain(0); ok {
+		t.Error("a MySQL set has a MariaDB domain")
+	}
+}
+
+func TestParseSameFlavor(t *testing.T) {
+	if got, err := mustParse(t, "mariadb", "").ParseSameFlavor("0-1-5"); err != nil || got.String() != "0-1-5" {
+		t.Errorf("ParseSameFlavor of a MariaDB position: %v, %v", got, err)
+	}
+	if _, err := mustParse(t, "mysql", u1+":1").ParseSameFlavor("0-1-5"); err == nil {
+		t.Error("a MariaDB position parsed as a MySQL set")
+	}
+	if _, err := (GTIDSet{}).ParseSameFlavor("0-1-5"); err == nil {
+		t.Error("the zero set has a flavour")
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mysos-project/mysos/pkg/backup"
 	"github.com/mysos-project/mysos/pkg/framework"
+	"github.com/mysos-project/mysos/pkg/mysql"
 	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
 )
@@ -28,15 +29,18 @@ type Backups struct {
 	DefaultDestination string
 	// HadoopUser is the user HDFS targets see.
 	HadoopUser string
-	// CPUs and MemMiB are a backup task's own resources; the executor's
-	// overhead comes on top.
+	// CPUs and MemMiB are a backup or archiver task's own resources; the
+	// executor's overhead comes on top.
 	CPUs, MemMiB float64
+	// SegmentSeconds is how often the binlog archiver closes a segment.
+	SegmentSeconds float64
 }
 
-// Default backup task resources.
+// Default backup task resources, and how often archived binlogs are shipped.
 const (
-	DefaultBackupCPUs   = 0.5
-	DefaultBackupMemMiB = 256
+	DefaultBackupCPUs     = 0.5
+	DefaultBackupMemMiB   = 256
+	DefaultSegmentSeconds = 10
 )
 
 // Destination is where c's backups go.
@@ -280,10 +284,10 @@ func retentionOf(c *spec.MySQLCluster) (int, time.Duration) {
 // backupStatusOf is status.backup as the jobs tell it.
 func backupStatusOf(w world) *spec.BackupStatus {
 	c := w.cluster
-	if c.Spec.Backup == nil && len(w.jobs) == 0 {
+	if c.Spec.Backup == nil && len(w.jobs) == 0 && w.archiver == nil {
 		return nil
 	}
-	st := &spec.BackupStatus{}
+	st := &spec.BackupStatus{Archiver: archiverStatusOf(w)}
 	for _, j := range w.jobs {
 		switch {
 		case !j.Finished() && st.Running == nil:
@@ -394,28 +398,48 @@ func (r *ClusterReconciler) readManifest(ctx context.Context, j *store.BackupJob
 	return backup.ReadManifest(ctx, t, j.Namespace, j.Cluster, j.ID)
 }
 
-// applyRetention deletes the backups retention no longer keeps. A failure
-// is logged and retried after the next backup: nothing depends on it.
+// applyRetention deletes the backups retention no longer keeps, then the
+// archived binary logs that no kept backup needs. A failure is logged and
+// retried after the next backup: nothing depends on it.
 func (r *ClusterReconciler) applyRetention(ctx context.Context, c *spec.MySQLCluster, destination string) {
-	meta := c.Metadata
 	t, err := r.Backups.Open(destination)
 	if err == nil {
 		defer t.Close()
-		var ms []backup.Manifest
-		if ms, err = backup.List(ctx, t, meta.Namespace, meta.Name); err == nil {
-			keep, maxAge := retentionOf(c)
-			for _, m := range expired(ms, keep, maxAge, r.now()) {
-				if err = backup.Delete(ctx, t, meta.Namespace, meta.Name, m.ID); err != nil {
-					break
-				}
-				r.backupEvent(ctx, c, &store.BackupJob{ID: m.ID}, spec.EventNormal, "BackupDeleted",
-					fmt.Sprintf("backup %s (taken %s) is beyond retention (keep %d, max age %v)", m.ID, m.FinishedAt.Format(time.RFC3339), keep, maxAge))
-			}
-		}
+		err = r.retain(ctx, c, t)
 	}
 	if err != nil {
 		r.logger().Warn("backup retention failed; retrying after the next backup", "cluster", c.Key(), "err", err)
 	}
+}
+
+func (r *ClusterReconciler) retain(ctx context.Context, c *spec.MySQLCluster, t backup.Target) error {
+	meta := c.Metadata
+	ms, err := backup.List(ctx, t, meta.Namespace, meta.Name)
+	if err != nil {
+		return err
+	}
+	keep, maxAge := retentionOf(c)
+	gone := expired(ms, keep, maxAge, r.now())
+	for _, m := range gone {
+		if err := backup.Delete(ctx, t, meta.Namespace, meta.Name, m.ID); err != nil {
+			return err
+		}
+		r.backupEvent(ctx, c, &store.BackupJob{ID: m.ID}, spec.EventNormal, "BackupDeleted",
+			fmt.Sprintf("backup %s (taken %s) is beyond retention (keep %d, max age %v)", m.ID, m.FinishedAt.Format(time.RFC3339), keep, maxAge))
+	}
+	if len(gone) == len(ms) {
+		return nil
+	}
+	oldest := ms[len(gone)]
+	from, err := mysql.ParseGTIDSet(oldest.Flavor, oldest.GTIDPosition)
+	if err != nil {
+		return fmt.Errorf("backup %s: %w", oldest.ID, err)
+	}
+	pruned, err := backup.Prune(ctx, t, meta.Namespace, meta.Name, from)
+	if len(pruned) > 0 {
+		r.logger().Info("archived binary logs pruned", "cluster", c.Key(), "segments", len(pruned), "before", oldest.GTIDPosition)
+	}
+	return err
 }
 
 func (r *ClusterReconciler) backupEvent(ctx context.Context, c *spec.MySQLCluster, j *store.BackupJob, typ, reason, msg string) {

@@ -219,3 +219,65 @@ func TestARestoredClusterStartsItsFirstMemberAlone(t *testing.T) {
 		t.Fatalf("%d instances after the restore; want all 3", n)
 	}
 }
+
+// launchArchiver stands in for the launcher: the Pending archiver gets a
+// running task.
+func (g *rig) launchArchiver() *store.Archiver {
+	g.t.Helper()
+	a, _ := g.store.GetArchiver(context.Background(), "default", "shop")
+	if a == nil || a.Phase != store.InstancePending {
+		g.t.Fatalf("archiver %+v; want one Pending", a)
+	}
+	a.Phase, a.Launches, a.Since = store.InstanceLaunched, a.Launches+1, g.clock
+	a.TaskID = archiverTaskID(a)
+	if err := g.store.PutArchiver(context.Background(), a); err != nil {
+		g.t.Fatal(err)
+	}
+	g.mesos.setTask(framework.Task{ID: a.TaskID, State: mesos.TASK_RUNNING})
+	return a
+}
+
+func TestTheArchiverStreamsFromAReplicaAndMovesOffANewPrimary(t *testing.T) {
+	g, db, _ := newBackupRig(t)
+	g.cluster().Spec.Backup.BinlogArchiving = true
+	g.settle()
+	a := g.launchArchiver()
+	if a.Instance == "shop-0" {
+		t.Fatalf("the archiver streams from the primary %s; want a replica", a.Instance)
+	}
+	g.converge(db)
+	if st := g.cluster().Status.Backup.Archiver; st == nil || st.State != "TASK_RUNNING" || st.Instance != a.Instance {
+		t.Fatalf("status.backup.archiver = %+v", st)
+	}
+	// Its source becomes the primary (a switchover to it): the archiver
+	// is moved to the remaining replica.
+	writeAndReplicate(t, db, 4)
+	g.store.clusters["default/shop"].Status.Operation = &spec.Operation{ID: "switchover-1", Kind: spec.OperationSwitchover,
+		From: "shop-0", To: a.Instance, Step: spec.StepRequested, StartedAt: g.clock}
+	g.converge(db)
+	if p := g.cluster().Status.CurrentPrimary; p != a.Instance {
+		t.Fatalf("primary %s; the switchover should have made it %s", p, a.Instance)
+	}
+	if !slices.Contains(g.mesos.kills, a.TaskID) {
+		t.Fatalf("killed %v; want the archiver's task %s, its source now the primary", g.mesos.kills, a.TaskID)
+	}
+	g.mesos.setTask(framework.Task{ID: a.TaskID, State: mesos.TASK_KILLED})
+	g.clock = g.clock.Add(time.Minute)
+	g.settle()
+	next, _ := g.store.GetArchiver(context.Background(), "default", "shop")
+	if next == nil || next.Phase != store.InstancePending || next.Instance == a.Instance || next.Instance == "shop-0" && g.cluster().Status.CurrentPrimary == "shop-0" {
+		t.Fatalf("archiver %+v; want it Pending on the other replica", next)
+	}
+	// Archiving off: the task is killed and the record goes.
+	b := g.launchArchiver()
+	g.cluster().Spec.Backup.BinlogArchiving = false
+	g.settle()
+	if !slices.Contains(g.mesos.kills, b.TaskID) {
+		t.Fatalf("killed %v; want %s once archiving is off", g.mesos.kills, b.TaskID)
+	}
+	g.mesos.setTask(framework.Task{ID: b.TaskID, State: mesos.TASK_KILLED})
+	g.settle()
+	if rec, _ := g.store.GetArchiver(context.Background(), "default", "shop"); rec != nil {
+		t.Fatalf("archiver record %+v left after archiving was turned off", rec)
+	}
+}

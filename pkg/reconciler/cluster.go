@@ -25,6 +25,7 @@ type ClusterStore interface {
 	PasswordStore
 	EventRecorder
 	BackupStore
+	ArchiverStore
 }
 
 // InstanceStore keeps instance records (see store.Instance).
@@ -108,9 +109,13 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, key string) (Result, 
 	if err != nil {
 		return Result{}, err
 	}
+	archiver, err := r.Store.GetArchiver(ctx, ns, name)
+	if err != nil {
+		return Result{}, err
+	}
 	subscribed, reason := r.Mesos.Subscribed()
 	w := r.observe(c, instances, subscribed)
-	w.jobs, w.backupDestination = jobs, r.Backups.Destination(c)
+	w.jobs, w.backupDestination, w.archiver = jobs, r.Backups.Destination(c), archiver
 	w.servers, w.passwords = r.observeServers(ctx, c, instances)
 	r.trackSilence(w)
 	actions := decide(w)
@@ -162,7 +167,7 @@ func (r *ClusterReconciler) observe(c *spec.MySQLCluster, instances []*store.Ins
 func worksWithoutMesos(k actionKind) bool {
 	switch k {
 	case actRelease, actForget, actRemoveFinalizer, actElectPrimary, actPromote, actDetach, actStopIO, actReplicate, actSemiSync, actCreateDatabase, actMarkErrant,
-		actScheduleBackup, actFailBackup, actFinishBackup, actTrimBackupJobs:
+		actScheduleBackup, actFailBackup, actFinishBackup, actTrimBackupJobs, actForgetArchiver:
 		return true
 	}
 	return false
@@ -179,6 +184,8 @@ func (r *ClusterReconciler) perform(ctx context.Context, cluster *spec.MySQLClus
 		return r.performOperation(ctx, cluster, w, a)
 	case actScheduleBackup, actAssignBackup, actFailBackup, actFinishBackup, actReconcileBackup, actTrimBackupJobs:
 		return r.performBackup(ctx, cluster, a)
+	case actStartArchiver, actRelaunchArchiver, actKillArchiver, actForgetArchiver, actReconcileArchiver:
+		return r.performArchiver(ctx, cluster, a)
 	case actAddFinalizer:
 		return r.Store.SetFinalizers(ctx, meta.Namespace, meta.Name, meta.UID, append(slices.Clone(meta.Finalizers), FinalizerTasks))
 	case actRemoveFinalizer:

@@ -49,9 +49,11 @@ type action struct {
 	op *spec.Operation
 	// gtid is what CatchUp waits for.
 	gtid mysql.GTIDSet
-	// job is the backup job a backup action writes or acts on.
-	job *store.BackupJob
-	why string
+	// job is the backup job a backup action writes or acts on; archiver
+	// the archiver record an archiver action writes or acts on.
+	job      *store.BackupJob
+	archiver *store.Archiver
+	why      string
 }
 
 func (a action) String() string {
@@ -99,6 +101,8 @@ type world struct {
 	// is where its backups go.
 	jobs              []*store.BackupJob
 	backupDestination string
+	// archiver is the cluster's binlog archiver record, nil if none.
+	archiver *store.Archiver
 }
 
 type timeouts struct{ relaunch, release time.Duration }
@@ -156,6 +160,7 @@ func decide(w world) []action {
 	}
 	out = append(out, topologyActions(w)...)
 	out = append(out, backupActions(w)...)
+	out = append(out, archiverActions(w)...)
 	if deleting && len(w.instances) == 0 && slices.Contains(c.Metadata.Finalizers, FinalizerTasks) {
 		out = append(out, action{kind: actRemoveFinalizer, why: "every task, volume and reservation is gone"})
 	}

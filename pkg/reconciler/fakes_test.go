@@ -24,6 +24,55 @@ type fakeStore struct {
 	passwords    store.Passwords
 	events       []spec.Event
 	jobs         map[string]*store.BackupJob // by cluster key + "/" + id
+	archivers    map[string]*store.Archiver  // by cluster key
+}
+
+func (f *fakeStore) GetArchiver(_ context.Context, ns, name string) (*store.Archiver, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if a, ok := f.archivers[ns+"/"+name]; ok {
+		cp := *a
+		return &cp, nil
+	}
+	return nil, nil
+}
+
+func (f *fakeStore) ListArchivers(context.Context) ([]*store.Archiver, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*store.Archiver
+	for _, a := range f.archivers {
+		cp := *a
+		out = append(out, &cp)
+	}
+	return out, nil
+}
+
+func (f *fakeStore) PutArchiver(_ context.Context, a *store.Archiver) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.archivers == nil {
+		f.archivers = map[string]*store.Archiver{}
+	}
+	old, ok := f.archivers[a.ClusterKey()]
+	if (ok && old.ModRevision != a.ModRevision) || (!ok && a.ModRevision != 0) {
+		return store.ErrConflict
+	}
+	f.rev++
+	a.ModRevision = f.rev
+	cp := *a
+	f.archivers[a.ClusterKey()] = &cp
+	return nil
+}
+
+func (f *fakeStore) DeleteArchiver(_ context.Context, a *store.Archiver) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if old, ok := f.archivers[a.ClusterKey()]; !ok || old.ModRevision != a.ModRevision {
+		return store.ErrConflict
+	}
+	delete(f.archivers, a.ClusterKey())
+	return nil
 }
 
 func (f *fakeStore) PutBackupJob(_ context.Context, j *store.BackupJob) error {

@@ -76,9 +76,11 @@ type Launcher struct {
 	Principal   string
 	FrameworkID func() string
 	Executor    ExecutorConfig
-	// Jobs holds backup jobs to launch; Backups their resources.
-	Jobs    BackupStore
-	Backups Backups
+	// Jobs holds backup jobs and Archivers archiver records to launch;
+	// Backups their resources.
+	Jobs      BackupStore
+	Archivers ArchiverRecords
+	Backups   Backups
 	// Wake, when set, requeues a cluster whose instances changed.
 	Wake func(clusterKey string)
 	Log  *slog.Logger
@@ -104,6 +106,15 @@ func (l *Launcher) KnownTasks(ctx context.Context) ([]framework.TaskRef, error) 
 			refs = append(refs, framework.TaskRef{ID: j.TaskID, AgentID: j.AgentID})
 		}
 	}
+	if err != nil || l.Archivers == nil {
+		return refs, err
+	}
+	archivers, err := l.Archivers.ListArchivers(ctx)
+	for _, a := range archivers {
+		if a.Phase == store.InstanceLaunched {
+			refs = append(refs, framework.TaskRef{ID: a.TaskID, AgentID: a.AgentID})
+		}
+	}
 	return refs, err
 }
 
@@ -119,6 +130,7 @@ func (l *Launcher) HandleOffers(ctx context.Context, mesosOffers []mesos.Offer) 
 	b.launchPinned(ctx)
 	b.launchPlaced(ctx)
 	b.launchJobs(ctx)
+	b.launchArchivers(ctx)
 	if l.Wake != nil {
 		for _, key := range slices.Sorted(maps.Keys(b.touched)) {
 			l.Wake(key)

@@ -45,8 +45,9 @@ func restoreStatusOf(w world) *spec.RestoreStatus {
 // restoreFor is what the first member of a restoring cluster restores.
 func (b Backups) restoreFor(c *spec.MySQLCluster) *taskspec.Restore {
 	cluster, id, _ := spec.SplitRestoreFrom(c.Spec.Restore.From)
+	at, gtid, _ := spec.ParsePointInTime(c.Spec.Restore.PointInTime) // validated
 	return &taskspec.Restore{Backup: taskspec.BackupRef{
 		Target:    taskspec.Target{URL: b.RestoreDestination(c), HadoopUser: b.HadoopUser},
 		Namespace: c.Metadata.Namespace, Cluster: cluster, ID: id,
-	}}
+	}, Replay: c.Spec.Restore.PointInTime != "", StopTime: at, StopGTID: gtid}
 }

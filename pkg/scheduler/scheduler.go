@@ -271,7 +271,7 @@ func leadTerm(ctx context.Context, st *store.Store, o Options, mesos *mesosState
 		fwCfg.Offers = &reconciler.Launcher{
 			Store: st, Clusters: st, Passwords: st, Role: fwCfg.Role, Principal: fwCfg.Principal,
 			FrameworkID: func() string { return fw.ID() },
-			Executor:    o.Executor, Jobs: st, Backups: o.Backups, Wake: ctrl.Queue.Add, Log: log.With("component", "launcher"),
+			Executor:    o.Executor, Jobs: st, Archivers: st, Backups: o.Backups, Wake: ctrl.Queue.Add, Log: log.With("component", "launcher"),
 		}
 		var err error
 		fw, err = framework.New(fwCfg, st, log.With("component", "framework"))

@@ -49,8 +49,10 @@ type RestoreSpec struct {
 	// Destination is where that backup is kept; empty means this cluster's
 	// spec.backup.destination, else the scheduler's default.
 	Destination string `json:"destination,omitempty"`
-	// PointInTime replays archived binary logs up to this point: an RFC 3339
-	// time or a GTID. Empty means the end of the backup.
+	// PointInTime replays the source cluster's archived binary logs after
+	// the backup: up to an RFC 3339 time (transactions committed before
+	// it), up to and including a GTID, or "latest" (the end of the
+	// archive). Empty restores the backup as it was taken.
 	PointInTime string `json:"pointInTime,omitempty"`
 }
 
@@ -116,11 +118,35 @@ func validateRestore(path string, r *RestoreSpec) ErrorList {
 			errs = append(errs, invalidErr(childPath(path, "destination"), r.Destination, msg))
 		}
 	}
-	if r.PointInTime != "" {
-		errs = append(errs, invalidErr(childPath(path, "pointInTime"), r.PointInTime,
-			"point-in-time recovery needs archived binary logs, which this version does not take yet; remove it to restore the backup as it was taken"))
+	if _, _, err := ParsePointInTime(r.PointInTime); err != nil {
+		errs = append(errs, invalidErr(childPath(path, "pointInTime"), r.PointInTime, err.Error()))
 	}
 	return errs
+}
+
+// PointInTimeLatest restores to the end of the archive.
+const PointInTimeLatest = "latest"
+
+var gtidListRE = regexp.MustCompile(`^[0-9]+-[0-9]+-[0-9]+(,[0-9]+-[0-9]+-[0-9]+)*$`)
+
+// ParsePointInTime reads spec.restore.pointInTime: a time, a GTID (list),
+// "latest" or empty (no replay: both results zero).
+func ParsePointInTime(s string) (at *time.Time, gtid string, err error) {
+	if _, err := time.Parse(time.DateOnly, s); err == nil {
+		return nil, "", fmt.Errorf("a date alone is ambiguous (it reads as a GTID too): give a time such as %sT00:00:00Z", s)
+	}
+	switch {
+	case s == "" || s == PointInTimeLatest:
+		return nil, "", nil
+	case gtidListRE.MatchString(s):
+		return nil, s, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return nil, "", fmt.Errorf(`want an RFC 3339 time such as 2026-11-26T04:05:00Z, a GTID such as 0-1-42, or "latest"`)
+	}
+	t = t.UTC()
+	return &t, "", nil
 }
 
 func sameRestore(a, b *RestoreSpec) bool {
@@ -222,11 +248,21 @@ type BackupStatus struct {
 	Last *BackupRecord `json:"last,omitempty"`
 	// LastFailure is the last backup that failed.
 	LastFailure *BackupRecord `json:"lastFailure,omitempty"`
-	// ScheduledAt is the schedule time last acted on, so that a scheduler
-	// restart neither repeats nor skips a scheduled backup.
-	ScheduledAt *time.Time `json:"scheduledAt,omitempty"`
 	// NextScheduled is when the schedule fires next.
 	NextScheduled *time.Time `json:"nextScheduled,omitempty"`
+	// Archiver is the binlog archiver, with spec.backup.binlogArchiving.
+	Archiver *ArchiverStatus `json:"archiver,omitempty"`
+}
+
+// ArchiverStatus says where the binlog archiver streams from and how its
+// task is.
+type ArchiverStatus struct {
+	Instance string `json:"instance"`
+	TaskID   string `json:"taskId,omitempty"`
+	// State is the Mesos task state, or Pending before a launch.
+	State string `json:"state"`
+	// Message says why its last task ended.
+	Message string `json:"message,omitempty"`
 }
 
 // BackupRecord describes one backup.

@@ -286,13 +286,22 @@ func TestValidateBackupAndRestore(t *testing.T) {
 		{"restore from bad id", func(c *MySQLCluster) { c.Spec.Restore.From = "orders/latest" }, "spec.restore.from", ErrorTypeInvalid, "20261126T031500Z"},
 		{"restore from bad cluster", func(c *MySQLCluster) { c.Spec.Restore.From = "Orders!/20261126T031500Z" }, "spec.restore.from", ErrorTypeInvalid, ""},
 		{"restore destination", func(c *MySQLCluster) { c.Spec.Restore.Destination = "ftp://x/y" }, "spec.restore.destination", ErrorTypeInvalid, "hdfs://"},
-		{"restore pointInTime not yet", func(c *MySQLCluster) { c.Spec.Restore.PointInTime = "2026-11-26T03:00:00Z" }, "spec.restore.pointInTime", ErrorTypeInvalid, "binary logs"},
+		{"restore pointInTime date only", func(c *MySQLCluster) { c.Spec.Restore.PointInTime = "2026-11-26" }, "spec.restore.pointInTime", ErrorTypeInvalid, "2026-11-26T00:00:00Z"},
+		{"restore pointInTime no zone", func(c *MySQLCluster) { c.Spec.Restore.PointInTime = "2026-11-26T04:00:00" }, "spec.restore.pointInTime", ErrorTypeInvalid, "RFC 3339"},
+		{"restore pointInTime bad GTID", func(c *MySQLCluster) { c.Spec.Restore.PointInTime = "0-1" }, "spec.restore.pointInTime", ErrorTypeInvalid, "0-1-42"},
 	})
 	for _, s := range []string{"@hourly", "@daily", "@weekly", "@monthly", "@every 1h", "*/15 * * * *", "0 3 * * MON-FRI", "CRON_TZ=Europe/Berlin 0 3 * * *"} {
 		c := validCluster()
 		c.Spec.Backup.Schedule = s
 		if errs := Validate(c); len(errs) > 0 {
 			t.Errorf("schedule %q rejected: %v", s, errs)
+		}
+	}
+	for _, p := range []string{"latest", "2026-11-26T03:00:00Z", "2026-11-26T04:00:00.5+01:00", "0-1-42", "0-1-42,1-2-3"} {
+		c := validCluster()
+		c.Spec.Restore.PointInTime = p
+		if errs := Validate(c); len(errs) > 0 {
+			t.Errorf("pointInTime %q rejected: %v", p, errs)
 		}
 	}
 	for _, d := range []string{"hdfs://nn/b", "hdfs://nn:8020/a/b/c", "hdfs://[::1]:8020/b", "hdfs://10.0.0.1/b", "file:///var/backups", "file://localhost/b"} {

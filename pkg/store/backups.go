@@ -103,37 +103,18 @@ func (s *Store) PutBackupJob(ctx context.Context, j *BackupJob) error {
 	if err != nil {
 		return fmt.Errorf("encode backup job %s/%s: %w", j.ClusterKey(), j.ID, err)
 	}
-	key := s.backupPrefix(j.Namespace, j.Cluster) + j.ID
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	resp, err := s.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(key), "=", j.ModRevision)).
-		Then(clientv3.OpPut(key, string(raw))).
-		Commit()
+	rev, err := s.casPut(ctx, s.backupPrefix(j.Namespace, j.Cluster)+j.ID, string(raw), j.ModRevision)
 	if err != nil {
 		return fmt.Errorf("write backup job %s/%s: %w", j.ClusterKey(), j.ID, err)
 	}
-	if !resp.Succeeded {
-		return fmt.Errorf("backup job %s/%s changed since revision %d: %w", j.ClusterKey(), j.ID, j.ModRevision, ErrConflict)
-	}
-	j.ModRevision = resp.Header.Revision
+	j.ModRevision = rev
 	return nil
 }
 
 // DeleteBackupJob removes j's record if nobody changed it since it was read.
 func (s *Store) DeleteBackupJob(ctx context.Context, j *BackupJob) error {
-	key := s.backupPrefix(j.Namespace, j.Cluster) + j.ID
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	resp, err := s.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(key), "=", j.ModRevision)).
-		Then(clientv3.OpDelete(key)).
-		Commit()
-	if err != nil {
+	if err := s.casDelete(ctx, s.backupPrefix(j.Namespace, j.Cluster)+j.ID, j.ModRevision); err != nil {
 		return fmt.Errorf("delete backup job %s/%s: %w", j.ClusterKey(), j.ID, err)
-	}
-	if !resp.Succeeded {
-		return fmt.Errorf("backup job %s/%s changed since revision %d: %w", j.ClusterKey(), j.ID, j.ModRevision, ErrConflict)
 	}
 	return nil
 }

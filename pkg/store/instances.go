@@ -111,37 +111,18 @@ func (s *Store) PutInstance(ctx context.Context, inst *Instance) error {
 	if err != nil {
 		return fmt.Errorf("encode instance %s: %w", inst.Key(), err)
 	}
-	key := s.instanceKey(inst)
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	resp, err := s.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(key), "=", inst.ModRevision)).
-		Then(clientv3.OpPut(key, string(raw))).
-		Commit()
+	rev, err := s.casPut(ctx, s.instanceKey(inst), string(raw), inst.ModRevision)
 	if err != nil {
 		return fmt.Errorf("write instance %s: %w", inst.Key(), err)
 	}
-	if !resp.Succeeded {
-		return fmt.Errorf("instance %s changed since revision %d: %w", inst.Key(), inst.ModRevision, ErrConflict)
-	}
-	inst.ModRevision = resp.Header.Revision
+	inst.ModRevision = rev
 	return nil
 }
 
 // DeleteInstance removes inst's record if nobody changed it since it was read.
 func (s *Store) DeleteInstance(ctx context.Context, inst *Instance) error {
-	key := s.instanceKey(inst)
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	resp, err := s.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(key), "=", inst.ModRevision)).
-		Then(clientv3.OpDelete(key)).
-		Commit()
-	if err != nil {
+	if err := s.casDelete(ctx, s.instanceKey(inst), inst.ModRevision); err != nil {
 		return fmt.Errorf("delete instance %s: %w", inst.Key(), err)
-	}
-	if !resp.Succeeded {
-		return fmt.Errorf("instance %s changed since revision %d: %w", inst.Key(), inst.ModRevision, ErrConflict)
 	}
 	return nil
 }

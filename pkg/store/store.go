@@ -314,8 +314,8 @@ func (s *Store) markDeleting(ctx context.Context, snap *snapshot) (*spec.MySQLCl
 	return &next, false, nil
 }
 
-// deleteKeys removes a cluster's spec, status, passwords, events and backup
-// jobs (not its backups) in one
+// deleteKeys removes a cluster's spec, status, passwords, events, backup
+// jobs and archiver record (not its backups) in one
 // transaction, if the spec is still at specRev. Instance records are not
 // among them (each goes once its resources are released) nor is the
 // discovery record (kept so that a new incarnation's epoch starts above).
@@ -327,7 +327,8 @@ func (s *Store) deleteKeys(ctx context.Context, ns, name string, specRev int64) 
 		If(clientv3.Compare(clientv3.ModRevision(key), "=", specRev)).
 		Then(clientv3.OpDelete(key), clientv3.OpDelete(s.statusKey(ns, name)), clientv3.OpDelete(s.secretsKey(ns, name)),
 			clientv3.OpDelete(s.eventsPrefix(ns, name), clientv3.WithPrefix()),
-			clientv3.OpDelete(s.backupPrefix(ns, name), clientv3.WithPrefix())).
+			clientv3.OpDelete(s.backupPrefix(ns, name), clientv3.WithPrefix()),
+			clientv3.OpDelete(s.archiverKey(ns, name))).
 		Commit()
 	if err != nil {
 		return fmt.Errorf("delete %s/%s: %w", ns, name, err)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Workload kinds.
@@ -19,13 +20,17 @@ const (
 	WorkloadMySQL = "mysql"
 	// WorkloadBackup takes one full backup of a cluster member and ends.
 	WorkloadBackup = "backup"
+	// WorkloadArchiver ships a cluster's binary logs to a backup target
+	// until it is killed.
+	WorkloadArchiver = "binlog-archiver"
 )
 
 // Data is a task's data.
 type Data struct {
-	Workload string  `json:"workload"`
-	MySQL    *MySQL  `json:"mysql,omitempty"`
-	Backup   *Backup `json:"backup,omitempty"`
+	Workload string    `json:"workload"`
+	MySQL    *MySQL    `json:"mysql,omitempty"`
+	Backup   *Backup   `json:"backup,omitempty"`
+	Archiver *Archiver `json:"archiver,omitempty"`
 }
 
 // MySQL is what the executor needs to run one mysqld.
@@ -70,9 +75,41 @@ type BackupRef struct {
 	ID        string `json:"id"`
 }
 
-// Restore is a backup to start a new data directory from.
+// Restore is a backup to start a new data directory from, and how far to
+// replay the archived binary logs after it: to StopTime (transactions
+// committed before it), to StopGTID (up to and including it), or, with
+// Replay set and neither given, to the end of the archive. Without Replay
+// the backup is restored as it was taken.
 type Restore struct {
-	Backup BackupRef `json:"backup"`
+	Backup   BackupRef  `json:"backup"`
+	Replay   bool       `json:"replay,omitempty"`
+	StopTime *time.Time `json:"stopTime,omitempty"`
+	StopGTID string     `json:"stopGTID,omitempty"`
+}
+
+// Archiver is what the binlog archiver needs: the member to stream from
+// (a replica when there is one: its binary log holds only transactions a
+// failover keeps), how to log in, and where the archive goes
+// (<namespace>/<cluster>/binlog/ in Target, see pkg/backup).
+type Archiver struct {
+	Target     Target `json:"target"`
+	Namespace  string `json:"namespace"`
+	Cluster    string `json:"cluster"`
+	ClusterUID string `json:"clusterUID"`
+	Flavor     string `json:"flavor"`
+	// Instance is the member streamed from (e.g. shop-1), for messages.
+	Instance string `json:"instance"`
+	Source   Donor  `json:"source"`
+	// User and Password log in to Source (an account with REPLICATION
+	// SLAVE); ServerID is the replica id the archiver presents, unique in
+	// the cluster.
+	User     string `json:"user"`
+	Password string `json:"password"`
+	ServerID uint32 `json:"serverID"`
+	// SegmentSeconds closes and uploads a segment at least this often
+	// while transactions arrive (and at most SegmentBytes large).
+	SegmentSeconds int   `json:"segmentSeconds"`
+	SegmentBytes   int64 `json:"segmentBytes,omitempty"`
 }
 
 // Backup is what the backup workload needs: the member to copy, how to log
@@ -123,6 +160,11 @@ func Parse(b []byte) (Data, error) {
 		}
 		if d.MySQL.AdminUser() == nil {
 			return Data{}, fmt.Errorf("task data: mysql.admin %q is not among mysql.users", d.MySQL.Admin)
+		}
+	}
+	if d.Workload == WorkloadArchiver {
+		if a := d.Archiver; a == nil || a.Target.URL == "" || a.Cluster == "" || a.Source.Host == "" || a.Source.Port == 0 || a.ServerID == 0 {
+			return Data{}, errors.New(`task data for the binlog-archiver workload needs "archiver" with target.url, cluster, source and serverID`)
 		}
 	}
 	if d.Workload == WorkloadBackup {
