@@ -38,6 +38,7 @@ demo-stop:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
 	$(GO) test -run '^$$' -bench 'BenchmarkFailover|BenchmarkSwitchoverWritePause' -benchtime 20x -timeout 30m ./e2e/
+	$(GO) test -run '^$$' -bench 'BenchmarkBackupRestore' -benchtime 3x -timeout 30m ./e2e/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./pkg/spec/

@@ -110,6 +110,25 @@ func TestBackupAndRestore(t *testing.T) {
 		}
 	})
 
+	t.Run("HDFSFullFailsVisibly", func(t *testing.T) {
+		full := "hdfs://" + hdfs.Addr + "/full/backups" // a 1 MiB space quota
+		s.mustCtl("apply", "-f", writeFile(t, t.TempDir(), "shop.yaml", fmt.Sprintf(backupManifest, "shop", 3, full, "")))
+		r := s.ctl("backup", "create", "shop", "--timeout", "5m")
+		if r.code == 0 || !strings.Contains(strings.ToLower(r.stderr), "quota") {
+			t.Fatalf("backup create to a full HDFS: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+		}
+		t.Logf("backup create to a full HDFS: %s", strings.TrimSpace(r.stderr))
+		for _, b := range backupList(t, s, "shop") {
+			if b.Phase == spec.BackupPhaseComplete {
+				t.Fatalf("a backup is listed as complete in the full destination: %+v", b)
+			}
+		}
+		s.mustCtl("apply", "-f", writeFile(t, t.TempDir(), "shop.yaml", fmt.Sprintf(backupManifest, "shop", 3, dest, "")))
+		if !readyTrue(getCluster(t, s, "shop")) {
+			t.Fatal("the cluster is not Ready after a failed backup")
+		}
+	})
+
 	t.Run("HDFSDownFailsVisibly", func(t *testing.T) {
 		hdfs.Stop()
 		r := s.ctl("backup", "create", "shop", "--timeout", "5m")

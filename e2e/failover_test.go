@@ -18,6 +18,7 @@ import (
 
 	"github.com/mysos-project/mysos/internal/testutil"
 	"github.com/mysos-project/mysos/pkg/mysql"
+	"github.com/mysos-project/mysos/pkg/mysql/mysqltest"
 	"github.com/mysos-project/mysos/pkg/spec"
 )
 
@@ -186,12 +187,17 @@ func waitReady(t testing.TB, s *scheduler) {
 
 // checkNoLoss asks every instance: exactly one is writable, the primary
 // Mysos names; it has every acknowledged row, and every replica gets them.
+// When rows are missing it fails only after asking every instance, and
+// says which rows each one lacks and which instances hold each of them: a
+// row no instance holds was acknowledged although no replica had it; a row
+// the primary holds and a replica lacks was lost by replication or by the
+// copy that seeded the replica.
 func checkNoLoss(t testing.TB, s *scheduler, acked []int, adminPW string) {
 	t.Helper()
 	cl := getCluster(t, s, "shop")
+	var members []lossMember
 	for _, in := range cl.Status.Instances {
-		endpoint := fmt.Sprintf("%s:%d", in.Host, in.Port)
-		db := openMySQL(t, endpoint, "mysos_admin", adminPW)
+		db := openMySQL(t, fmt.Sprintf("%s:%d", in.Host, in.Port), "mysos_admin", adminPW)
 		var readOnly bool
 		if err := db.QueryRow("SELECT @@GLOBAL.read_only").Scan(&readOnly); err != nil {
 			t.Fatalf("%s: %v", in.Name, err)
@@ -199,22 +205,115 @@ func checkNoLoss(t testing.TB, s *scheduler, acked []int, adminPW string) {
 		if isPrimary := in.Name == cl.Status.CurrentPrimary; readOnly == isPrimary {
 			t.Fatalf("%s read_only=%v; only the primary %s may be writable", in.Name, readOnly, cl.Status.CurrentPrimary)
 		}
-		if in.Name == cl.Status.CurrentPrimary {
-			if missing, err := missingRows(db, acked); err != nil || missing > 0 {
-				t.Fatalf("the primary %s lacks %d of %d acknowledged rows (%v)", in.Name, missing, len(acked), err)
-			}
-			continue
-		}
-		var missing int
-		var err error
-		if !testutil.Eventually(60*time.Second, func() bool {
-			missing, err = missingRows(db, acked)
-			return err == nil && missing == 0
-		}) {
-			t.Fatalf("%s lacks %d of %d acknowledged rows (%v): %v; status: %s\nlive: %s", in.Name, missing, len(acked), err,
-				firstMissing(db, acked), describeInstances(getCluster(t, s, "shop")), liveReplication(db))
+		members = append(members, lossMember{name: in.Name, primary: in.Name == cl.Status.CurrentPrimary, db: db})
+	}
+	// The primary must hold every acknowledged row now; the replicas get
+	// them within a minute (10 s once the primary is known to lack some:
+	// enough for the report).
+	for i := range members {
+		if members[i].primary {
+			members[i].look(acked)
 		}
 	}
+	wait := 60 * time.Second
+	if primaryLacks(members) {
+		wait = 10 * time.Second
+	}
+	complete := testutil.Eventually(wait, func() bool {
+		done := true
+		for i := range members {
+			m := &members[i]
+			if !m.primary && (m.err != nil || m.have == nil || len(m.missing) > 0) {
+				m.look(acked)
+			}
+			done = done && m.err == nil && len(m.missing) == 0
+		}
+		return done
+	})
+	if complete {
+		return
+	}
+	t.Fatalf("acknowledged rows are missing:%s\nstatus:%s", lossReport(members, len(acked)), describeInstances(getCluster(t, s, "shop")))
+}
+
+// lossMember is one instance as checkNoLoss saw it last.
+type lossMember struct {
+	name    string
+	primary bool
+	db      *sql.DB
+	have    map[int]bool
+	missing []int
+	err     error
+}
+
+// look reads the instance's rows and which acknowledged ones it lacks.
+func (m *lossMember) look(acked []int) {
+	m.have, m.err = rowSet(m.db)
+	m.missing = m.missing[:0]
+	for _, id := range acked {
+		if !m.have[id] {
+			m.missing = append(m.missing, id)
+		}
+	}
+}
+
+func primaryLacks(members []lossMember) bool {
+	for _, m := range members {
+		if m.primary && (m.err != nil || len(m.missing) > 0) {
+			return true
+		}
+	}
+	return false
+}
+
+// lossReport says, for every instance, what it lacks and what it says of
+// its replication, then, for each missing row, which instances hold it.
+func lossReport(members []lossMember, acked int) string {
+	var b strings.Builder
+	var ids []int
+	seen := map[int]bool{}
+	for _, m := range members {
+		role := "replica"
+		if m.primary {
+			role = "primary"
+		}
+		fmt.Fprintf(&b, "\n  %s (%s) lacks %d of %d acknowledged rows", m.name, role, len(m.missing), acked)
+		if m.err != nil {
+			fmt.Fprintf(&b, " (%v)", m.err)
+		}
+		if len(m.missing) > 0 {
+			fmt.Fprintf(&b, ": %v", firstN(m.missing, 10))
+		}
+		fmt.Fprintf(&b, "\n    live: %s", liveReplication(m.db))
+		for _, id := range m.missing {
+			if !seen[id] && len(ids) < 20 {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	for _, id := range ids {
+		var holders []string
+		for _, m := range members {
+			if m.have[id] {
+				holders = append(holders, m.name)
+			}
+		}
+		switch {
+		case len(holders) == 0:
+			fmt.Fprintf(&b, "\n  row %d: on no instance (acknowledged, yet no replica had it, or all lost it)", id)
+		default:
+			fmt.Fprintf(&b, "\n  row %d: on %s only", id, strings.Join(holders, ", "))
+		}
+	}
+	return b.String()
+}
+
+func firstN(ids []int, n int) []int {
+	if len(ids) > n {
+		return ids[:n]
+	}
+	return ids
 }
 
 func describeInstances(c spec.MySQLCluster) string {
@@ -254,48 +353,22 @@ func liveReplication(db *sql.DB) string {
 	return b.String()
 }
 
-func firstMissing(db *sql.DB, ids []int) []int {
-	have := map[int]bool{}
+// rowSet reads the ids in shop.w.
+func rowSet(db *sql.DB) (map[int]bool, error) {
 	rows, err := db.Query("SELECT id FROM shop.w")
 	if err != nil {
-		return nil
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int
-		_ = rows.Scan(&id)
-		have[id] = true
-	}
-	var out []int
-	for _, id := range ids {
-		if !have[id] && len(out) < 10 {
-			out = append(out, id)
-		}
-	}
-	return out
-}
-
-func missingRows(db *sql.DB, ids []int) (int, error) {
-	rows, err := db.Query("SELECT id FROM shop.w")
-	if err != nil {
-		return len(ids), err
+		return nil, err
 	}
 	defer rows.Close()
 	have := map[int]bool{}
 	for rows.Next() {
 		var id int
 		if err := rows.Scan(&id); err != nil {
-			return len(ids), err
+			return nil, err
 		}
 		have[id] = true
 	}
-	missing := 0
-	for _, id := range ids {
-		if !have[id] {
-			missing++
-		}
-	}
-	return missing, rows.Err()
+	return have, rows.Err()
 }
 
 // ackWriter inserts rows with fresh ids, one at a time, into whatever
@@ -381,6 +454,31 @@ func (w *ackWriter) ackedIDs() []int {
 	return append([]int(nil), w.acked...)
 }
 
+// ackedSince lists the ids acknowledged after since.
+func (w *ackWriter) ackedSince(since time.Time) []int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []int
+	for i, at := range w.ackedAt {
+		if at.After(since) {
+			out = append(out, w.acked[i])
+		}
+	}
+	return out
+}
+
+// waitFailed waits for n more failed attempts.
+func (w *ackWriter) waitFailed(t testing.TB, n int) {
+	t.Helper()
+	failed := func() int {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.failed
+	}
+	base := failed()
+	testutil.WaitFor(t, 60*time.Second, fmt.Sprintf("%d more failed writes", n), func() bool { return failed() >= base+n })
+}
+
 // waitAcked waits for n more acknowledged writes.
 func (w *ackWriter) waitAcked(t testing.TB, n int) {
 	t.Helper()
@@ -447,4 +545,231 @@ func optionFileListensOn(path, host string, port int32) bool {
 		}
 	}
 	return hostOK && portOK
+}
+
+// TestFencingABacklogTellsNoClientOK holds the reconciler's fencing of a
+// former primary (stopWrites, pkg/reconciler/operation.go) to what MariaDB
+// really does, on a server as a partition leaves it: the primary side of
+// semi-sync on, no replica, and a backlog of commits waiting for an
+// acknowledgement. With AFTER_SYNC and binary log group commit only the
+// first group's leader waits for the acknowledgement: the next group's
+// leader waits for it, the commits after that queue in a third group.
+// Three commits whose clients gave up (as a writer's do after its
+// timeout) make that backlog; two live clients' commits join the third
+// group.
+func TestFencingABacklogTellsNoClientOK(t *testing.T) {
+	// The hazard, which the fake model of pkg/reconciler's tests
+	// reproduces: killing the sessions whose clients are gone, the waiting
+	// leader last, lets the whole backlog commit, and the live clients are
+	// told OK although no replica has their rows.
+	t.Run("KillingTheWaitingLeaderReleasesTheQueue", func(t *testing.T) {
+		in, admin := backlogServer(t)
+		stale := staleCommits(t, in, admin, 3)
+		live := liveCommits(t, in, admin, 2)
+		for i := len(stale) - 1; i >= 0; i-- {
+			mustExec(t, admin.DB(), fmt.Sprintf("KILL CONNECTION %d", stale[i]))
+		}
+		for _, c := range live {
+			if err := c.wait(t); err != nil {
+				t.Fatalf("live client's commit %d: %v; MariaDB used to tell it OK once the leaders were killed (this test's premise)", c.id, err)
+			}
+		}
+	})
+	// stopWrites' order: read_only under way first (new writes wait
+	// behind it, then fail), then every client disconnected, the session
+	// waiting for the acknowledgement last: nobody is told OK, not even a
+	// writer that reconnects at once after each error.
+	t.Run("StopWritesTellsNobodyOK", func(t *testing.T) {
+		in, admin := backlogServer(t)
+		// A client whose connection is older than the backlog's sessions
+		// (a pool's), and idle connections of its pool: PROCESSLIST lists
+		// them after the backlog.
+		pooled := openClient(t, in)
+		for range 20 {
+			openClient(t, in)
+		}
+		staleCommits(t, in, admin, 3)
+		live := liveCommits(t, in, admin, 2)
+		live = append(live, pooled.commit(3000))
+		testutil.WaitFor(t, 10*time.Second, "the pooled client's commit in the backlog", func() bool {
+			return len(sessionsWaiting(t, admin)) >= 6
+		})
+		w := &ackWriter{password: "app-pw", retryEvery: time.Millisecond,
+			primary: func() string { return fmt.Sprintf("127.0.0.1:%d", in.Port) }}
+		ctx, stop := context.WithCancel(context.Background())
+		done := w.start(ctx)
+		defer func() { stop(); <-done }()
+		testutil.WaitFor(t, 10*time.Second, "the writer's commit waiting in the backlog", func() bool {
+			return len(sessionsWaiting(t, admin)) >= 7
+		})
+		fenced := time.Now()
+		octx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		barrier, err := admin.StartReadOnly(octx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := admin.KillConnections(octx, mysqltest.AdminUser); err != nil {
+			t.Fatal(err)
+		}
+		if err := barrier.Wait(octx); err != nil {
+			t.Fatal(err)
+		}
+		if err := admin.KillConnections(octx, mysqltest.AdminUser); err != nil {
+			t.Fatal(err)
+		}
+		w.waitFailed(t, 5)
+		stop()
+		<-done
+		for _, c := range live {
+			if err := c.wait(t); err == nil {
+				t.Errorf("live client's commit %d was told OK; no replica has it", c.id)
+			}
+		}
+		if late := w.ackedSince(fenced); len(late) > 0 {
+			t.Errorf("the reconnecting writer was told OK for %v after the fence began; no replica has them", late)
+		}
+		var readOnly bool
+		if err := admin.DB().QueryRow("SELECT @@GLOBAL.read_only").Scan(&readOnly); err != nil || !readOnly {
+			t.Fatalf("read_only=%v (%v); want on", readOnly, err)
+		}
+	})
+}
+
+// backlogServer is a writable MariaDB with the primary side of semi-sync
+// on, waiting for ever, and no replica; an app account may insert into
+// shop.w.
+func backlogServer(t *testing.T) (*mysqltest.Instance, *mysql.Server) {
+	t.Helper()
+	in := mysqltest.Start(t, mysqltest.Options{Users: []mysql.User{{Name: "app", Host: "127.0.0.1", Password: "app-pw",
+		Privileges: []string{"SELECT", "INSERT"}, On: "shop.*"}}})
+	admin := in.Open(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, q := range []string{"CREATE DATABASE shop", "CREATE TABLE shop.w (id INT PRIMARY KEY)", "SET GLOBAL read_only=OFF"} {
+		if err := admin.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := admin.EnableSemiSync(ctx, true, 1, 4294967295*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	return in, admin
+}
+
+// staleCommits makes n commits wait for an acknowledgement, each on its
+// own connection, one after the other, and gives up on them as a client's
+// timeout does; their sessions stay, in the backlog. It returns their
+// connection ids, oldest first.
+func staleCommits(t *testing.T, in *mysqltest.Instance, admin *mysql.Server, n int) []int64 {
+	t.Helper()
+	var ids []int64
+	for k := range n {
+		c := commitAsync(t, in, 1000+k)
+		testutil.WaitFor(t, 10*time.Second, "the commit in the backlog", func() bool {
+			return len(sessionsWaiting(t, admin)) > k
+		})
+		c.cancel()
+		if err := c.wait(t); err == nil {
+			t.Fatalf("commit %d was told OK with no replica", c.id)
+		}
+		ids = append(ids, c.session)
+	}
+	return ids
+}
+
+// liveCommits adds n commits whose clients keep waiting.
+func liveCommits(t *testing.T, in *mysqltest.Instance, admin *mysql.Server, n int) []*pendingCommit {
+	t.Helper()
+	var out []*pendingCommit
+	base := len(sessionsWaiting(t, admin))
+	for k := range n {
+		out = append(out, commitAsync(t, in, 2000+k))
+		testutil.WaitFor(t, 10*time.Second, "the commit in the backlog", func() bool {
+			return len(sessionsWaiting(t, admin)) > base+k
+		})
+	}
+	return out
+}
+
+// appClient is one connection of the app account.
+type appClient struct {
+	conn    *sql.Conn
+	session int64
+}
+
+func openClient(t *testing.T, in *mysqltest.Instance) *appClient {
+	t.Helper()
+	conn, err := in.OpenAs(t, "app", "app-pw").DB().Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &appClient{conn: conn}
+	if err := conn.QueryRowContext(context.Background(), "SELECT CONNECTION_ID()").Scan(&c.session); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// pendingCommit is an INSERT under way on a connection of its own.
+type pendingCommit struct {
+	id      int
+	session int64
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+func commitAsync(t *testing.T, in *mysqltest.Instance, id int) *pendingCommit {
+	t.Helper()
+	return openClient(t, in).commit(id)
+}
+
+// commit starts inserting id; the connection is closed once it ends.
+func (a *appClient) commit(id int) *pendingCommit {
+	c := &pendingCommit{id: id, session: a.session, done: make(chan error, 1)}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	c.cancel = cancel
+	go func() {
+		// A plain query, not a prepared statement: the session is in the
+		// commit as soon as PROCESSLIST shows it (sessionsWaiting).
+		_, err := a.conn.ExecContext(ctx, fmt.Sprintf("INSERT INTO shop.w VALUES (%d)", id))
+		a.conn.Close()
+		c.done <- err
+	}()
+	return c
+}
+
+// wait is the commit's outcome as its client saw it.
+func (c *pendingCommit) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-c.done:
+		c.done <- err
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("commit %d: no outcome after 30s", c.id)
+		return nil
+	}
+}
+
+// sessionsWaiting lists the app's sessions in the commit pipeline (the
+// backlog): waiting for the acknowledgement, or in the states of the
+// commits queued behind it.
+func sessionsWaiting(t *testing.T, admin *mysql.Server) []int64 {
+	t.Helper()
+	rows, err := admin.DB().Query("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'app' AND INFO LIKE 'INSERT%' " +
+		"AND (STATE = 'Commit' OR STATE LIKE 'Waiting for semi-sync ACK%')")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
 }

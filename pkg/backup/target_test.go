@@ -136,3 +136,24 @@ func TestOpenTargetErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestHDFSFull: a write to a full HDFS (the test HDFS's /full directory
+// has a 1 MiB space quota) fails, saying so, and leaves nothing listed.
+func TestHDFSFull(t *testing.T) {
+	h := testutil.StartHDFS(t)
+	target, err := backup.OpenTarget("hdfs://"+h.Addr+"/full/backups", backup.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = target.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err = target.Put(ctx, "default/shop/full/x/dump.sql.zst", strings.NewReader(strings.Repeat("x", 4096)))
+	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "quota") {
+		t.Fatalf("Put to a full HDFS: %v; want an error naming the quota", err)
+	}
+	t.Logf("Put to a full HDFS: %v", err)
+	if objs, err := target.List(ctx, ""); err != nil || len(objs) != 0 {
+		t.Fatalf("after a failed Put: %v, %v; want nothing listed", objs, err)
+	}
+}

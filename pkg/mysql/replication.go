@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -223,29 +224,53 @@ func discard(c *sql.Conn) {
 // applications reconnect to the new primary instead of writing to the old
 // one. Server threads and replication (binary log dump) connections are
 // left alone: killing them would only make replicas reconnect.
+//
+// Sessions waiting for a semi-sync acknowledgement are killed last, in a
+// second pass. With the AFTER_SYNC wait point and binary log group commit,
+// only a group's leader waits for the acknowledgement; the sessions whose
+// commits joined its group, or queued behind it, wait for that leader.
+// Killing the leader ends its wait (its own client gets an error), and its
+// group commits, then every group behind whose leader is killed too: a
+// session among them that is still connected is told OK for a commit no
+// replica acknowledged. So every other session is disconnected first.
+// That is not enough while new writes can still arrive (a client that
+// reconnects may join a queued group between the two passes): to take
+// writes away from a server whose commits may wait for acknowledgements
+// that cannot come, StartReadOnly first.
 func (s *Server) KillConnections(ctx context.Context, exceptUsers ...string) error {
 	ctx, cancel := opContext(ctx)
 	defer cancel()
 	const op = "kill connections"
 	return s.withConn(ctx, op, func(c *sql.Conn) error {
-		ids, err := s.victims(ctx, c, exceptUsers)
-		if err != nil {
-			return err
-		}
 		var errs []error
-		for _, id := range ids {
-			err := s.runOn(ctx, c, op, nil, fmt.Sprintf("KILL CONNECTION %d", id))
-			if err != nil && !isServerError(err, errNoSuchThread) {
-				errs = append(errs, err)
+		for _, lastPass := range []bool{false, true} {
+			sessions, err := s.victims(ctx, c, exceptUsers)
+			if err != nil {
+				return err
+			}
+			for _, v := range sessions {
+				if v.awaitingAck && !lastPass {
+					continue
+				}
+				err := s.runOn(ctx, c, op, nil, fmt.Sprintf("KILL CONNECTION %d", v.id))
+				if err != nil && !isServerError(err, errNoSuchThread) {
+					errs = append(errs, err)
+				}
 			}
 		}
 		return errors.Join(errs...)
 	})
 }
 
-// victims lists the ids of the sessions KillConnections ends.
-func (s *Server) victims(ctx context.Context, c *sql.Conn, exceptUsers []string) ([]int64, error) {
-	const q = "SELECT ID, USER, COMMAND, ID = CONNECTION_ID() FROM information_schema.PROCESSLIST"
+// victim is a session KillConnections ends.
+type victim struct {
+	id          int64
+	awaitingAck bool // its commit waits for a semi-sync acknowledgement
+}
+
+// victims lists the sessions KillConnections ends.
+func (s *Server) victims(ctx context.Context, c *sql.Conn, exceptUsers []string) ([]victim, error) {
+	const q = "SELECT ID, USER, COMMAND, STATE, ID = CONNECTION_ID() FROM information_schema.PROCESSLIST"
 	rows, err := c.QueryContext(ctx, q)
 	if err != nil {
 		return nil, s.fail("list connections", err)
@@ -255,23 +280,101 @@ func (s *Server) victims(ctx context.Context, c *sql.Conn, exceptUsers []string)
 	for _, u := range exceptUsers {
 		spared[u] = true
 	}
-	var ids []int64
+	var out []victim
 	for rows.Next() {
 		var id int64
-		var user, command sql.NullString
+		var user, command, state sql.NullString
 		var self bool
-		if err := rows.Scan(&id, &user, &command, &self); err != nil {
+		if err := rows.Scan(&id, &user, &command, &state, &self); err != nil {
 			return nil, s.fail("list connections", err)
 		}
 		if self || spared[user.String] || !isClientCommand(command.String) {
 			continue
 		}
-		ids = append(ids, id)
+		out = append(out, victim{id: id, awaitingAck: awaitsAck(state.String)})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, s.fail("list connections", err)
 	}
-	return ids, nil
+	return out, nil
+}
+
+// awaitsAck: the PROCESSLIST state of a session whose commit waits for a
+// semi-sync acknowledgement (MariaDB: "... from slave"; MySQL 8.0.26+:
+// "... from replica").
+func awaitsAck(state string) bool { return strings.HasPrefix(state, "Waiting for semi-sync ACK") }
+
+// ReadOnlyBarrier is a SET GLOBAL read_only=ON under way (StartReadOnly).
+type ReadOnlyBarrier struct {
+	done chan struct{}
+	err  error
+}
+
+// Wait returns once read_only took effect (nil), the statement failed, or
+// ctx ended (then the statement goes on, holding new writes back, until
+// the ctx StartReadOnly was given ends).
+func (b *ReadOnlyBarrier) Wait(ctx context.Context) error {
+	select {
+	case <-b.done:
+		return b.err
+	case <-ctx.Done():
+		return fmt.Errorf("read_only not in effect yet: %w", ctx.Err())
+	}
+}
+
+// StartReadOnly sets read_only (the flavour's SetReadOnly) on a connection
+// of its own and returns as soon as no new write can enter the server's
+// commit pipeline: read_only took effect, or the statement waits for the
+// commits in progress (state "Waiting for backup lock" on MariaDB, "...
+// global read lock" or "... commit lock" on MySQL), and while it waits,
+// every new write statement waits behind it, then fails. The commits in
+// progress hold it back until they end; one waiting for a semi-sync
+// acknowledgement that cannot come ends only when its session is killed
+// (KillConnections). The statement runs until read_only takes effect, it
+// fails, or ctx ends (the connection is closed, and MariaDB gives up a
+// statement waiting for a lock once its client is gone); the barrier's
+// Wait reports which.
+func (s *Server) StartReadOnly(ctx context.Context) (*ReadOnlyBarrier, error) {
+	const op = "start read_only"
+	c, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	var id int64
+	if err := c.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+		c.Close()
+		return nil, s.fail(op, err)
+	}
+	b := &ReadOnlyBarrier{done: make(chan struct{})}
+	go func() {
+		defer close(b.done)
+		defer c.Close()
+		run, cancel := opContext(ctx)
+		defer cancel()
+		b.err = s.runOn(run, c, "set read_only=ON", nil, s.flavor.SetReadOnly(true)...)
+	}()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-b.done:
+			if b.err != nil {
+				return nil, b.err
+			}
+			return b, nil
+		case <-tick.C:
+		}
+		var state sql.NullString
+		err := s.db.QueryRowContext(ctx, "SELECT STATE FROM information_schema.PROCESSLIST WHERE ID = ?", id).Scan(&state)
+		switch {
+		case err == nil && strings.Contains(state.String, "lock"):
+			return b, nil
+		case errors.Is(err, sql.ErrNoRows):
+			// The statement ended between two looks: done says how.
+		case err != nil:
+			return nil, s.fail(op, err)
+		}
+	}
 }
 
 // isClientCommand: the PROCESSLIST commands of server threads and of

@@ -140,10 +140,21 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, key string) (Result, 
 	return Result{RequeueAfter: nextLook(w)}, nil
 }
 
+// primaryWatchPeriod is how often an idle cluster with a primary and
+// replicas is looked at: nothing else notices a mysqld that stops
+// answering while its task stays RUNNING (a partition), so failure
+// detection by SQL takes spec.failover.unreachableTimeout plus at most
+// this long.
+const primaryWatchPeriod = 2 * time.Second
+
 // nextLook is when an idle cluster is looked at again: at the resync, or
-// sooner when its backup schedule fires before that.
+// sooner when its backup schedule fires before that, or at the primary
+// watch of a replicated cluster whose mysqld servers are managed.
 func nextLook(w world) time.Duration {
 	next := resyncPeriod
+	if w.servers != nil && primaryInstance(w) != nil && specReplicas(w.cluster) > 1 {
+		next = primaryWatchPeriod
+	}
 	if st := backupStatusOf(w); st != nil && st.NextScheduled != nil {
 		next = min(next, max(st.NextScheduled.Sub(w.now), time.Second))
 	}

@@ -417,6 +417,53 @@ func TestPrimaryBackFromPartitionAcknowledgesNothing(t *testing.T) {
 	}
 }
 
+// TestFormerPrimaryBacklogAcknowledgesNothing: a primary cut off by a
+// partition keeps taking commits from a client on its side, each waiting
+// for an acknowledgement that cannot come; the client gives up on each and
+// reconnects, so a backlog builds up behind the first (binary log group
+// commit: only the first group's leader waits for the acknowledgement, the
+// groups behind it wait for that leader). Once healed, the former primary
+// is fenced before it rejoins or is re-seeded. Killing a waiting leader
+// lets the backlog commit: whenever the client reconnects (during the
+// kills, after them), it must never be told OK for a commit no replica
+// has. With the new primary behind the old one's sequence numbers the old
+// primary is marked errant at once; ahead of them, it is pointed at the
+// new primary and refused as diverged: both paths fence it.
+func TestFormerPrimaryBacklogAcknowledgesNothing(t *testing.T) {
+	for _, newWrites := range []int{2, 20} {
+		for after := range 12 {
+			t.Run(fmt.Sprintf("new primary +%d, client back after %d kills", newWrites, after), func(t *testing.T) {
+				g, db := newFailoverRig(t)
+				writeAndReplicate(t, db, 3)
+				s0 := db.server(addr(0))
+				s0.down = true // for Mysos and the replicas; the client is on its side
+				s0.staleCommits(6)
+				client := s0.newClient(after)
+				g.failTask(0, mesos.TASK_UNREACHABLE)
+				g.converge(db)
+				newPrimary := g.cluster().Status.CurrentPrimary
+				if newPrimary == "shop-0" {
+					t.Fatal("no failover for an unreachable primary")
+				}
+				mustWrite(t, db, addr(int(newPrimary[5]-'0')), newWrites)
+				g.failTask(0, mesos.TASK_RUNNING)
+				s0.down = false
+				g.converge(db)
+				g.converge(db)
+				if client.ackedAlone != 0 || s0.leaked != 0 {
+					t.Fatalf("the client was told OK for %d commit(s) no replica has (%d released in all)", client.ackedAlone, s0.leaked)
+				}
+				if !s0.readOnly || len(s0.pipeline) != 0 {
+					t.Fatalf("old primary read-only %v, %d group(s) still committing; want it fenced", s0.readOnly, len(s0.pipeline))
+				}
+				if rec := g.store.instance("default/shop/0"); rec.Errant == "" {
+					t.Fatal("the old primary with commits nobody else has is not marked errant")
+				}
+			})
+		}
+	}
+}
+
 // TestScaleDownDrainsAReplicaBeforeReleasingIt: the replica that goes may
 // be the only one that received (and acknowledged) the last write. It stops
 // acknowledging first, and goes only once a staying replica has all it got.

@@ -47,9 +47,185 @@ type fakeServer struct {
 	openedBare bool
 	// waiting counts commits whose clients wait for a semi-sync
 	// acknowledgement; leaked counts those released without one (the
-	// primary side of semi-sync turned off under them): acknowledged
-	// writes that no replica has.
+	// primary side of semi-sync turned off under them, or their group
+	// committed when its leader was killed): acknowledged writes that no
+	// replica has.
 	waiting, leaked int
+
+	// The sessions of clients (fakeClient) and the commit pipeline of a
+	// primary whose commits no replica acknowledges, as MariaDB's binary
+	// log group commit with the AFTER_SYNC wait point runs it: pipeline[0]
+	// is the group whose leader (its first session) waits for the
+	// acknowledgement; pipeline[1] is written, its leader waiting for the
+	// first; the sessions committing after that queue in pipeline[2],
+	// whose leader waits for the binary log. Killing the waiting leader
+	// ends its wait, and its group commits, then every following group
+	// whose leader was killed too: members whose sessions are still
+	// connected are told OK.
+	sessions    []*fakeSession // oldest first
+	pipeline    [][]*fakeSession
+	nextSession int
+	clients     []*fakeClient
+	// roPending: a SET GLOBAL read_only=ON waits for the pipeline to
+	// drain; meanwhile new writes wait behind it, then fail.
+	roPending bool
+}
+
+// fakeSession is one client connection.
+type fakeSession struct {
+	id     int
+	client *fakeClient // nil once the client gave up on it
+	killed bool
+}
+
+// fakeClient writes to one server one commit at a time through sessions
+// of its own, as the e2e writers do. When its session is killed it is told
+// an error, and after `after` more KILLs on the server (0: before the next
+// one) reconnects and commits again; so does it, one KILL later, after a
+// refused commit. acked counts the commits it was told OK.
+type fakeClient struct {
+	srv        *fakeServer
+	after      int
+	countdown  int // KILLs until it reconnects; <0: not waiting to
+	session    *fakeSession
+	acked      int
+	ackedAlone int // of which no replica had (all, on a pipeline)
+}
+
+// newClient starts a client on s with a commit waiting in the pipeline.
+func (s *fakeServer) newClient(after int) *fakeClient {
+	c := &fakeClient{srv: s, after: after, countdown: -1}
+	s.clients = append(s.clients, c)
+	c.commit()
+	return c
+}
+
+// staleCommits adds n commits to the pipeline whose clients already gave
+// up (their own timeout), as a partitioned primary accumulates them.
+func (s *fakeServer) staleCommits(n int) {
+	for range n {
+		sess := s.openSession(nil)
+		s.enqueue(sess)
+	}
+}
+
+func (s *fakeServer) openSession(c *fakeClient) *fakeSession {
+	s.nextSession++
+	sess := &fakeSession{id: s.nextSession, client: c}
+	s.sessions = append(s.sessions, sess)
+	return sess
+}
+
+// enqueue binlogs a commit of sess and queues it for an acknowledgement.
+func (s *fakeServer) enqueue(sess *fakeSession) {
+	s.binlog = append(s.binlog, txn{s.id, lastSeq(s.binlog) + 1})
+	if len(s.pipeline) < 3 {
+		s.pipeline = append(s.pipeline, []*fakeSession{sess})
+		return
+	}
+	last := len(s.pipeline) - 1
+	s.pipeline[last] = append(s.pipeline[last], sess)
+}
+
+// commit opens a session and commits on it: refused by a read-only server
+// or behind a pending read_only, else queued for an acknowledgement (this
+// model's pipeline is for a primary no replica acknowledges).
+func (c *fakeClient) commit() {
+	s := c.srv
+	c.session, c.countdown = s.openSession(c), -1
+	if s.readOnly || s.roPending || !s.semiSync {
+		c.countdown = 1
+		return
+	}
+	s.enqueue(c.session)
+}
+
+// kill is KILL CONNECTION: the session's client is told an error at once
+// (MariaDB shuts the socket down before waking the thread); a killed
+// leader waiting for an acknowledgement lets the pipeline move on; then
+// the clients react.
+func (s *fakeServer) kill(sess *fakeSession) {
+	if !sess.killed {
+		sess.killed = true
+		if c := sess.client; c != nil && c.session == sess {
+			c.countdown = c.after
+		}
+	}
+	s.drain()
+	for _, c := range s.clients {
+		switch {
+		case c.countdown > 0:
+			c.countdown--
+		case c.countdown == 0:
+			c.commit()
+		}
+	}
+}
+
+// drain commits the groups at the head of the pipeline whose leaders no
+// longer wait (killed): their members still connected are told OK,
+// although no replica has their commits. Then a pending read_only takes
+// effect once nothing is in progress.
+func (s *fakeServer) drain() {
+	for len(s.pipeline) > 0 && s.pipeline[0][0].killed {
+		for _, m := range s.pipeline[0] {
+			if !m.killed && m.client != nil && m.client.session == m {
+				m.client.acked++
+				m.client.ackedAlone++
+				s.leaked++
+				m.client.commit()
+			}
+		}
+		s.pipeline = s.pipeline[1:]
+	}
+	if s.roPending && len(s.pipeline) == 0 && s.waiting == 0 {
+		s.readOnly, s.roPending = true, false
+	}
+}
+
+// releaseAll is the primary side of semi-sync turned off: every commit in
+// progress is told OK.
+func (s *fakeServer) releaseAll() {
+	for _, g := range s.pipeline {
+		for _, m := range g {
+			m.killed = true // its leader no longer waits
+		}
+		for _, m := range g {
+			if m.client != nil && m.client.session == m {
+				m.client.acked++
+				m.client.ackedAlone++
+				s.leaked++
+			}
+		}
+	}
+	s.pipeline = nil
+	s.drain()
+}
+
+// awaitingAck: the session PROCESSLIST shows "Waiting for semi-sync ACK".
+func (s *fakeServer) awaitingAck(sess *fakeSession) bool {
+	return len(s.pipeline) > 0 && s.pipeline[0][0] == sess
+}
+
+// live lists the sessions still there, newest first (PROCESSLIST order): a
+// session is gone once killed and out of the pipeline, or replaced by its
+// client's next.
+func (s *fakeServer) live() []*fakeSession {
+	inPipeline := map[*fakeSession]bool{}
+	for _, g := range s.pipeline {
+		for _, m := range g {
+			inPipeline[m] = true
+		}
+	}
+	var out []*fakeSession
+	for i := len(s.sessions) - 1; i >= 0; i-- {
+		m := s.sessions[i]
+		current := m.client != nil && m.client.session == m
+		if inPipeline[m] || !m.killed && current {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // restart is mysqld coming back after a crash or a relaunch: read-only,
@@ -187,10 +363,11 @@ func (c *fakeConn) Status(context.Context) (mysql.Status, error) {
 
 // SetReadOnly waits, as MariaDB's does, for commits in progress: one
 // waiting for a semi-sync acknowledgement holds it back until its session
-// is killed.
+// is killed. One that timed out is gone: MariaDB gives up a statement
+// waiting for a lock once its client disconnects.
 func (c *fakeConn) SetReadOnly(_ context.Context, on bool) error {
 	return c.do(func(s *fakeServer) error {
-		if on && !s.readOnly && s.waiting > 0 {
+		if on && !s.readOnly && (s.waiting > 0 || len(s.pipeline) > 0) {
 			return fmt.Errorf("set read_only: %w", context.DeadlineExceeded)
 		}
 		if !on && s.readOnly && !s.semiSync && len(s.binlog) > 0 {
@@ -223,6 +400,7 @@ func (c *fakeConn) EnableSemiSync(_ context.Context, primary bool, count int, _ 
 		if s.semiSync && !primary {
 			s.leaked += s.waiting
 			s.waiting = 0
+			s.releaseAll()
 		}
 		s.semiSync = primary
 		return nil
@@ -267,8 +445,51 @@ func (c *fakeConn) WaitForGTID(_ context.Context, set mysql.GTIDSet) error {
 	})
 }
 
+// KillConnections is pkg/mysql's: KILL CONNECTION of every client session
+// in PROCESSLIST order, the one waiting for a semi-sync acknowledgement
+// spared by a first pass, then every session a second listing finds; the
+// clients react between two KILLs.
 func (c *fakeConn) KillConnections(context.Context, ...string) error {
-	return c.do(func(s *fakeServer) error { s.kills, s.waiting = s.kills+1, 0; return nil })
+	return c.do(func(s *fakeServer) error {
+		s.kills, s.waiting = s.kills+1, 0
+		for _, lastPass := range []bool{false, true} {
+			for _, sess := range s.live() {
+				if lastPass || !s.awaitingAck(sess) {
+					s.kill(sess)
+				}
+			}
+		}
+		s.drain()
+		return nil
+	})
+}
+
+// StartReadOnly: read_only at once when nothing is in progress, else a
+// pending statement that holds new writes back until the pipeline drains.
+func (c *fakeConn) StartReadOnly(context.Context) (ReadOnlyBarrier, error) {
+	err := c.do(func(s *fakeServer) error {
+		if s.readOnly {
+			return nil
+		}
+		s.roPending = true
+		s.drain()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return fakeBarrier{c}, nil
+}
+
+type fakeBarrier struct{ c *fakeConn }
+
+func (b fakeBarrier) Wait(context.Context) error {
+	return b.c.do(func(s *fakeServer) error {
+		if !s.readOnly {
+			return fmt.Errorf("read_only not in effect yet: %w", context.DeadlineExceeded)
+		}
+		return nil
+	})
 }
 
 func (c *fakeConn) Close() error { return nil }

@@ -88,9 +88,9 @@ func (r *ClusterReconciler) fence(ctx context.Context, c *spec.MySQLCluster, w w
 		errs = append(errs, err)
 		mu.Unlock()
 	}
-	var wg sync.WaitGroup
+	var wg, io sync.WaitGroup
 	for _, inst := range work.stopIO {
-		wg.Go(func() {
+		io.Go(func() {
 			if err := r.onServer(ctx, c, w, inst, func(ctx context.Context, s Server) error { return s.StopReplicaIO(ctx) }); err != nil {
 				fail(err)
 			}
@@ -98,8 +98,14 @@ func (r *ClusterReconciler) fence(ctx context.Context, c *spec.MySQLCluster, w w
 	}
 	if work.readOnly {
 		wg.Go(func() {
-			// Best effort: the replicas' stopped IO threads are the fence
-			// that holds even when the old primary cannot be reached.
+			// Once the replicas fetch no more: no acknowledgement can then
+			// release a commit while stopWrites disconnects the clients
+			// (one would let the groups queued behind it commit too, their
+			// leaders killed, before every session in them is
+			// disconnected). Best effort: the replicas' stopped IO threads
+			// are the fence that holds even when the old primary cannot be
+			// reached.
+			io.Wait()
 			if err := r.onServer(ctx, c, w, from, func(ctx context.Context, s Server) error { return stopWrites(ctx, s, 0) }); err != nil {
 				r.logger().Warn("cannot make the old primary read-only", "cluster", c.Key(), "instance", from.Name(), "err", err)
 			}
@@ -113,6 +119,7 @@ func (r *ClusterReconciler) fence(ctx context.Context, c *spec.MySQLCluster, w w
 			}
 		})
 	}
+	io.Wait()
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -138,30 +145,64 @@ func (r *ClusterReconciler) demote(ctx context.Context, c *spec.MySQLCluster, w 
 
 // stopWrites makes a server read-only and disconnects every client but
 // Mysos' own. Running transactions get grace to finish; after it, or at
-// once without grace, the connections holding read_only back are killed
-// first. That matters beyond patience: a commit waiting for a semi-sync
+// once without grace, the sessions holding read_only back are killed.
+//
+// That matters beyond patience: a commit waiting for a semi-sync
 // acknowledgement that cannot come (a primary cut off from its replicas)
 // holds SET GLOBAL read_only back for ever, and killing its session is the
-// only way to end the wait without acknowledging it.
+// only way to end the wait without acknowledging it to its own client. But
+// with the AFTER_SYNC wait point and binary log group commit only a
+// group's leader waits for the acknowledgement; the commits that joined its
+// group, or queued behind it while it waited (a client that gave up and
+// reconnected, again and again, leaves a backlog of them), wait for the
+// leader. Killing the leader lets its group commit, then every queued
+// group whose leader is killed too, and a session among them that is
+// still connected is told OK for a commit no replica has (MariaDB 10.11
+// does exactly that; see TestFormerPrimaryBacklogAcknowledgesNothing). So:
+//
+//  1. read_only is started first, on a connection of its own
+//     (StartReadOnly): while it waits for the commits in progress, every
+//     new write waits behind it, then fails. No client, reconnecting or
+//     not, can join the backlog from then on.
+//  2. KillConnections disconnects every client, the sessions waiting for
+//     an acknowledgement last: by the time a leader's kill lets the backlog
+//     commit, every session in it is disconnected, so nobody is told OK.
+//  3. read_only then takes effect; if it does not within readOnlyAttempt,
+//     the kills are repeated (readOnlyAttempts in all).
+//  4. The clients that connected meanwhile are disconnected.
 func stopWrites(ctx context.Context, s Server, grace time.Duration) error {
-	done := false
 	if grace > 0 {
 		try, cancel := context.WithTimeout(ctx, grace)
-		done = s.SetReadOnly(try, true) == nil
+		done := s.SetReadOnly(try, true) == nil
 		cancel()
+		if done {
+			return s.KillConnections(ctx, AdminUser, ReplicationUser)
+		}
 	}
-	var err error
-	for attempt := 0; !done && attempt < readOnlyAttempts; attempt++ {
-		if err = s.KillConnections(ctx, AdminUser, ReplicationUser); err != nil {
+	barrier, err := s.StartReadOnly(ctx)
+	if err != nil {
+		return err
+	}
+	for attempt := 1; ; attempt++ {
+		if err := s.KillConnections(ctx, AdminUser, ReplicationUser); err != nil {
 			return err
 		}
 		try, cancel := context.WithTimeout(ctx, readOnlyAttempt)
-		err = s.SetReadOnly(try, true)
+		err = barrier.Wait(try)
 		cancel()
-		done = err == nil
-	}
-	if !done {
-		return fmt.Errorf("read_only did not take after %d attempts: %w", readOnlyAttempts, err)
+		if err == nil {
+			break
+		}
+		if attempt == readOnlyAttempts {
+			return fmt.Errorf("read_only did not take after %d attempts: %w", readOnlyAttempts, err)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			// The statement failed (not merely slow): start another
+			// before anything is killed again.
+			if barrier, err = s.StartReadOnly(ctx); err != nil {
+				return err
+			}
+		}
 	}
 	return s.KillConnections(ctx, AdminUser, ReplicationUser)
 }
@@ -289,8 +330,9 @@ func (r *ClusterReconciler) isSilent(taskID string) bool {
 // fenceErrant makes an errant instance read-only and disconnects its
 // clients before anything else: a former primary back from a partition may
 // still be writable, with commits waiting for an acknowledgement that must
-// never come. The primary side of semi-sync stays on, so those commits wait
-// (and their clients were told nothing) until the instance is re-seeded.
+// never come. stopWrites ends them with an error to every client (they
+// stay on this instance alone, which is re-seeded); the primary side of
+// semi-sync stays on.
 func (r *ClusterReconciler) fenceErrant(ctx context.Context, c *spec.MySQLCluster, w world, inst *store.Instance) error {
 	return r.onServer(ctx, c, w, inst, func(ctx context.Context, s Server) error { return stopWrites(ctx, s, 0) })
 }

@@ -25,6 +25,10 @@ type Servers interface {
 type Server interface {
 	Status(ctx context.Context) (mysql.Status, error)
 	SetReadOnly(ctx context.Context, on bool) error
+	// StartReadOnly begins SET GLOBAL read_only=ON and returns once no new
+	// write can enter the server's commit pipeline, while commits in
+	// progress may still hold read_only back (see stopWrites).
+	StartReadOnly(ctx context.Context) (ReadOnlyBarrier, error)
 	ReplicateFrom(ctx context.Context, src mysql.Source) error
 	ResetReplication(ctx context.Context) error
 	EnableSemiSync(ctx context.Context, primary bool, waitCount int, timeout time.Duration) error
@@ -34,11 +38,18 @@ type Server interface {
 	Databases(ctx context.Context) ([]string, error)
 	CreateDatabase(ctx context.Context, name string) error
 	// StopReplicaIO, WaitForGTID and KillConnections serve failovers
-	// and switchovers (see pkg/mysql).
+	// and switchovers (see pkg/mysql). KillConnections ends the sessions
+	// waiting for a semi-sync acknowledgement last.
 	StopReplicaIO(ctx context.Context) error
 	WaitForGTID(ctx context.Context, set mysql.GTIDSet) error
 	KillConnections(ctx context.Context, exceptUsers ...string) error
 	Close() error
+}
+
+// ReadOnlyBarrier is a SET GLOBAL read_only=ON under way; Wait returns once
+// it took effect, failed, or ctx ended.
+type ReadOnlyBarrier interface {
+	Wait(ctx context.Context) error
 }
 
 // MySQLServers opens real servers through pkg/mysql.
@@ -69,6 +80,14 @@ func (s mysqlServer) SemiSyncPrimary(ctx context.Context) (bool, int, error) {
 	var count int
 	err := s.DB().QueryRowContext(ctx, "SELECT @@rpl_semi_sync_source_enabled, @@rpl_semi_sync_source_wait_for_replica_count").Scan(&on, &count)
 	return on, count, err
+}
+
+func (s mysqlServer) StartReadOnly(ctx context.Context) (ReadOnlyBarrier, error) {
+	b, err := s.Server.StartReadOnly(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 func (s mysqlServer) CreateDatabase(ctx context.Context, name string) error {
