@@ -132,6 +132,11 @@ sql "$primary" app "$app_pw" -e "INSERT INTO shop.orders (item) VALUES ('written
 echo "  the new primary $primary has: $(sql "$primary" app "$app_pw" -e "SELECT GROUP_CONCAT(item SEPARATOR ', ') FROM shop.orders")"
 $ctl events quickstart
 
+say "taking a backup of a replica (mysosctl backup create), into $DEMO_DIR/scheduler/backups"
+$ctl backup create quickstart
+$ctl backup list quickstart
+backup_id=$($ctl get clusters quickstart -o 'jsonpath={.status.backup.last.id}')
+
 # The primary's mysqld, for the failover hint below: its my.cnf binds the
 # primary's address.
 primary_pid=""
@@ -151,6 +156,11 @@ In another shell:
   $ctl get clusters quickstart -o yaml
   $ctl credentials quickstart
   curl -s http://127.0.0.1:$MESOS_PORT/master/state | head -c 600   # the framework, as Mesos sees it
+
+Restore that backup into a new cluster (its primary from the backup, its replicas seeded
+from it):
+  sed 's|quickstart/20261126T040703Z|quickstart/$backup_id|' examples/restored.yaml | $ctl apply -f -
+  $ctl wait clusters/quickstart-restored --for=condition=Ready --timeout=5m
 
 Try a failover: kill the primary's mysqld and watch a replica take over, losing nothing
 (Mysos fails a cluster over once per spec.failover.blockWindow, 5 min, unless the last

@@ -266,7 +266,7 @@ func backupOfManifest(m backup.Manifest, dest string) spec.Backup {
 	return spec.Backup{
 		ID: m.ID, Namespace: m.Namespace, Cluster: m.Cluster, Phase: spec.BackupPhaseComplete, Instance: m.Instance,
 		Destination: dest, StartedAt: timePtr(m.StartedAt), FinishedAt: timePtr(m.FinishedAt),
-		Duration: m.Duration().Round(100 * time.Millisecond).String(), Size: m.Size, RawSize: m.RawSize, SHA256: m.SHA256,
+		Duration: m.Duration().Round(time.Millisecond).String(), Size: m.Size, RawSize: m.RawSize, SHA256: m.SHA256,
 		GTIDPosition: m.GTIDPosition, Flavor: m.Flavor, ServerVersion: m.ServerVersion, Databases: m.Databases,
 	}
 }

@@ -321,7 +321,7 @@ func recordOf(j *store.BackupJob) *spec.BackupRecord {
 	if !j.FinishedAt.IsZero() {
 		r.FinishedAt = ptrTime(j.FinishedAt)
 		if r.StartedAt != nil {
-			r.Duration = j.FinishedAt.Sub(*r.StartedAt).Round(100 * time.Millisecond).String()
+			r.Duration = j.FinishedAt.Sub(*r.StartedAt).Round(time.Millisecond).String()
 		}
 	}
 	return r
@@ -384,7 +384,7 @@ func (r *ClusterReconciler) finishBackup(ctx context.Context, c *spec.MySQLClust
 		return err
 	}
 	r.backupEvent(ctx, c, &next, spec.EventNormal, "BackupSucceeded", fmt.Sprintf("backup %s of %s: %d bytes in %s, at GTID position %s, in %s",
-		m.ID, m.Instance, m.Size, m.Duration().Round(100*time.Millisecond), m.GTIDPosition, j.Destination))
+		m.ID, m.Instance, m.Size, m.Duration().Round(time.Millisecond), m.GTIDPosition, j.Destination))
 	r.applyRetention(ctx, c, j.Destination)
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,6 +74,14 @@ func TestScheduledBackupsCopyAReplicaAndKeepTheRetention(t *testing.T) {
 	if j := g.activeJob(); j != nil {
 		t.Fatalf("a backup was requested before the schedule fired: %+v", j)
 	}
+	// Two archived segments: one before every backup's position (0-1-10),
+	// one after it.
+	for _, seg := range [][2]string{{"", "0-1-5"}, {"0-1-5", "0-1-15"}} {
+		m := backup.SegmentManifest{Namespace: "default", Cluster: "shop", Flavor: "mariadb", Start: seg[0], End: seg[1]}
+		if _, err := backup.WriteSegment(context.Background(), target, m, strings.NewReader("binlog")); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var ids []string
 	for hour := 1; hour <= 3; hour++ {
 		g.clock = t0.Add(time.Duration(hour)*time.Hour + time.Second)
@@ -98,6 +107,10 @@ func TestScheduledBackupsCopyAReplicaAndKeepTheRetention(t *testing.T) {
 	}
 	if !slices.Equal(kept, ids[1:]) {
 		t.Fatalf("kept %v; retention keep 2 should keep %v", kept, ids[1:])
+	}
+	segs, err := backup.ListSegments(context.Background(), target, "default", "shop")
+	if err != nil || len(segs) != 1 || segs[0].End != "0-1-15" {
+		t.Fatalf("segments %+v (%v); want only the one after the oldest kept backup's position", segs, err)
 	}
 	reasons := g.eventReasons()
 	if !slices.Contains(reasons, "BackupSucceeded") || !slices.Contains(reasons, "BackupDeleted") {
