@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"path"
 	"path/filepath"
 	"slices"
@@ -143,6 +144,13 @@ func TestBackupAndRestore(t *testing.T) {
 		if !strings.Contains(s.mustCtl("events", "shop"), "BackupFailed") {
 			t.Fatal("no BackupFailed event")
 		}
+		m := scrapeMetrics(t, s)
+		for _, want := range []string{`mysos_backups_total{cluster="shop",namespace="default",result="failed"} 2`,
+			`mysos_backups_total{cluster="shop",namespace="default",result="succeeded"} 3`, `mysos_backup_last_success_timestamp_seconds{cluster="shop",namespace="default"}`} {
+			if !strings.Contains(m, want) {
+				t.Fatalf("/metrics lacks %s:\n%s", want, m)
+			}
+		}
 		checkNoLoss(t, s, seq(1, 300), adminPW)
 	})
 }
@@ -232,4 +240,25 @@ func corrupt(t testing.TB, dest string, b spec.Backup) {
 	if _, err := target.Put(ctx, name, bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// scrapeMetrics is what the scheduler serves at /metrics (no token).
+func scrapeMetrics(t testing.TB, s *scheduler) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+s.addr+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
+	}
+	return string(body)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mysos-project/mysos/pkg/backup"
 	"github.com/mysos-project/mysos/pkg/framework"
+	"github.com/mysos-project/mysos/pkg/metrics"
 	"github.com/mysos-project/mysos/pkg/mysql"
 	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
@@ -348,11 +349,7 @@ func (r *ClusterReconciler) performBackup(ctx context.Context, c *spec.MySQLClus
 		r.revive(ctx)
 		return nil
 	case actFailBackup:
-		if err := r.Store.PutBackupJob(ctx, a.job); err != nil {
-			return err
-		}
-		r.backupEvent(ctx, c, a.job, spec.EventWarning, "BackupFailed", a.job.Message)
-		return nil
+		return r.failBackup(ctx, c, a.job)
 	case actFinishBackup:
 		return r.finishBackup(ctx, c, a.job)
 	case actReconcileBackup:
@@ -372,21 +369,39 @@ func (r *ClusterReconciler) finishBackup(ctx context.Context, c *spec.MySQLClust
 	m, err := r.readManifest(ctx, j)
 	if err != nil {
 		next.Phase, next.Message = store.BackupFailed, fmt.Sprintf("the task finished, but the backup cannot be read back: %v", err)
-		if err := r.Store.PutBackupJob(ctx, &next); err != nil {
-			return err
-		}
-		r.backupEvent(ctx, c, &next, spec.EventWarning, "BackupFailed", next.Message)
-		return nil
+		return r.failBackup(ctx, c, &next)
 	}
 	next.Phase, next.Message = store.BackupSucceeded, ""
 	next.StartedAt, next.FinishedAt, next.Size, next.GTIDPosition = m.StartedAt, m.FinishedAt, m.Size, m.GTIDPosition
 	if err := r.Store.PutBackupJob(ctx, &next); err != nil {
 		return err
 	}
+	r.BackupMetrics.Finished(j.Namespace, j.Cluster, metrics.ResultSucceeded)
 	r.backupEvent(ctx, c, &next, spec.EventNormal, "BackupSucceeded", fmt.Sprintf("backup %s of %s: %d bytes in %s, at GTID position %s, in %s",
 		m.ID, m.Instance, m.Size, m.Duration().Round(time.Millisecond), m.GTIDPosition, j.Destination))
 	r.applyRetention(ctx, c, j.Destination)
 	return nil
+}
+
+// failBackup records a failed job: its status, an event, the metric.
+func (r *ClusterReconciler) failBackup(ctx context.Context, c *spec.MySQLCluster, j *store.BackupJob) error {
+	if err := r.Store.PutBackupJob(ctx, j); err != nil {
+		return err
+	}
+	r.BackupMetrics.Finished(j.Namespace, j.Cluster, metrics.ResultFailed)
+	r.backupEvent(ctx, c, j, spec.EventWarning, "BackupFailed", j.Message)
+	return nil
+}
+
+// setBackupGauges shows the last successful backup, as the stored jobs
+// tell it, so the gauges survive a scheduler restart.
+func (r *ClusterReconciler) setBackupGauges(w world) {
+	for _, j := range slices.Backward(w.jobs) {
+		if j.Phase == store.BackupSucceeded {
+			r.BackupMetrics.Last(j.Namespace, j.Cluster, j.FinishedAt, j.FinishedAt.Sub(j.StartedAt), j.Size)
+			return
+		}
+	}
 }
 
 func (r *ClusterReconciler) readManifest(ctx context.Context, j *store.BackupJob) (backup.Manifest, error) {

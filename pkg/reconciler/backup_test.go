@@ -3,6 +3,7 @@ package reconciler
 import (
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/mysos-project/mysos/pkg/backup"
 	"github.com/mysos-project/mysos/pkg/framework"
+	"github.com/mysos-project/mysos/pkg/metrics"
 	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
 )
@@ -30,6 +32,8 @@ func newBackupRig(t *testing.T) (*rig, *fakeMySQL, backup.Target) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	g.metrics = metrics.New()
+	g.r.BackupMetrics = g.metrics.Backups
 	return g, db, target
 }
 
@@ -116,16 +120,33 @@ func TestScheduledBackupsCopyAReplicaAndKeepTheRetention(t *testing.T) {
 	if !slices.Contains(reasons, "BackupSucceeded") || !slices.Contains(reasons, "BackupDeleted") {
 		t.Fatalf("events %v; want BackupSucceeded and BackupDeleted", reasons)
 	}
+	if m := scrape(t, g.metrics); !strings.Contains(m, `mysos_backups_total{cluster="shop",namespace="default",result="succeeded"} 3`) ||
+		!strings.Contains(m, `mysos_backup_last_size_bytes{cluster="shop",namespace="default"} 1234`) {
+		t.Fatalf("metrics lack the backups:\n%s", m)
+	}
 	if next := g.cluster().Status.Backup.NextScheduled; next == nil || !next.Equal(t0.Add(4*time.Hour)) {
 		t.Fatalf("nextScheduled = %v; want %s", next, t0.Add(4*time.Hour))
 	}
 }
 
+// scrape is what reg serves at /metrics.
+func scrape(t *testing.T, reg *metrics.Registry) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	reg.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	return rec.Body.String()
+}
+
 func TestAFailedBackupIsVisibleAndTheNextFiringRetries(t *testing.T) {
 	g, _, target := newBackupRig(t)
+	reg := metrics.New()
+	g.r.BackupMetrics = reg.Backups
 	g.clock = t0.Add(time.Hour + time.Second)
 	g.settle()
 	j := g.runBackup(target, mesos.TASK_FAILED)
+	if m := scrape(t, reg); !strings.Contains(m, `mysos_backups_total{cluster="shop",namespace="default",result="failed"} 1`) {
+		t.Fatalf("metrics lack the failed backup:\n%s", m)
+	}
 	st := g.cluster().Status.Backup
 	if st.LastFailure == nil || st.LastFailure.ID != j.ID || st.Last != nil || st.Running != nil {
 		t.Fatalf("status.backup = %+v; want the failure of %s and nothing else", st, j.ID)

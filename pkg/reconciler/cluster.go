@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mysos-project/mysos/pkg/framework"
+	"github.com/mysos-project/mysos/pkg/metrics"
 	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
 )
@@ -72,8 +73,9 @@ type ClusterReconciler struct {
 	// Servers reaches the instances' mysqld; nil when tasks run no mysqld
 	// (the hold workload), and then roles are not managed.
 	Servers Servers
-	// Backups says where backups go.
+	// Backups says where backups go; BackupMetrics, when set, counts them.
 	Backups         Backups
+	BackupMetrics   *metrics.Backups
 	RelaunchTimeout time.Duration
 	ReleaseTimeout  time.Duration
 	Log             *slog.Logger
@@ -122,6 +124,7 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, key string) (Result, 
 	if err := r.writeStatus(ctx, c, w, reason); err != nil {
 		return Result{}, err
 	}
+	r.setBackupGauges(w)
 	for _, a := range actions {
 		if !subscribed && !worksWithoutMesos(a.kind) {
 			continue // the subscription's return requeues every cluster
@@ -229,6 +232,7 @@ func (r *ClusterReconciler) perform(ctx context.Context, cluster *spec.MySQLClus
 // reapOrphans handles a cluster whose spec is gone: any task still running
 // under its name belongs to nobody and is killed.
 func (r *ClusterReconciler) reapOrphans(ctx context.Context, ns, name string) (Result, error) {
+	r.BackupMetrics.Forget(ns, name)
 	for _, t := range r.Mesos.TasksWithPrefix(TaskIDPrefix(ns, name)) {
 		if t.Terminal() || r.recent(r.killed, t.ID, killRetry) {
 			continue

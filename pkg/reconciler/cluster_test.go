@@ -11,6 +11,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
 	"github.com/mysos-project/mysos/pkg/framework"
+	"github.com/mysos-project/mysos/pkg/metrics"
 	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
 )
@@ -35,6 +36,8 @@ type rig struct {
 	mesos *fakeMesos
 	r     *ClusterReconciler
 	clock time.Time
+	// metrics, when set, is the registry r's backup metrics live in.
+	metrics *metrics.Registry
 }
 
 func newRig(t *testing.T, c *spec.MySQLCluster, subscribed bool) *rig {

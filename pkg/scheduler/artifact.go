@@ -40,13 +40,15 @@ func (a *executorArtifact) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.ServeFile(w, r, a.path)
 }
 
-// withArtifacts serves the executor beside the API.
-func withArtifacts(api http.Handler, a *executorArtifact) http.Handler {
-	if a == nil {
-		return api
-	}
+// withExtras serves the executor (when the scheduler serves it) and the
+// metrics beside the API. /metrics needs no token, as Prometheus scrapes
+// it; it shows no secret.
+func withExtras(api http.Handler, a *executorArtifact, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET "+ArtifactPath, a)
+	if a != nil {
+		mux.Handle("GET "+ArtifactPath, a)
+	}
+	mux.Handle("GET /metrics", metrics)
 	mux.Handle("/", api)
 	return mux
 }

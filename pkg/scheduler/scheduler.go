@@ -21,6 +21,7 @@ import (
 	"github.com/mysos-project/mysos/pkg/apiserver"
 	"github.com/mysos-project/mysos/pkg/client"
 	"github.com/mysos-project/mysos/pkg/framework"
+	"github.com/mysos-project/mysos/pkg/metrics"
 	"github.com/mysos-project/mysos/pkg/reconciler"
 	"github.com/mysos-project/mysos/pkg/store"
 	"github.com/mysos-project/mysos/pkg/taskspec"
@@ -57,6 +58,8 @@ type Options struct {
 	Logger    *slog.Logger
 	// Ready, when set, is called with the API's address once it serves.
 	Ready func(addr string)
+
+	backupMetrics *metrics.Backups
 }
 
 // Defaults for Options.
@@ -170,7 +173,9 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: withArtifacts(api, artifact), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	reg := metrics.New()
+	o.backupMetrics = reg.Backups
+	srv := &http.Server{Handler: withExtras(api, artifact, reg.Handler()), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
 	wg.Go(func() { serveErr <- srv.Serve(ln) })
@@ -251,7 +256,7 @@ func runWhileLeader(ctx context.Context, st *store.Store, o Options, mesos *meso
 // configured, its launcher, and the reconciler.
 func leadTerm(ctx context.Context, st *store.Store, o Options, mesos *mesosState, log *slog.Logger) {
 	fwCfg := o.Mesos
-	rec := &reconciler.ClusterReconciler{Store: st, Mesos: mesos, Role: fwCfg.Role, Backups: o.Backups,
+	rec := &reconciler.ClusterReconciler{Store: st, Mesos: mesos, Role: fwCfg.Role, Backups: o.Backups, BackupMetrics: o.backupMetrics,
 		RelaunchTimeout: o.RelaunchTimeout, Log: log.With("component", "reconciler")}
 	if o.Executor.Workload == taskspec.WorkloadMySQL {
 		rec.Servers = reconciler.MySQLServers{}
