@@ -60,7 +60,7 @@ func TestPointInTimeRestore(t *testing.T) {
 	testutil.WaitFor(t, 5*time.Second, "the clock past T", func() bool { return time.Now().After(T.Add(100 * time.Millisecond)) })
 	write(301, 400)
 	all := tableSum(t, primary)
-	waitArchived(t, dest, gtidBinlogPos(t, primary))
+	waitArchived(t, dest, getCluster(t, s, "shop").Metadata.UID, gtidBinlogPos(t, primary))
 
 	for _, tc := range []struct{ name, pointInTime, want string }{
 		{"at-time", T.Format(time.RFC3339), atT},
@@ -94,8 +94,8 @@ func gtidBinlogPos(t testing.TB, db *sql.DB) string {
 	return pos
 }
 
-// waitArchived waits until the archive of shop reaches pos.
-func waitArchived(t testing.TB, dest, pos string) {
+// waitArchived waits until the archive of shop (incarnation uid) reaches pos.
+func waitArchived(t testing.TB, dest, uid, pos string) {
 	t.Helper()
 	target, err := backup.OpenTarget(dest, backup.Options{})
 	if err != nil {
@@ -110,7 +110,7 @@ func waitArchived(t testing.TB, dest, pos string) {
 	if !testutil.Eventually(60*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		m, ok, err := backup.LastSegment(ctx, target, "default", "shop")
+		m, ok, err := backup.LastSegment(ctx, target, "default", "shop", uid)
 		if err != nil || !ok {
 			return false
 		}
@@ -124,7 +124,7 @@ func waitArchived(t testing.TB, dest, pos string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	empty, _ := mysql.ParseGTIDSet("mariadb", "")
-	segs, err := backup.Chain(ctx, target, "default", "shop", empty)
+	segs, err := backup.Chain(ctx, target, "default", "shop", uid, empty)
 	if err != nil || len(segs) == 0 {
 		t.Fatalf("the archive does not chain from the start: %d segments, %v", len(segs), err)
 	}

@@ -55,16 +55,28 @@ func (s *Server) createBackup(w http.ResponseWriter, r *http.Request) {
 		writeRefusal(w, ns, name, ref)
 		return
 	}
-	j := store.NewBackupJob(c, spec.BackupOnDemand, time.Now().UTC(), s.cfg.Backups.Destination(c))
-	if err := s.cfg.Backups.PutBackupJob(r.Context(), j); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			err = fmt.Errorf("a backup %s was requested this very second: %w", j.ID, err)
-		}
+	j, err := s.newBackupJob(r.Context(), c)
+	if err != nil {
 		s.writeStoreError(w, err)
 		return
 	}
 	s.log.Info("backup requested", "cluster", c.Key(), "backup", j.ID, "destination", j.Destination)
 	writeJSON(w, http.StatusAccepted, backupOfJob(j))
+}
+
+// newBackupJob stores a job for an on-demand backup. Ids are times to the
+// second: one taken already (a backup that finished within the second) moves
+// the new one to the next free second.
+func (s *Server) newBackupJob(ctx context.Context, c *spec.MySQLCluster) (*store.BackupJob, error) {
+	now := time.Now().UTC()
+	var err error
+	for i := range 5 {
+		j := store.NewBackupJob(c, spec.BackupOnDemand, now.Add(time.Duration(i)*time.Second), s.cfg.Backups.Destination(c))
+		if err = s.cfg.Backups.PutBackupJob(ctx, j); !errors.Is(err, store.ErrConflict) {
+			return j, err
+		}
+	}
+	return nil, err
 }
 
 func checkBackupRequest(c *spec.MySQLCluster, jobs []*store.BackupJob, destination string) *refusal {
@@ -110,7 +122,10 @@ func (s *Server) getBackup(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, err)
 		return
 	}
-	dest := r.URL.Query().Get("destination")
+	dest, ok := destinationParam(w, r)
+	if !ok {
+		return
+	}
 	if c != nil {
 		jobs, err := s.cfg.Backups.ListBackupJobs(r.Context(), ns, name)
 		if err != nil {
@@ -214,7 +229,10 @@ func (s *Server) backups(w http.ResponseWriter, r *http.Request) ([]spec.Backup,
 		s.writeStoreError(w, err)
 		return nil, false
 	}
-	dest := r.URL.Query().Get("destination")
+	dest, ok := destinationParam(w, r)
+	if !ok {
+		return nil, false
+	}
 	var jobs []*store.BackupJob
 	if c != nil {
 		if dest == "" {
@@ -250,6 +268,20 @@ func (s *Server) backups(w http.ResponseWriter, r *http.Request) ([]spec.Backup,
 	}
 	slices.SortStableFunc(items, func(a, b spec.Backup) int { return strings.Compare(a.ID, b.ID) })
 	return items, true
+}
+
+// destinationParam reads ?destination=, which must be a destination a spec
+// could name.
+func destinationParam(w http.ResponseWriter, r *http.Request) (string, bool) {
+	dest := r.URL.Query().Get("destination")
+	if dest == "" {
+		return "", true
+	}
+	if msg := spec.DestinationProblem(dest); msg != "" {
+		writeRefusal(w, r.PathValue("namespace"), r.PathValue("name"), invalidField("destination", dest, msg))
+		return "", false
+	}
+	return dest, true
 }
 
 func (s *Server) writeTargetError(w http.ResponseWriter, dest string, err error) {
@@ -325,9 +357,13 @@ func (s *Server) checkRestore(ctx context.Context, c *spec.MySQLCluster) spec.Er
 	case r.PointInTime == "":
 		return nil
 	}
+	if at, _, _ := spec.ParsePointInTime(r.PointInTime); at != nil && at.Before(m.FinishedAt) {
+		return bad("spec.restore.pointInTime", r.PointInTime, fmt.Sprintf(
+			"backup %s was taken until %s, after this point in time: restore from an older backup", id, m.FinishedAt.Format(time.RFC3339)))
+	}
 	from, err := mysql.ParseGTIDSet(m.Flavor, m.GTIDPosition)
 	if err == nil {
-		_, err = backup.Chain(ctx, t, c.Metadata.Namespace, cluster, from)
+		_, err = backup.Chain(ctx, t, c.Metadata.Namespace, cluster, m.ClusterUID, from)
 	}
 	if err != nil {
 		return bad("spec.restore.pointInTime", r.PointInTime, fmt.Sprintf(

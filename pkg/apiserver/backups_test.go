@@ -87,6 +87,7 @@ func TestBackupRequestsListAndDelete(t *testing.T) {
 	}
 	a.expectStatus("GET", backupsPath+"/20200101T000000Z", "", "", http.StatusNotFound, spec.ReasonNotFound, "backup list")
 	a.expectStatus("GET", backupsPath+"/latest", "", "", http.StatusNotFound, spec.ReasonNotFound, "backup id")
+	a.expectStatus("GET", backupsPath+"?destination=ftp://x/y", "", "", http.StatusBadRequest, spec.ReasonInvalid, "hdfs://")
 	if code, raw := a.do("DELETE", backupsPath+"/"+b.ID, "", ""); code != http.StatusOK {
 		t.Fatalf("DELETE: %d %s", code, raw)
 	}

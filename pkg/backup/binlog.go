@@ -166,8 +166,9 @@ func WriteSegment(ctx context.Context, t Target, m SegmentManifest, r io.Reader)
 	}
 	m.Size, m.RawSize, m.SHA256 = stored.Size, raw, stored.SHA256
 	if err := putJSON(ctx, t, path.Join(dir, m.Name+manifestSuffix), m); err != nil {
-		// Best effort: data without a manifest is never used anyway.
-		_ = t.Delete(context.WithoutCancel(ctx), path.Join(dir, m.Object))
+		// The data stays: without a manifest it is never used (Prune
+		// removes it later), and a Put can fail after its rename (a lost
+		// reply), leaving a manifest that must not point at nothing.
 		return SegmentManifest{}, fmt.Errorf("write the manifest of %s: %w", m.what(), err)
 	}
 	return m, nil
@@ -184,10 +185,12 @@ func OpenSegment(ctx context.Context, t Target, m SegmentManifest) (io.ReadClose
 		object: m.Object, size: m.Size, sha256: m.SHA256})
 }
 
-// ListSegments returns the cluster's complete segments in name order (the
-// order they were written). A segment without a manifest, or whose
+// ListSegments returns the complete segments of one incarnation of the
+// cluster (uid: a cluster deleted and created again under its name starts
+// another history, whose GTIDs may repeat the old one's) in name order
+// (the order they were written). A segment without a manifest, or whose
 // manifest does not parse, is left out.
-func ListSegments(ctx context.Context, t Target, ns, cluster string) ([]SegmentManifest, error) {
+func ListSegments(ctx context.Context, t Target, ns, cluster, uid string) ([]SegmentManifest, error) {
 	complete, _, err := scanSegments(ctx, t, ns, cluster)
 	if err != nil {
 		return nil, err
@@ -201,21 +204,23 @@ func ListSegments(ctx context.Context, t Target, ns, cluster string) ([]SegmentM
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, m)
+		if m.ClusterUID == uid {
+			out = append(out, m)
+		}
 	}
 	return out, nil
 }
 
-// LastSegment returns the newest complete segment; ok is false when the
-// archive has none. An archiver resumes at its end.
-func LastSegment(ctx context.Context, t Target, ns, cluster string) (m SegmentManifest, ok bool, err error) {
+// LastSegment returns the newest complete segment of the incarnation uid;
+// ok is false when the archive has none. An archiver resumes at its end.
+func LastSegment(ctx context.Context, t Target, ns, cluster, uid string) (m SegmentManifest, ok bool, err error) {
 	complete, _, err := scanSegments(ctx, t, ns, cluster)
 	if err != nil {
 		return SegmentManifest{}, false, err
 	}
 	for _, name := range slices.Backward(complete) {
 		m, err := readSegmentManifest(ctx, t, ns, cluster, name)
-		if errors.Is(err, ErrNotFound) || errors.Is(err, errBadManifest) {
+		if errors.Is(err, ErrNotFound) || errors.Is(err, errBadManifest) || err == nil && m.ClusterUID != uid {
 			continue
 		}
 		return m, err == nil, err
@@ -271,8 +276,8 @@ func readSegmentManifest(ctx context.Context, t Target, ns, cluster, name string
 	return m, nil
 }
 
-// Chain returns the segments to replay, in order, to go from position from
-// (a full backup's) to the end of the archive: those that bring a
+// Chain returns the segments of incarnation uid to replay, in order, to go
+// from position from (a full backup's) to the end of the archive: those that bring a
 // transaction from lacks, each starting at or before the end of the one
 // before it (the first at or before from). Segments that overlap (a
 // relaunched archiver streaming some transactions again) are all
@@ -280,8 +285,8 @@ func readSegmentManifest(ctx context.Context, t Target, ns, cluster, name string
 // reached already holds. A segment that starts after that position is a
 // gap: Chain fails with ErrGap. An empty chain means the archive holds
 // nothing after from.
-func Chain[P Position[P]](ctx context.Context, t Target, ns, cluster string, from P) ([]SegmentManifest, error) {
-	segs, err := ListSegments(ctx, t, ns, cluster)
+func Chain[P Position[P]](ctx context.Context, t Target, ns, cluster, uid string, from P) ([]SegmentManifest, error) {
+	segs, err := ListSegments(ctx, t, ns, cluster, uid)
 	if err != nil {
 		return nil, err
 	}
@@ -327,14 +332,14 @@ func show(pos string) string {
 	return "the empty position"
 }
 
-// Prune deletes the segments that a replay from keepFrom (the position of
+// Prune deletes the segments of incarnation uid that a replay from keepFrom (the position of
 // the oldest full backup kept) does not need, those whose end it
 // contains, each manifest first; and data without a manifest older than
 // the newest segment deleted (an upload that failed: one in progress is
 // always newer than every complete segment). It returns the names of the
 // segments deleted.
-func Prune[P Position[P]](ctx context.Context, t Target, ns, cluster string, keepFrom P) ([]string, error) {
-	segs, err := ListSegments(ctx, t, ns, cluster)
+func Prune[P Position[P]](ctx context.Context, t Target, ns, cluster, uid string, keepFrom P) ([]string, error) {
+	segs, err := ListSegments(ctx, t, ns, cluster, uid)
 	if err != nil {
 		return nil, err
 	}

@@ -39,10 +39,10 @@ func TestHDFSArchive(t *testing.T) {
 func testArchive(t *testing.T, target backup.Target) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, ok, err := backup.LastSegment(ctx, target, "default", "shop"); ok || err != nil {
+	if _, ok, err := backup.LastSegment(ctx, target, "default", "shop", "uid-1"); ok || err != nil {
 		t.Fatalf("LastSegment of an empty archive: %v, %v", ok, err)
 	}
-	if chain, err := backup.Chain(ctx, target, "default", "shop", pos(t, "0-1-42")); err != nil || len(chain) != 0 {
+	if chain, err := backup.Chain(ctx, target, "default", "shop", "uid-1", pos(t, "0-1-42")); err != nil || len(chain) != 0 {
 		t.Fatalf("Chain of an empty archive: %v, %v", chain, err)
 	}
 
@@ -59,7 +59,7 @@ func testArchive(t *testing.T, target backup.Target) {
 	if err := readSegment(ctx, target, s1, &out); err != nil || !bytes.Equal(out.Bytes(), data) {
 		t.Fatalf("read back %d bytes (%v); wrote %d", out.Len(), err, len(data))
 	}
-	if last, ok, err := backup.LastSegment(ctx, target, "default", "shop"); !ok || err != nil || last != s3 {
+	if last, ok, err := backup.LastSegment(ctx, target, "default", "shop", "uid-1"); !ok || err != nil || last != s3 {
 		t.Fatalf("LastSegment: %+v, %v, %v; want %+v", last, ok, err, s3)
 	}
 
@@ -89,7 +89,7 @@ func testArchive(t *testing.T, target backup.Target) {
 		{"0-2-30", nil},
 		{"0-2-99", nil},
 	} {
-		chain, err := backup.Chain(ctx, target, "default", "shop", pos(t, c.from))
+		chain, err := backup.Chain(ctx, target, "default", "shop", "uid-1", pos(t, c.from))
 		if err != nil || !slices.Equal(names(chain), c.want) {
 			t.Errorf("Chain from %q: %v (%v); want %v", c.from, names(chain), err, c.want)
 		}
@@ -98,22 +98,22 @@ func testArchive(t *testing.T, target backup.Target) {
 	// A relaunched archiver that streamed 0-1-11..15 again: the overlap is
 	// part of the chain, its replay skips what it has already.
 	dup := writeSegment(t, target, "shop", "0-1-10", "0-1-15", []byte("again"))
-	if chain, err := backup.Chain(ctx, target, "default", "shop", pos(t, "0-1-10")); err != nil ||
+	if chain, err := backup.Chain(ctx, target, "default", "shop", "uid-1", pos(t, "0-1-10")); err != nil ||
 		!slices.Equal(names(chain), []string{dup.Name, s2.Name, s3.Name}) {
 		t.Fatalf("Chain over an overlap: %v (%v)", names(chain), err)
 	}
 
 	// A gap: refused, naming both sides, unless the replay starts after it.
 	s5 := writeSegment(t, target, "shop", "0-2-40", "0-2-50", []byte("after a gap"))
-	_, err := backup.Chain(ctx, target, "default", "shop", pos(t, "0-1-5"))
+	_, err := backup.Chain(ctx, target, "default", "shop", "uid-1", pos(t, "0-1-5"))
 	want := fmt.Sprintf("the archive of shop has a gap: segment %s ends at 0-2-30 but the next, %s, starts at 0-2-40", s3.Name, s5.Name)
 	if !errors.Is(err, backup.ErrGap) || !strings.Contains(fmt.Sprint(err), want) {
 		t.Fatalf("Chain across a gap: %v; want ErrGap saying %q", err, want)
 	}
-	if chain, err := backup.Chain(ctx, target, "default", "shop", pos(t, "0-2-45")); err != nil || !slices.Equal(names(chain), []string{s5.Name}) {
+	if chain, err := backup.Chain(ctx, target, "default", "shop", "uid-1", pos(t, "0-2-45")); err != nil || !slices.Equal(names(chain), []string{s5.Name}) {
 		t.Fatalf("Chain from after the gap: %v (%v)", names(chain), err)
 	}
-	_, err = backup.Chain(ctx, target, "default", "shop2", pos(t, "0-1-5"))
+	_, err = backup.Chain(ctx, target, "default", "shop2", "uid-1", pos(t, "0-1-5"))
 	if !errors.Is(err, backup.ErrGap) || !strings.Contains(fmt.Sprint(err), "the archive of shop2 has a gap: replay starts at 0-1-5 but the first segment after it") {
 		t.Fatalf("Chain from before the archive's start: %v", err)
 	}
@@ -129,7 +129,7 @@ func testArchive(t *testing.T, target backup.Target) {
 
 	// Pruning from 0-1-20 deletes what ends there or before, and the
 	// upload that failed before them; not what is newer.
-	pruned, err := backup.Prune(ctx, target, "default", "shop", pos(t, "0-1-20"))
+	pruned, err := backup.Prune(ctx, target, "default", "shop", "uid-1", pos(t, "0-1-20"))
 	if err != nil || !slices.Equal(pruned, []string{s1.Name, dup.Name, s2.Name}) {
 		t.Fatalf("Prune: %v, %v", pruned, err)
 	}
@@ -143,7 +143,7 @@ func testArchive(t *testing.T, target backup.Target) {
 			t.Errorf("after Prune %s is left", o.Name)
 		}
 	}
-	if pruned, err := backup.Prune(ctx, target, "default", "shop", pos(t, "0-1-20")); err != nil || len(pruned) != 0 {
+	if pruned, err := backup.Prune(ctx, target, "default", "shop", "uid-1", pos(t, "0-1-20")); err != nil || len(pruned) != 0 {
 		t.Fatalf("Prune again: %v, %v", pruned, err)
 	}
 }
@@ -224,7 +224,7 @@ func mustStored(t *testing.T, target backup.Target, m backup.SegmentManifest) []
 
 func checkSegments(t *testing.T, target backup.Target, want ...string) {
 	t.Helper()
-	list, err := backup.ListSegments(context.Background(), target, "default", "shop")
+	list, err := backup.ListSegments(context.Background(), target, "default", "shop", "uid-1")
 	if err != nil || !slices.Equal(names(list), want) {
 		t.Fatalf("listed %v (%v); want %v", names(list), err, want)
 	}

@@ -106,7 +106,10 @@ func (t *fileTarget) Open(_ context.Context, name string) (io.ReadCloser, error)
 
 func (t *fileTarget) List(_ context.Context, prefix string) ([]Object, error) {
 	var out []Object
-	err := filepath.WalkDir(t.root, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(filepath.Join(t.root, filepath.FromSlash(prefixDir(prefix))), func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // nothing stored there yet, or renamed or deleted meanwhile
+		}
 		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), tempPrefix) {
 			return err
 		}
@@ -119,6 +122,9 @@ func (t *fileTarget) List(_ context.Context, prefix string) ([]Object, error) {
 			return nil
 		}
 		info, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}

@@ -108,10 +108,10 @@ func (t *hdfsTarget) Open(_ context.Context, name string) (io.ReadCloser, error)
 
 func (t *hdfsTarget) List(_ context.Context, prefix string) ([]Object, error) {
 	var out []Object
-	err := t.client.Walk(t.root, func(p string, info fs.FileInfo, err error) error {
+	err := t.client.Walk(path.Join(t.root, prefixDir(prefix)), func(p string, info fs.FileInfo, err error) error {
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && p == t.root {
-				return nil // nothing stored yet
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
+				return nil // nothing stored there yet, or renamed or deleted meanwhile
 			}
 			return err
 		}

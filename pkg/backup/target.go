@@ -100,6 +100,17 @@ func checkName(name string) error {
 	return nil
 }
 
+// prefixDir is the directory a List of prefix walks: the part of prefix up
+// to its last slash, so that a cluster's listing reads that cluster's
+// objects only.
+func prefixDir(prefix string) string {
+	i := strings.LastIndex(prefix, "/")
+	if i < 0 {
+		return ""
+	}
+	return prefix[:i]
+}
+
 // tempName is where name is uploaded before it is renamed.
 func tempName(name string) string {
 	dir, base := path.Split(name)

@@ -124,7 +124,7 @@ func (a *archiver) open(ctx context.Context) error {
 		return err
 	}
 	a.target = target
-	last, ok, err := backup.LastSegment(ctx, target, s.Namespace, s.Cluster)
+	last, ok, err := backup.LastSegment(ctx, target, s.Namespace, s.Cluster, s.ClusterUID)
 	if err == nil && ok {
 		a.pos, err = mysql.MariaDB.ParseGTIDSet(last.End)
 	}

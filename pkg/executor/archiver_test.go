@@ -266,7 +266,7 @@ func waitArchived(t *testing.T, target taskspec.Target, db *mysql.Server) {
 	defer tg.Close()
 	var end string
 	ok := testutil.Eventually(archiveTimeout, func() bool {
-		last, ok, err := backup.LastSegment(context.Background(), tg, "default", "shop")
+		last, ok, err := backup.LastSegment(context.Background(), tg, "default", "shop", "uid-shop")
 		end = last.End
 		return err == nil && ok && last.End == want.String()
 	})
@@ -279,7 +279,7 @@ func listSegments(t *testing.T, target taskspec.Target) []backup.SegmentManifest
 	t.Helper()
 	tg := openTarget(t, target)
 	defer tg.Close()
-	segs, err := backup.ListSegments(context.Background(), tg, "default", "shop")
+	segs, err := backup.ListSegments(context.Background(), tg, "default", "shop", "uid-shop")
 	if err != nil {
 		t.Fatal(err)
 	}

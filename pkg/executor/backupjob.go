@@ -115,8 +115,9 @@ func (b *backupJob) take(ctx context.Context) error {
 	}
 	m.GTIDPosition, m.FinishedAt = set.String(), time.Now().UTC()
 	if err := backup.WriteManifest(ctx, target, m); err != nil {
-		// Best effort: a dump without manifest is never listed anyway.
-		_ = target.Delete(context.WithoutCancel(ctx), b.object())
+		// The dump stays: a dump without manifest is never listed, and a
+		// Put can fail after its rename (a lost reply), leaving a manifest
+		// that must not point at nothing.
 		return fmt.Errorf("write %s: %w", backup.ManifestObject, err)
 	}
 	return nil

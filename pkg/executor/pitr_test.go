@@ -193,7 +193,7 @@ func replayChain(t *testing.T, target taskspec.Target, id string) []backup.Segme
 	}
 	tg := openTarget(t, target)
 	defer tg.Close()
-	chain, err := backup.Chain(context.Background(), tg, "default", "shop", from)
+	chain, err := backup.Chain(context.Background(), tg, "default", "shop", "uid-shop", from)
 	if err != nil {
 		t.Fatal(err)
 	}

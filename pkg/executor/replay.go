@@ -57,14 +57,19 @@ type replayed struct {
 	stopped  bool // at the stop point, before the archive's end
 }
 
-// planReplay checks that the archive can take the backup at position from
-// to the stop point; nil when the restore replays nothing.
-func (m *mysqld) planReplay(ctx context.Context, target backup.Target, from mysql.GTIDSet) (*replayPlan, error) {
+// planReplay checks that the archive can take backup man, at position
+// from, to the stop point; nil when the restore replays nothing. Only the
+// archive of the backup's own incarnation of the cluster counts.
+func (m *mysqld) planReplay(ctx context.Context, target backup.Target, man backup.Manifest, from mysql.GTIDSet) (*replayPlan, error) {
 	r := m.spec.Restore
 	if !r.Replay {
 		return nil, nil
 	}
-	chain, err := backup.Chain(ctx, target, r.Backup.Namespace, r.Backup.Cluster, from)
+	if r.StopTime != nil && r.StopTime.Before(man.FinishedAt) {
+		return nil, fmt.Errorf("backup %s/%s was taken until %s, after the point in time %s: restore from an older backup",
+			man.Cluster, man.ID, man.FinishedAt.Format(time.RFC3339), r.StopTime.Format(time.RFC3339))
+	}
+	chain, err := backup.Chain(ctx, target, r.Backup.Namespace, r.Backup.Cluster, man.ClusterUID, from)
 	if err != nil {
 		return nil, err
 	}

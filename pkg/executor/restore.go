@@ -44,7 +44,7 @@ func (m *mysqld) restoreFrom(ctx context.Context) (mysql.GTIDSet, error) {
 		return mysql.GTIDSet{}, fmt.Errorf("its manifest's GTID position: %w", err)
 	}
 	// Before the backup is loaded: a replay that cannot be done fails fast.
-	plan, err := m.planReplay(ctx, target, set)
+	plan, err := m.planReplay(ctx, target, man, set)
 	if err != nil {
 		return mysql.GTIDSet{}, err
 	}

@@ -82,6 +82,15 @@ func archiverActions(w world) []action {
 		return nil
 	case !want:
 		return []action{{kind: actKillArchiver, archiver: a, why: "binlog archiving is off"}}
+	case a.Destination != w.backupDestination:
+		return []action{{kind: actKillArchiver, archiver: a,
+			why: fmt.Sprintf("the backup destination is now %s (it archives to %s); it restarts there", w.backupDestination, a.Destination)}}
+	case known && t.State == mesos.TASK_UNREACHABLE:
+		// Mesos lost its agent (after its health checks gave up): an
+		// archiver starts elsewhere. Should the old one come back, both
+		// archive for a while; their segments overlap, which a replay
+		// tolerates.
+		return relaunchArchiver(w, a, t)
 	case known && w.cluster.Status.Operation == nil && !goodArchiverSource(w, a.Instance):
 		return []action{{kind: actKillArchiver, archiver: a,
 			why: fmt.Sprintf("it streams from %s, which is no longer the best source; it restarts where the archive ends", a.Instance)}}
@@ -96,6 +105,7 @@ func relaunchArchiver(w world, a *store.Archiver, t framework.Task) []action {
 	}
 	next := *a
 	next.Phase, next.Since, next.TaskID, next.Message = store.InstancePending, w.now, "", taskEnd(t)
+	next.Destination = w.backupDestination
 	if w.now.Sub(a.Since) < quickFailure && t.State != mesos.TASK_KILLED {
 		next.QuickFailures++
 		next.NotBefore = w.now.Add(crashBackoff(next.QuickFailures))

@@ -79,8 +79,12 @@ const (
 )
 
 // backupPendingTimeout fails a backup that found no member to copy or no
-// offer to run on for this long, so that it does not hold up the next.
-const backupPendingTimeout = 10 * time.Minute
+// offer to run on for this long, and backupTimeout one whose task runs
+// this long, so that neither holds up the next.
+const (
+	backupPendingTimeout = 10 * time.Minute
+	backupTimeout        = 6 * time.Hour
+)
 
 // backupTaskID names a backup's task; like an instance's task id it has
 // four dot-separated parts, so ClusterOfTask finds its cluster.
@@ -154,6 +158,10 @@ func jobAction(w world, j *store.BackupJob) (action, bool) {
 			return action{kind: actFinishBackup, job: j, why: "its task finished"}, true
 		case known && t.Terminal():
 			return failJob(w, j, taskEnd(t)), true
+		case w.now.Sub(j.LaunchedAt) > backupTimeout:
+			// Stuck (a stalled destination) or cut off (TASK_UNREACHABLE):
+			// it would hold every later backup up. Its task is killed.
+			return failJob(w, j, fmt.Sprintf("not finished after %s (task %s); killed", backupTimeout, t.State)), true
 		}
 	}
 	return action{}, false
@@ -367,9 +375,14 @@ func (r *ClusterReconciler) finishBackup(ctx context.Context, c *spec.MySQLClust
 	next := *j
 	next.FinishedAt = r.now()
 	m, err := r.readManifest(ctx, j)
-	if err != nil {
-		next.Phase, next.Message = store.BackupFailed, fmt.Sprintf("the task finished, but the backup cannot be read back: %v", err)
+	if errors.Is(err, backup.ErrNotFound) {
+		next.Phase, next.Message = store.BackupFailed, fmt.Sprintf("the task finished, but left no backup: %v", err)
 		return r.failBackup(ctx, c, &next)
+	}
+	if err != nil {
+		// The destination does not answer: the backup may well be there;
+		// the pass is retried (with backoff) until it can tell.
+		return fmt.Errorf("read back backup %s: %w", j.ID, err)
 	}
 	next.Phase, next.Message = store.BackupSucceeded, ""
 	next.StartedAt, next.FinishedAt, next.Size, next.GTIDPosition = m.StartedAt, m.FinishedAt, m.Size, m.GTIDPosition
@@ -383,8 +396,15 @@ func (r *ClusterReconciler) finishBackup(ctx context.Context, c *spec.MySQLClust
 	return nil
 }
 
-// failBackup records a failed job: its status, an event, the metric.
+// failBackup records a failed job: its status, an event, the metric. A
+// task that may still run is killed first.
 func (r *ClusterReconciler) failBackup(ctx context.Context, c *spec.MySQLCluster, j *store.BackupJob) error {
+	if t, known := r.Mesos.Task(j.TaskID); j.TaskID != "" && (!known || !t.Terminal()) {
+		r.mark(&r.killed, j.TaskID)
+		if err := r.Mesos.Kill(ctx, j.TaskID, j.AgentID); err != nil {
+			return err
+		}
+	}
 	if err := r.Store.PutBackupJob(ctx, j); err != nil {
 		return err
 	}
@@ -427,12 +447,16 @@ func (r *ClusterReconciler) applyRetention(ctx context.Context, c *spec.MySQLClu
 	}
 }
 
+// retain applies the cluster's retention to its own backups: those of an
+// earlier incarnation under the same name (deleted and created again) are
+// another history, kept until deleted by hand.
 func (r *ClusterReconciler) retain(ctx context.Context, c *spec.MySQLCluster, t backup.Target) error {
 	meta := c.Metadata
-	ms, err := backup.List(ctx, t, meta.Namespace, meta.Name)
+	all, err := backup.List(ctx, t, meta.Namespace, meta.Name)
 	if err != nil {
 		return err
 	}
+	ms := slices.DeleteFunc(all, func(m backup.Manifest) bool { return m.ClusterUID != meta.UID })
 	keep, maxAge := retentionOf(c)
 	gone := expired(ms, keep, maxAge, r.now())
 	for _, m := range gone {
@@ -450,7 +474,7 @@ func (r *ClusterReconciler) retain(ctx context.Context, c *spec.MySQLCluster, t 
 	if err != nil {
 		return fmt.Errorf("backup %s: %w", oldest.ID, err)
 	}
-	pruned, err := backup.Prune(ctx, t, meta.Namespace, meta.Name, from)
+	pruned, err := backup.Prune(ctx, t, meta.Namespace, meta.Name, meta.UID, from)
 	if len(pruned) > 0 {
 		r.logger().Info("archived binary logs pruned", "cluster", c.Key(), "segments", len(pruned), "before", oldest.GTIDPosition)
 	}

@@ -81,7 +81,7 @@ func TestScheduledBackupsCopyAReplicaAndKeepTheRetention(t *testing.T) {
 	// Two archived segments: one before every backup's position (0-1-10),
 	// one after it.
 	for _, seg := range [][2]string{{"", "0-1-5"}, {"0-1-5", "0-1-15"}} {
-		m := backup.SegmentManifest{Namespace: "default", Cluster: "shop", Flavor: "mariadb", Start: seg[0], End: seg[1]}
+		m := backup.SegmentManifest{Namespace: "default", Cluster: "shop", ClusterUID: "u1", Flavor: "mariadb", Start: seg[0], End: seg[1]}
 		if _, err := backup.WriteSegment(context.Background(), target, m, strings.NewReader("binlog")); err != nil {
 			t.Fatal(err)
 		}
@@ -112,7 +112,7 @@ func TestScheduledBackupsCopyAReplicaAndKeepTheRetention(t *testing.T) {
 	if !slices.Equal(kept, ids[1:]) {
 		t.Fatalf("kept %v; retention keep 2 should keep %v", kept, ids[1:])
 	}
-	segs, err := backup.ListSegments(context.Background(), target, "default", "shop")
+	segs, err := backup.ListSegments(context.Background(), target, "default", "shop", "u1")
 	if err != nil || len(segs) != 1 || segs[0].End != "0-1-15" {
 		t.Fatalf("segments %+v (%v); want only the one after the oldest kept backup's position", segs, err)
 	}
@@ -313,5 +313,27 @@ func TestTheArchiverStreamsFromAReplicaAndMovesOffANewPrimary(t *testing.T) {
 	g.settle()
 	if rec, _ := g.store.GetArchiver(context.Background(), "default", "shop"); rec != nil {
 		t.Fatalf("archiver record %+v left after archiving was turned off", rec)
+	}
+}
+
+func TestAStuckBackupIsKilledAndFailed(t *testing.T) {
+	g, _, _ := newBackupRig(t)
+	g.clock = t0.Add(time.Hour + time.Second)
+	g.settle()
+	j := g.activeJob()
+	j.Phase, j.TaskID, j.LaunchedAt = store.BackupLaunched, backupTaskID(j), g.clock
+	if err := g.store.PutBackupJob(context.Background(), j); err != nil {
+		t.Fatal(err)
+	}
+	g.mesos.setTask(framework.Task{ID: j.TaskID, State: mesos.TASK_UNREACHABLE})
+	g.clock = g.clock.Add(backupTimeout - time.Minute)
+	g.settle()
+	if g.activeJob() == nil {
+		t.Fatal("the backup was given up before its timeout")
+	}
+	g.clock = g.clock.Add(2 * time.Minute)
+	g.settle()
+	if f := g.cluster().Status.Backup.LastFailure; f == nil || f.ID != j.ID || !strings.Contains(f.Message, "killed") || !slices.Contains(g.mesos.kills, j.TaskID) {
+		t.Fatalf("status.backup.lastFailure = %+v, kills %v; want %s failed and its task killed", f, g.mesos.kills, j.ID)
 	}
 }

@@ -127,9 +127,9 @@ func validateRestore(path string, r *RestoreSpec) ErrorList {
 // PointInTimeLatest restores to the end of the archive.
 const PointInTimeLatest = "latest"
 
-var gtidListRE = regexp.MustCompile(`^[0-9]+-[0-9]+-[0-9]+(,[0-9]+-[0-9]+-[0-9]+)*$`)
+var gtidRE = regexp.MustCompile(`^[0-9]+-[0-9]+-[0-9]+$`)
 
-// ParsePointInTime reads spec.restore.pointInTime: a time, a GTID (list),
+// ParsePointInTime reads spec.restore.pointInTime: a time, one GTID,
 // "latest" or empty (no replay: both results zero).
 func ParsePointInTime(s string) (at *time.Time, gtid string, err error) {
 	if _, err := time.Parse(time.DateOnly, s); err == nil {
@@ -138,12 +138,12 @@ func ParsePointInTime(s string) (at *time.Time, gtid string, err error) {
 	switch {
 	case s == "" || s == PointInTimeLatest:
 		return nil, "", nil
-	case gtidListRE.MatchString(s):
+	case gtidRE.MatchString(s):
 		return nil, s, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return nil, "", fmt.Errorf(`want an RFC 3339 time such as 2026-11-26T04:05:00Z, a GTID such as 0-1-42, or "latest"`)
+		return nil, "", fmt.Errorf(`want an RFC 3339 time such as 2026-11-26T04:05:00Z, one GTID such as 0-1-42, or "latest"`)
 	}
 	t = t.UTC()
 	return &t, "", nil
@@ -186,6 +186,10 @@ func NextBackup(schedule string, t time.Time) (time.Time, bool) {
 }
 
 const destinationExamples = "e.g. hdfs://namenode:8020/mysos/backups or file:///var/lib/mysos/backups"
+
+// DestinationProblem says what is wrong with a backup destination URL, ""
+// if nothing.
+func DestinationProblem(s string) string { return destinationProblem(s) }
 
 // destinationProblem accepts hdfs://host[:port]/path (the host cannot be
 // left to an HDFS client configuration the executor may not have) and
