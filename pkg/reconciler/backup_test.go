@@ -46,6 +46,20 @@ func (g *rig) activeJob() *store.BackupJob {
 	return activeJob(jobs)
 }
 
+// launchFirstBackup lets the schedule fire once and stands in for the
+// launcher: the job gets a task.
+func (g *rig) launchFirstBackup() *store.BackupJob {
+	g.t.Helper()
+	g.clock = t0.Add(time.Hour + time.Second)
+	g.settle()
+	j := g.activeJob()
+	j.Phase, j.TaskID, j.LaunchedAt = store.BackupLaunched, backupTaskID(j), g.clock
+	if err := g.store.PutBackupJob(context.Background(), j); err != nil {
+		g.t.Fatal(err)
+	}
+	return j
+}
+
 // runBackup stands in for the launcher and the backup task: it launches
 // the active job and ends its task in state, with a manifest in the target
 // when the task finished.
@@ -168,13 +182,7 @@ func TestAFailedBackupIsVisibleAndTheNextFiringRetries(t *testing.T) {
 
 func TestAFinishedTaskWithoutManifestIsAFailedBackup(t *testing.T) {
 	g, _, target := newBackupRig(t)
-	g.clock = t0.Add(time.Hour + time.Second)
-	g.settle()
-	j := g.activeJob()
-	j.Phase, j.TaskID, j.LaunchedAt = store.BackupLaunched, backupTaskID(j), g.clock
-	if err := g.store.PutBackupJob(context.Background(), j); err != nil {
-		t.Fatal(err)
-	}
+	j := g.launchFirstBackup()
 	g.mesos.setTask(framework.Task{ID: j.TaskID, State: mesos.TASK_FINISHED})
 	g.settle()
 	if f := g.cluster().Status.Backup.LastFailure; f == nil || f.ID != j.ID {
@@ -318,13 +326,7 @@ func TestTheArchiverStreamsFromAReplicaAndMovesOffANewPrimary(t *testing.T) {
 
 func TestAStuckBackupIsKilledAndFailed(t *testing.T) {
 	g, _, _ := newBackupRig(t)
-	g.clock = t0.Add(time.Hour + time.Second)
-	g.settle()
-	j := g.activeJob()
-	j.Phase, j.TaskID, j.LaunchedAt = store.BackupLaunched, backupTaskID(j), g.clock
-	if err := g.store.PutBackupJob(context.Background(), j); err != nil {
-		t.Fatal(err)
-	}
+	j := g.launchFirstBackup()
 	g.mesos.setTask(framework.Task{ID: j.TaskID, State: mesos.TASK_UNREACHABLE})
 	g.clock = g.clock.Add(backupTimeout - time.Minute)
 	g.settle()
