@@ -51,6 +51,9 @@ func TestPointInTimeRestore(t *testing.T) {
 		got := getCluster(t, s, "shop")
 		return got.Status.CurrentPrimary != old.Name && readyTrue(got)
 	})
+	if m := scrapeMetrics(t, s); !strings.Contains(m, `mysos_operations_total{cluster="shop",kind="failover",namespace="default",result="completed"} 1`) {
+		t.Fatalf("/metrics does not count the failover:\n%s", m)
+	}
 	write(201, 300)
 	primary := openMySQL(t, getCluster(t, s, "shop").Status.Endpoints.Primary, "mysos_admin", adminPW)
 	atT, lastGTID := tableSum(t, primary), gtidBinlogPos(t, primary)

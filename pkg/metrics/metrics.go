@@ -7,6 +7,7 @@ package metrics
 
 import (
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,8 +17,12 @@ import (
 
 // Registry is a scheduler's metrics.
 type Registry struct {
-	reg     *prometheus.Registry
-	Backups *Backups
+	reg        *prometheus.Registry
+	Backups    *Backups
+	Clusters   *Clusters
+	Operations *Operations
+	Reconciles *Reconciles
+	queueLen   atomic.Pointer[func() int]
 }
 
 // New returns a registry with the Go and process collectors and Mysos'
@@ -25,7 +30,10 @@ type Registry struct {
 func New() *Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &Registry{reg: reg, Backups: newBackups(reg)}
+	r := &Registry{reg: reg, Backups: newBackups(reg), Clusters: newClusters(reg),
+		Operations: newOperations(reg), Reconciles: newReconciles(reg)}
+	r.registerQueueDepth()
+	return r
 }
 
 // Handler serves the registry in Prometheus' exposition format.

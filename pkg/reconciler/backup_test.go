@@ -339,3 +339,28 @@ func TestAStuckBackupIsKilledAndFailed(t *testing.T) {
 		t.Fatalf("status.backup.lastFailure = %+v, kills %v; want %s failed and its task killed", f, g.mesos.kills, j.ID)
 	}
 }
+
+// TestMetricsFollowTheClusterAndCountAFailover: /metrics shows the roles
+// and phase a pass observed, and a failover once it completes.
+func TestMetricsFollowTheClusterAndCountAFailover(t *testing.T) {
+	g, db := newFailoverRig(t)
+	reg := metrics.New()
+	g.r.ClusterMetrics, g.r.OperationMetrics = reg.Clusters, reg.Operations
+	g.settle()
+	m := scrape(t, reg)
+	for _, want := range []string{`mysos_cluster_phase{cluster="shop",namespace="default",phase="Running"} 1`,
+		`mysos_instance_role{cluster="shop",instance="shop-0",namespace="default",role="primary"} 1`,
+		`mysos_instance_role{cluster="shop",instance="shop-1",namespace="default",role="replica"} 1`} {
+		if !strings.Contains(m, want) {
+			t.Fatalf("/metrics lacks %s:\n%s", want, m)
+		}
+	}
+	writeAndReplicate(t, db, 3)
+	db.server(addr(0)).down = true
+	g.failTask(0, mesos.TASK_FAILED)
+	g.converge(db)
+	if m := scrape(t, reg); !strings.Contains(m, `mysos_operations_total{cluster="shop",kind="failover",namespace="default",result="completed"} 1`) ||
+		!strings.Contains(m, `mysos_operation_duration_seconds_count{kind="failover"} 1`) {
+		t.Fatalf("/metrics lacks the failover:\n%s", m)
+	}
+}

@@ -74,12 +74,16 @@ type ClusterReconciler struct {
 	// (the hold workload), and then roles are not managed.
 	Servers Servers
 	// Backups says where backups go; BackupMetrics, when set, counts them.
-	Backups         Backups
-	BackupMetrics   *metrics.Backups
-	RelaunchTimeout time.Duration
-	ReleaseTimeout  time.Duration
-	Log             *slog.Logger
-	Now             func() time.Time
+	Backups       Backups
+	BackupMetrics *metrics.Backups
+	// ClusterMetrics and OperationMetrics, when set, show what passes
+	// observe and the operations they end.
+	ClusterMetrics   *metrics.Clusters
+	OperationMetrics *metrics.Operations
+	RelaunchTimeout  time.Duration
+	ReleaseTimeout   time.Duration
+	Log              *slog.Logger
+	Now              func() time.Time
 
 	mu     sync.Mutex
 	killed map[string]time.Time // task id → when this process last sent KILL
@@ -233,6 +237,8 @@ func (r *ClusterReconciler) perform(ctx context.Context, cluster *spec.MySQLClus
 // under its name belongs to nobody and is killed.
 func (r *ClusterReconciler) reapOrphans(ctx context.Context, ns, name string) (Result, error) {
 	r.BackupMetrics.Forget(ns, name)
+	r.ClusterMetrics.Forget(ns, name)
+	r.OperationMetrics.Forget(ns, name)
 	for _, t := range r.Mesos.TasksWithPrefix(TaskIDPrefix(ns, name)) {
 		if t.Terminal() || r.recent(r.killed, t.ID, killRetry) {
 			continue

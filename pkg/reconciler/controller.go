@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/mysos-project/mysos/pkg/metrics"
 )
 
 // Result tells the controller when to reconcile a key again.
@@ -37,6 +39,8 @@ type Controller struct {
 	Queue      *Queue
 	Workers    int
 	Log        *slog.Logger
+	// Metrics, when set, times the passes.
+	Metrics *metrics.Reconciles
 
 	mu    sync.Mutex
 	known map[string]bool // every key seen, for ResyncAll
@@ -113,7 +117,9 @@ func (c *Controller) work(ctx context.Context) {
 func (c *Controller) reconcileOne(ctx context.Context, key string) {
 	ctx, cancel := context.WithTimeout(ctx, ReconcileTimeout)
 	defer cancel()
+	start := time.Now()
 	res, err := c.Reconciler.Reconcile(ctx, key)
+	c.Metrics.Pass(time.Since(start), err)
 	switch {
 	case err != nil:
 		c.Log.Warn("reconcile failed; retrying with backoff", "cluster", key, "err", err)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/mysos-project/mysos/pkg/metrics"
 	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
 )
@@ -49,7 +51,23 @@ func (r *ClusterReconciler) performOperation(ctx context.Context, c *spec.MySQLC
 		return err
 	}
 	r.recordEvent(ctx, c, w, a)
+	r.countOperation(c, w, a)
 	return nil
+}
+
+// countOperation counts an operation that this action ended.
+func (r *ClusterReconciler) countOperation(c *spec.MySQLCluster, w world, a action) {
+	op := c.Status.Operation
+	if op == nil {
+		return
+	}
+	kind := strings.ToLower(op.Kind)
+	switch {
+	case a.kind == actFinish:
+		r.OperationMetrics.Ended(c.Metadata.Namespace, c.Metadata.Name, kind, metrics.ResultCompleted, w.now.Sub(op.StartedAt))
+	case a.kind == actAbort && a.op == nil:
+		r.OperationMetrics.Ended(c.Metadata.Namespace, c.Metadata.Name, kind, metrics.ResultAborted, 0)
+	}
 }
 
 // writeOperation replaces status.operation with next, provided it is still

@@ -10,6 +10,7 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
+	"github.com/mysos-project/mysos/pkg/metrics"
 	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
 )
@@ -18,6 +19,7 @@ import (
 // stored one already says it.
 func (r *ClusterReconciler) writeStatus(ctx context.Context, c *spec.MySQLCluster, w world, mesosReason string) error {
 	want := decideStatus(w, mesosReason, c.Status.Phase)
+	r.ClusterMetrics.Observe(c.Metadata.Namespace, c.Metadata.Name, string(want.phase), int(want.readyReplicas), instanceMetrics(want))
 	if e, ok := endpointsOf(w); ok {
 		published, err := r.Store.PublishEndpoints(ctx, c.Metadata.Namespace, c.Metadata.Name, c.Metadata.UID, e)
 		if err != nil {
@@ -286,4 +288,24 @@ func endpointsOf(w world) (spec.Endpoints, bool) {
 		e.Replicas = append(e.Replicas, fmt.Sprintf("%s:%d", inst.Hostname, inst.Port))
 	}
 	return e, true
+}
+
+// instanceMetrics is what the metrics show of each instance.
+func instanceMetrics(d desiredStatus) []metrics.Instance {
+	out := make([]metrics.Instance, 0, len(d.instances))
+	for _, is := range d.instances {
+		m := metrics.Instance{Name: is.Name, Up: is.ReadOnly != nil, ReadOnly: is.ReadOnly != nil && *is.ReadOnly, Role: is.Role}
+		switch {
+		case slices.Contains(d.errant, is.Name):
+			m.Role = "errant"
+		case m.Role == "":
+			m.Role = "none"
+		}
+		if r := is.Replication; r != nil && r.SecondsBehind != nil {
+			lag := time.Duration(*r.SecondsBehind) * time.Second
+			m.Lag = &lag
+		}
+		out = append(out, m)
+	}
+	return out
 }

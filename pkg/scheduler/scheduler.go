@@ -59,7 +59,7 @@ type Options struct {
 	// Ready, when set, is called with the API's address once it serves.
 	Ready func(addr string)
 
-	backupMetrics *metrics.Backups
+	metrics *metrics.Registry
 }
 
 // Defaults for Options.
@@ -174,7 +174,7 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 		return err
 	}
 	reg := metrics.New()
-	o.backupMetrics = reg.Backups
+	o.metrics = reg
 	srv := &http.Server{Handler: withExtras(api, artifact, reg.Handler()), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
@@ -256,12 +256,15 @@ func runWhileLeader(ctx context.Context, st *store.Store, o Options, mesos *meso
 // configured, its launcher, and the reconciler.
 func leadTerm(ctx context.Context, st *store.Store, o Options, mesos *mesosState, log *slog.Logger) {
 	fwCfg := o.Mesos
-	rec := &reconciler.ClusterReconciler{Store: st, Mesos: mesos, Role: fwCfg.Role, Backups: o.Backups, BackupMetrics: o.backupMetrics,
+	rec := &reconciler.ClusterReconciler{Store: st, Mesos: mesos, Role: fwCfg.Role, Backups: o.Backups,
+		BackupMetrics: o.metrics.Backups, ClusterMetrics: o.metrics.Clusters, OperationMetrics: o.metrics.Operations,
 		RelaunchTimeout: o.RelaunchTimeout, Log: log.With("component", "reconciler")}
 	if o.Executor.Workload == taskspec.WorkloadMySQL {
 		rec.Servers = reconciler.MySQLServers{}
 	}
 	ctrl := reconciler.NewController(rec, 2, log)
+	ctrl.Metrics = o.metrics.Reconciles
+	o.metrics.QueueDepth(ctrl.Queue.Len)
 	var wg sync.WaitGroup
 	if len(fwCfg.Masters) == 0 {
 		mesos.set(nil, noMesos{})

@@ -1,0 +1,198 @@
+package metrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Clusters are what the reconciler last saw of each cluster and instance.
+type Clusters struct {
+	phase    *prometheus.GaugeVec
+	ready    *prometheus.GaugeVec
+	up       *prometheus.GaugeVec
+	readOnly *prometheus.GaugeVec
+	lag      *prometheus.GaugeVec
+	role     *prometheus.GaugeVec
+}
+
+// Phases a cluster can be in, so that every phase has a series (0 or 1).
+var Phases = []string{"Pending", "Creating", "Running", "Degraded", "Failed", "Deleting"}
+
+// Roles an instance can have, the values of the role label.
+var Roles = []string{"primary", "replica", "errant", "none"}
+
+func newClusters(reg prometheus.Registerer) *Clusters {
+	cluster := []string{"namespace", "cluster"}
+	instance := []string{"namespace", "cluster", "instance"}
+	c := &Clusters{
+		phase: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mysos_cluster_phase", Help: "1 for the phase a cluster is in, 0 for the others.",
+		}, append(cluster, "phase")),
+		ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mysos_cluster_ready_instances", Help: "Running instances below spec.replicas.",
+		}, cluster),
+		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mysos_instance_up", Help: "1 when the instance's mysqld answered the last observation.",
+		}, instance),
+		readOnly: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mysos_instance_read_only", Help: "1 when the instance's mysqld is read-only.",
+		}, instance),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mysos_instance_replication_lag_seconds", Help: "Seconds_Behind_Master of a replica whose replication threads run.",
+		}, instance),
+		role: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mysos_instance_role", Help: "1 for the role an instance has (primary, replica, errant, none), 0 for the others.",
+		}, append(instance, "role")),
+	}
+	reg.MustRegister(c.phase, c.ready, c.up, c.readOnly, c.lag, c.role)
+	return c
+}
+
+// Instance is what one observation said of an instance.
+type Instance struct {
+	Name     string
+	Up       bool
+	ReadOnly bool
+	Role     string
+	// Lag is nil when the instance is no replica or its threads stop.
+	Lag *time.Duration
+}
+
+// Observe records one pass's view of a cluster, replacing the instances
+// seen before (an instance gone loses its series).
+func (c *Clusters) Observe(ns, cluster, phase string, ready int, instances []Instance) {
+	if c == nil {
+		return
+	}
+	for _, p := range Phases {
+		c.phase.WithLabelValues(ns, cluster, p).Set(bool01(p == phase))
+	}
+	c.ready.WithLabelValues(ns, cluster).Set(float64(ready))
+	c.forgetInstances(ns, cluster)
+	for _, in := range instances {
+		c.up.WithLabelValues(ns, cluster, in.Name).Set(bool01(in.Up))
+		c.readOnly.WithLabelValues(ns, cluster, in.Name).Set(bool01(in.ReadOnly))
+		for _, r := range Roles {
+			c.role.WithLabelValues(ns, cluster, in.Name, r).Set(bool01(r == in.Role))
+		}
+		if in.Lag != nil {
+			c.lag.WithLabelValues(ns, cluster, in.Name).Set(in.Lag.Seconds())
+		}
+	}
+}
+
+func (c *Clusters) forgetInstances(ns, cluster string) {
+	labels := prometheus.Labels{"namespace": ns, "cluster": cluster}
+	for _, v := range []*prometheus.GaugeVec{c.up, c.readOnly, c.lag, c.role} {
+		v.DeletePartialMatch(labels)
+	}
+}
+
+// Forget drops a deleted cluster's series.
+func (c *Clusters) Forget(ns, cluster string) {
+	if c == nil {
+		return
+	}
+	labels := prometheus.Labels{"namespace": ns, "cluster": cluster}
+	c.phase.DeletePartialMatch(labels)
+	c.ready.DeletePartialMatch(labels)
+	c.forgetInstances(ns, cluster)
+}
+
+func bool01(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Operations count failovers and switchovers and time them.
+type Operations struct {
+	total    *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// Operation results, the values of the result label.
+const (
+	ResultCompleted = "completed"
+	ResultAborted   = "aborted"
+)
+
+func newOperations(reg prometheus.Registerer) *Operations {
+	o := &Operations{
+		total: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mysos_operations_total", Help: "Failovers and switchovers ended, by kind (failover, switchover) and result (completed, aborted).",
+		}, []string{"namespace", "cluster", "kind", "result"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "mysos_operation_duration_seconds", Help: "From the start of a failover or switchover to the new primary taking writes.",
+			Buckets: []float64{0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300},
+		}, []string{"kind"}),
+	}
+	reg.MustRegister(o.total, o.duration)
+	return o
+}
+
+// Ended counts an operation that ended; a completed one is timed.
+func (o *Operations) Ended(ns, cluster, kind, result string, took time.Duration) {
+	if o == nil {
+		return
+	}
+	o.total.WithLabelValues(ns, cluster, kind, result).Inc()
+	if result == ResultCompleted {
+		o.duration.WithLabelValues(kind).Observe(took.Seconds())
+	}
+}
+
+// Forget drops a deleted cluster's series.
+func (o *Operations) Forget(ns, cluster string) {
+	if o != nil {
+		o.total.DeletePartialMatch(prometheus.Labels{"namespace": ns, "cluster": cluster})
+	}
+}
+
+// Reconciles time the reconciler's passes.
+type Reconciles struct {
+	duration prometheus.Histogram
+	errors   prometheus.Counter
+}
+
+func newReconciles(reg prometheus.Registerer) *Reconciles {
+	r := &Reconciles{
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "mysos_reconcile_duration_seconds", Help: "How long one reconcile pass of a cluster takes.",
+			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 20},
+		}),
+		errors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mysos_reconcile_errors_total", Help: "Reconcile passes that failed (and are retried with backoff).",
+		}),
+	}
+	reg.MustRegister(r.duration, r.errors)
+	return r
+}
+
+// Pass records one pass.
+func (r *Reconciles) Pass(took time.Duration, err error) {
+	if r == nil {
+		return
+	}
+	r.duration.Observe(took.Seconds())
+	if err != nil {
+		r.errors.Inc()
+	}
+}
+
+// QueueDepth makes mysos_reconcile_queue_depth read length: the queue of
+// the current leadership term (each term has its own).
+func (r *Registry) QueueDepth(length func() int) { r.queueLen.Store(&length) }
+
+func (r *Registry) registerQueueDepth() {
+	r.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mysos_reconcile_queue_depth", Help: "Clusters waiting for a reconcile pass.",
+	}, func() float64 {
+		if f := r.queueLen.Load(); f != nil {
+			return float64((*f)())
+		}
+		return 0
+	}))
+}
