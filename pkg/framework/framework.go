@@ -27,6 +27,8 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpsched"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+
+	"github.com/mysos-project/mysos/pkg/metrics"
 )
 
 // IDStore persists the framework id (pkg/store keeps it in etcd).
@@ -67,6 +69,8 @@ type Config struct {
 	// OnUpdate, when set, is called with every task status update, after
 	// the task table has it and before it is acknowledged.
 	OnUpdate func(Task)
+	// Metrics, when set, counts what the framework sees of Mesos.
+	Metrics *metrics.Mesos
 }
 
 // Defaults for Config.
@@ -162,6 +166,7 @@ func (f *Framework) setState(subscribed bool, reason string) {
 	changed := f.subscribed != subscribed
 	f.subscribed, f.reason = subscribed, reason
 	f.mu.Unlock()
+	f.cfg.Metrics.Subscribed(subscribed)
 	if changed && f.cfg.OnStateChange != nil {
 		f.cfg.OnStateChange()
 	}

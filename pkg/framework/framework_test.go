@@ -3,13 +3,16 @@ package framework
 import (
 	"context"
 	"log/slog"
+	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mysos-project/mysos/internal/testutil"
 	"github.com/mysos-project/mysos/pkg/devcluster"
+	"github.com/mysos-project/mysos/pkg/metrics"
 )
 
 // memIDs is an in-memory IDStore.
@@ -196,3 +199,38 @@ func TestReportsWhyItIsNotSubscribed(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestMetricsCountTheSubscriptionAndOffers: the subscription shows in
+// mysos_mesos_subscribed, and offers nobody uses are counted declined.
+func TestMetricsCountTheSubscriptionAndOffers(t *testing.T) {
+	c := startCluster(t)
+	reg := metrics.New()
+	fw, err := New(Config{
+		Masters: []string{c.MasterURL()}, Role: "mysos", FailoverTimeout: time.Hour, Metrics: reg.Mesos,
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, CallTimeout: 5 * time.Second,
+	}, &memIDs{}, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runFramework(t, fw)
+	waitSubscribed(t, fw)
+	scrape := func() string {
+		rec := httptest.NewRecorder()
+		reg.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		return rec.Body.String()
+	}
+	if m := scrape(); !strings.Contains(m, "mysos_mesos_subscribed 1") {
+		t.Fatalf("a subscribed framework shows as not subscribed:\n%s", m)
+	}
+	// Revive asks for offers; nobody uses them.
+	if err := fw.Revive(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 20*time.Second, "an offer counted declined", func() bool {
+		return strings.Contains(scrape(), `mysos_mesos_offers_total{result="declined"}`)
+	})
+	r.stop()
+	if m := scrape(); !strings.Contains(m, "mysos_mesos_subscribed 0") {
+		t.Fatalf("a stopped framework shows as subscribed:\n%s", m)
+	}
+}

@@ -12,6 +12,8 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/events"
+
+	"github.com/mysos-project/mysos/pkg/metrics"
 )
 
 // declineFilter keeps offers away while Mysos has nothing to launch; SUPPRESS
@@ -101,6 +103,9 @@ func (f *Framework) subscribedEvent(ctx context.Context, caller calls.Caller, s 
 func (f *Framework) updateEvent(st mesos.TaskStatus) {
 	t := f.noteStatus(st)
 	f.log.Debug("task status", "task", t.ID, "state", t.State.String(), "reason", t.Reason, "message", t.Message)
+	if t.Terminal() {
+		f.cfg.Metrics.Ended(t.State.String(), t.Reason)
+	}
 	if f.cfg.OnUpdate != nil {
 		f.cfg.OnUpdate(t)
 	}
@@ -129,6 +134,7 @@ func (f *Framework) offersEvent(ctx context.Context, caller calls.Caller, offers
 			continue
 		}
 		f.noteLaunched(ops)
+		f.cfg.Metrics.Offers(metrics.OfferUsed, 1)
 		call := calls.Accept(calls.OfferOperations(ops).WithOffers(o.ID)).With(calls.RefuseSeconds(filter))
 		if err := calls.CallNoData(ctx, caller, call); err != nil {
 			// The launched tasks stay TASK_STAGING in the table; the
@@ -136,6 +142,7 @@ func (f *Framework) offersEvent(ctx context.Context, caller calls.Caller, offers
 			f.log.Warn("accept failed", "offer", o.ID.Value, "agent", o.AgentID.Value, "err", err)
 		}
 	}
+	f.cfg.Metrics.Offers(metrics.OfferDeclined, len(decline))
 	if len(decline) > 0 {
 		if err := calls.CallNoData(ctx, caller, calls.Decline(decline...).With(calls.RefuseSeconds(filter))); err != nil {
 			return fmt.Errorf("decline: %w", err)

@@ -116,6 +116,7 @@ func (f *Framework) noteLaunched(ops []mesos.Offer_Operation) {
 		if op.Type != mesos.Offer_Operation_LAUNCH || op.Launch == nil {
 			continue
 		}
+		f.cfg.Metrics.Launched(len(op.Launch.TaskInfos))
 		for _, ti := range op.Launch.TaskInfos {
 			f.tasks[ti.TaskID.Value] = Task{ID: ti.TaskID.Value, AgentID: ti.AgentID.Value,
 				State: mesos.TASK_STAGING, Message: "launch sent to the master", Updated: time.Now()}
@@ -146,6 +147,7 @@ func (f *Framework) Kill(ctx context.Context, taskID, agentID string) error {
 	if err != nil {
 		return err
 	}
+	f.cfg.Metrics.Killed()
 	return c.call(ctx, calls.Kill(taskID, agentID))
 }
 

@@ -22,6 +22,7 @@ type Registry struct {
 	Clusters   *Clusters
 	Operations *Operations
 	Reconciles *Reconciles
+	Mesos      *Mesos
 	queueLen   atomic.Pointer[func() int]
 }
 
@@ -31,7 +32,7 @@ func New() *Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r := &Registry{reg: reg, Backups: newBackups(reg), Clusters: newClusters(reg),
-		Operations: newOperations(reg), Reconciles: newReconciles(reg)}
+		Operations: newOperations(reg), Reconciles: newReconciles(reg), Mesos: newMesos(reg)}
 	r.registerQueueDepth()
 	return r
 }

@@ -271,6 +271,7 @@ func leadTerm(ctx context.Context, st *store.Store, o Options, mesos *mesosState
 	} else {
 		var fw *framework.Framework
 		fwCfg.OnStateChange = ctrl.ResyncAll
+		fwCfg.Metrics = o.metrics.Mesos
 		fwCfg.OnUpdate = func(t framework.Task) {
 			if key, ok := reconciler.ClusterOfTask(t.ID); ok {
 				ctrl.Queue.Add(key)
