@@ -23,6 +23,7 @@ type Registry struct {
 	Operations *Operations
 	Reconciles *Reconciles
 	Mesos      *Mesos
+	Etcd       *Etcd
 	queueLen   atomic.Pointer[func() int]
 }
 
@@ -32,7 +33,7 @@ func New() *Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r := &Registry{reg: reg, Backups: newBackups(reg), Clusters: newClusters(reg),
-		Operations: newOperations(reg), Reconciles: newReconciles(reg), Mesos: newMesos(reg)}
+		Operations: newOperations(reg), Reconciles: newReconciles(reg), Mesos: newMesos(reg), Etcd: newEtcd(reg)}
 	r.registerQueueDepth()
 	return r
 }

@@ -1,11 +1,14 @@
 package metrics
 
 import (
+	"context"
 	"errors"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
 )
 
 func scrape(t *testing.T, r *Registry) string {
@@ -67,4 +70,16 @@ func TestNilMetricsDoNothing(t *testing.T) {
 	o.Ended("a", "b", "failover", ResultCompleted, time.Second)
 	p.Pass(time.Second, nil)
 	b.Finished("a", "b", ResultSucceeded)
+}
+
+func TestEtcdRequestsAreTimedByMethod(t *testing.T) {
+	r := New()
+	call := r.Etcd.Interceptor()
+	invoke := func(context.Context, string, any, any, *grpc.ClientConn, ...grpc.CallOption) error { return nil }
+	if err := call(context.Background(), "/etcdserverpb.KV/Range", nil, nil, nil, invoke); err != nil {
+		t.Fatal(err)
+	}
+	if got := scrape(t, r); !strings.Contains(got, `mysos_etcd_request_duration_seconds_count{code="OK",method="Range"} 1`) {
+		t.Fatalf("the Range call is not timed:\n%s", got)
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
 
 	"github.com/mysos-project/mysos/pkg/apiserver"
 	"github.com/mysos-project/mysos/pkg/client"
@@ -113,7 +114,9 @@ func Run(ctx context.Context, o Options) error {
 		endpoints = embedded.Endpoints()
 		log.Info("embedded etcd started", "dir", filepath.Join(o.DataDir, "etcd"), "endpoints", endpoints)
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: dialTimeout, Logger: nil})
+	o.metrics = metrics.New()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: dialTimeout, Logger: nil,
+		DialOptions: []grpc.DialOption{grpc.WithUnaryInterceptor(o.metrics.Etcd.Interceptor())}})
 	if err != nil {
 		return fmt.Errorf("connect to etcd %v: %w", endpoints, err)
 	}
@@ -123,6 +126,9 @@ func Run(ctx context.Context, o Options) error {
 }
 
 func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) error {
+	if o.metrics == nil {
+		o.metrics = metrics.New()
+	}
 	tokenFile := o.TokenFile
 	if tokenFile == "" {
 		tokenFile = filepath.Join(o.DataDir, "token")
@@ -173,9 +179,7 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 	if err != nil {
 		return err
 	}
-	reg := metrics.New()
-	o.metrics = reg
-	srv := &http.Server{Handler: withExtras(api, artifact, reg.Handler()), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	srv := &http.Server{Handler: withExtras(api, artifact, o.metrics.Handler()), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
 	wg.Go(func() { serveErr <- srv.Serve(ln) })
