@@ -20,7 +20,7 @@ import (
 func main() {
 	cfg := devcluster.Config{}
 	var fast bool
-	var logLevel string
+	var logLevel, logFormat string
 	t := devcluster.DefaultTimeouts()
 	cmd := &cobra.Command{
 		Use:   "mysos-devcluster",
@@ -41,7 +41,7 @@ CPU and memory. See docs/devcluster.md.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := logging.New(logLevel)
+			log, err := logging.New(logLevel, logFormat)
 			if err != nil {
 				return err
 			}
@@ -93,6 +93,7 @@ CPU and memory. See docs/devcluster.md.`,
 	f.DurationVar(&t.MasterRecovery, "master-recovery", t.MasterRecovery, "time a new leading master answers 503 to scheduler calls (0: none)")
 	f.DurationVar(&t.OfferTimeout, "offer-timeout", t.OfferTimeout, "rescind offers held longer (0: never)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", "text", "text, or json (one object per line)")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := cmd.ExecuteContext(ctx)

@@ -26,7 +26,7 @@ var version = "dev"
 
 func main() {
 	var o scheduler.Options
-	var endpoints, logLevel, secretFile string
+	var endpoints, logLevel, logFormat, secretFile string
 	cmd := &cobra.Command{
 		Use:   "mysos-scheduler",
 		Short: "Run the Mysos scheduler: REST API, cluster store and reconciler",
@@ -40,7 +40,7 @@ through the mysosctl.yaml written next to it.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := logging.New(logLevel)
+			log, err := logging.New(logLevel, logFormat)
 			if err != nil {
 				return err
 			}
@@ -91,6 +91,7 @@ through the mysosctl.yaml written next to it.`,
 	f.Float64Var(&o.Backups.SegmentSeconds, "binlog-segment-seconds", reconciler.DefaultSegmentSeconds, "how often the binlog archiver ships what it received (spec.backup.binlogArchiving): the most a point-in-time restore can miss of the archive's tail")
 	f.DurationVar(&o.RelaunchTimeout, "relaunch-timeout", reconciler.DefaultRelaunchTimeout, "how long a failed instance waits for an offer from its own agent (where its volume is) before it moves to another")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", "text", "text, or json (one object per line)")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := cmd.ExecuteContext(ctx)

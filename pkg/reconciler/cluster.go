@@ -133,7 +133,8 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, key string) (Result, 
 		if !subscribed && !worksWithoutMesos(a.kind) {
 			continue // the subscription's return requeues every cluster
 		}
-		r.logger().Info("reconcile", "cluster", key, "action", string(a.kind), "instance", instanceName(a.inst), "why", a.why)
+		r.logger().Info("reconcile", "cluster", key, "action", string(a.kind), "instance", instanceName(a.inst),
+			"operation", actionOperation(c, a), "why", a.why)
 		if err := r.perform(ctx, c, w, a); err != nil {
 			return Result{}, fmt.Errorf("%s: %w", a, err)
 		}
@@ -293,6 +294,20 @@ func orDefault(d, def time.Duration) time.Duration {
 		return d
 	}
 	return def
+}
+
+// actionOperation is the failover or switchover (or backup) an action
+// belongs to, for the log; "" for none.
+func actionOperation(c *spec.MySQLCluster, a action) string {
+	switch {
+	case a.op != nil:
+		return a.op.ID
+	case a.job != nil:
+		return "backup-" + a.job.ID
+	case c.Status.Operation != nil:
+		return c.Status.Operation.ID
+	}
+	return ""
 }
 
 func instanceName(inst *store.Instance) string {
