@@ -2,8 +2,11 @@ package metrics
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -81,5 +84,94 @@ func TestEtcdRequestsAreTimedByMethod(t *testing.T) {
 	}
 	if got := scrape(t, r); !strings.Contains(got, `mysos_etcd_request_duration_seconds_count{code="OK",method="Range"} 1`) {
 		t.Fatalf("the Range call is not timed:\n%s", got)
+	}
+}
+
+// allNames observes every metric once and returns the names the registry
+// serves.
+func allNames(t *testing.T) map[string]bool {
+	t.Helper()
+	r := New()
+	lag := time.Second
+	r.Clusters.Observe("ns", "c", "Running", 1, []Instance{{Name: "c-0", Up: true, Role: "replica", Lag: &lag}})
+	r.Operations.Ended("ns", "c", "failover", ResultCompleted, time.Second)
+	r.Reconciles.Pass(time.Millisecond, errors.New("x"))
+	r.Backups.Finished("ns", "c", ResultSucceeded)
+	r.Backups.Last("ns", "c", time.Now(), time.Second, 1)
+	r.Mesos.Subscribed(true)
+	r.Mesos.Offers(OfferUsed, 1)
+	r.Mesos.Launched(1)
+	r.Mesos.Killed()
+	r.Mesos.Ended("TASK_FAILED", "REASON_X")
+	invoke := func(context.Context, string, any, any, *grpc.ClientConn, ...grpc.CallOption) error { return nil }
+	_ = r.Etcd.Interceptor()(context.Background(), "/etcdserverpb.KV/Range", nil, nil, nil, invoke)
+	families, err := r.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, f := range families {
+		names[f.GetName()] = true
+	}
+	return names
+}
+
+var metricName = regexp.MustCompile(`mysos_[a-z0-9_]+`)
+
+// TestTheDashboardAndTheDocsNameRealMetrics: every query of the Grafana
+// dashboard names a metric Mysos serves, and docs/metrics.md lists every
+// metric it serves.
+func TestTheDashboardAndTheDocsNameRealMetrics(t *testing.T) {
+	names := allNames(t)
+	raw, err := os.ReadFile("../../examples/monitoring/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+		Templating struct {
+			List []struct {
+				Query any `json:"query"`
+			} `json:"list"`
+		} `json:"templating"`
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("the dashboard is not valid JSON: %v", err)
+	}
+	var exprs []string
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			exprs = append(exprs, tg.Expr)
+		}
+	}
+	for _, v := range dash.Templating.List {
+		if q, ok := v.Query.(string); ok {
+			exprs = append(exprs, q)
+		}
+	}
+	if len(exprs) < 10 {
+		t.Fatalf("only %d queries in the dashboard", len(exprs))
+	}
+	for _, e := range exprs {
+		for _, m := range metricName.FindAllString(e, -1) {
+			base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(m, "_bucket"), "_count"), "_sum")
+			if !names[base] {
+				t.Errorf("the dashboard queries %s (%q), which Mysos does not serve", m, e)
+			}
+		}
+	}
+	doc, err := os.ReadFile("../../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range names {
+		if strings.HasPrefix(name, "mysos_") && !strings.Contains(string(doc), "`"+name+"`") {
+			t.Errorf("docs/metrics.md does not list %s", name)
+		}
 	}
 }
