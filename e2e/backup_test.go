@@ -147,6 +147,7 @@ func TestBackupAndRestore(t *testing.T) {
 		for _, want := range []string{`mysos_backups_total{cluster="shop",namespace="default",result="failed"} 2`,
 			`mysos_cluster_phase{cluster="shop",namespace="default",phase="Running"} 1`, `mysos_reconcile_duration_seconds_count`,
 			`mysos_mesos_subscribed 1`, `mysos_etcd_request_duration_seconds_count{code="OK",method="Txn"}`,
+			`mysos_mysql_questions_total{cluster="shop",instance="shop-1",namespace="default"}`,
 			`mysos_backups_total{cluster="shop",namespace="default",result="succeeded"} 3`, `mysos_backup_last_success_timestamp_seconds{cluster="shop",namespace="default"}`} {
 			if !strings.Contains(m, want) {
 				t.Fatalf("/metrics lacks %s:\n%s", want, m)

@@ -24,6 +24,7 @@ type Registry struct {
 	Reconciles *Reconciles
 	Mesos      *Mesos
 	Etcd       *Etcd
+	Servers    *Servers
 	queueLen   atomic.Pointer[func() int]
 }
 
@@ -33,7 +34,7 @@ func New() *Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r := &Registry{reg: reg, Backups: newBackups(reg), Clusters: newClusters(reg),
-		Operations: newOperations(reg), Reconciles: newReconciles(reg), Mesos: newMesos(reg), Etcd: newEtcd(reg)}
+		Operations: newOperations(reg), Reconciles: newReconciles(reg), Mesos: newMesos(reg), Etcd: newEtcd(reg), Servers: newServers(reg)}
 	r.registerQueueDepth()
 	return r
 }

@@ -32,6 +32,7 @@ func TestMetricsShowWhatWasObservedAndForgetDeletedClusters(t *testing.T) {
 	r.Reconciles.Pass(time.Millisecond, errors.New("boom"))
 	r.QueueDepth(func() int { return 4 })
 	r.Backups.Finished("default", "shop", ResultFailed)
+	r.Servers.Observe("default", "shop", map[string]map[string]float64{"shop-0": {"Threads_connected": 5, "Questions": 42}})
 	got := scrape(t, r)
 	for _, want := range []string{
 		`mysos_cluster_phase{cluster="shop",namespace="default",phase="Running"} 1`,
@@ -46,6 +47,9 @@ func TestMetricsShowWhatWasObservedAndForgetDeletedClusters(t *testing.T) {
 		`mysos_reconcile_queue_depth 4`,
 		`mysos_backups_total{cluster="shop",namespace="default",result="failed"} 1`,
 		`go_goroutines`, `process_resident_memory_bytes`,
+		`mysos_mysql_threads_connected{cluster="shop",instance="shop-0",namespace="default"} 5`,
+		`# TYPE mysos_mysql_questions_total counter`,
+		`mysos_mysql_questions_total{cluster="shop",instance="shop-0",namespace="default"} 42`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("/metrics lacks %s", want)
@@ -59,6 +63,7 @@ func TestMetricsShowWhatWasObservedAndForgetDeletedClusters(t *testing.T) {
 	r.Clusters.Forget("default", "shop")
 	r.Operations.Forget("default", "shop")
 	r.Backups.Forget("default", "shop")
+	r.Servers.Forget("default", "shop")
 	if got := scrape(t, r); strings.Contains(got, `cluster="shop"`) {
 		t.Errorf("series of a deleted cluster remain:\n%s", got)
 	}
@@ -98,6 +103,11 @@ func allNames(t *testing.T) map[string]bool {
 	r.Reconciles.Pass(time.Millisecond, errors.New("x"))
 	r.Backups.Finished("ns", "c", ResultSucceeded)
 	r.Backups.Last("ns", "c", time.Now(), time.Second, 1)
+	values := map[string]float64{}
+	for _, v := range r.Servers.VariableNames() {
+		values[v] = 1
+	}
+	r.Servers.Observe("ns", "c", map[string]map[string]float64{"c-0": values})
 	r.Mesos.Subscribed(true)
 	r.Mesos.Offers(OfferUsed, 1)
 	r.Mesos.Launched(1)

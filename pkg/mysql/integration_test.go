@@ -153,6 +153,9 @@ func (c *cluster) testReplication(t *testing.T) {
 	if st.Replica != nil || st.ReadOnly || st.GTIDExecuted.IsEmpty() {
 		t.Errorf("primary status %+v", st)
 	}
+	if len(st.Counters) != len(mysql.CounterNames) || st.Counters["Threads_connected"] < 1 || st.Counters["Questions"] < 1 || st.Counters["Innodb_buffer_pool_pages_total"] < 1 {
+		t.Errorf("primary counters %v; want every one of %v, with a connection, questions and buffer pool pages", st.Counters, mysql.CounterNames)
+	}
 
 	// Again, with the same source: nothing breaks.
 	must(t, c.srv[1].ReplicateFrom(ctx, c.nodes[0].Source()))

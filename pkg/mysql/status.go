@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Status is what Mysos reads from a server to decide its role.
@@ -16,6 +17,17 @@ type Status struct {
 	Replica      *ReplicaStatus // nil when not configured as a replica
 	Version      string
 	ServerID     uint32
+	// Counters are the server's own status variables Mysos shows as
+	// metrics, by name (Threads_connected, Questions, ...).
+	Counters map[string]float64
+}
+
+// CounterNames are the status variables Status reads into Counters; MariaDB
+// and MySQL name them alike.
+var CounterNames = []string{
+	"Threads_connected", "Threads_running", "Questions", "Slow_queries", "Aborted_connects",
+	"Innodb_buffer_pool_pages_total", "Innodb_buffer_pool_pages_data", "Innodb_buffer_pool_pages_dirty",
+	"Innodb_buffer_pool_read_requests", "Innodb_buffer_pool_reads",
 }
 
 // ReplicaStatus is the part of SHOW SLAVE/REPLICA STATUS Mysos uses.
@@ -83,10 +95,37 @@ func (s *Server) Status(ctx context.Context) (Status, error) {
 		if st.GTIDExecuted, err = s.executed(ctx, c); err != nil {
 			return err
 		}
-		st.Replica, _, err = s.replica(ctx, c)
+		if st.Replica, _, err = s.replica(ctx, c); err != nil {
+			return err
+		}
+		st.Counters, err = s.counters(ctx, c)
 		return err
 	})
 	return st, err
+}
+
+// counters reads CounterNames in one statement.
+func (s *Server) counters(ctx context.Context, c *sql.Conn) (map[string]float64, error) {
+	q := "SHOW GLOBAL STATUS WHERE Variable_name IN ('" + strings.Join(CounterNames, "','") + "')"
+	rows, err := c.QueryContext(ctx, q)
+	if err != nil {
+		return nil, s.fail("status counters", err)
+	}
+	defer rows.Close()
+	out := map[string]float64{}
+	for rows.Next() {
+		var name, value string
+		if err := rows.Scan(&name, &value); err != nil {
+			return nil, s.fail("status counters", err)
+		}
+		if v, err := strconv.ParseFloat(value, 64); err == nil {
+			out[name] = v
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("status counters", err)
+	}
+	return out, nil
 }
 
 // GTIDExecuted is every transaction the server's data holds: the flavour's

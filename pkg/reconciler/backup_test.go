@@ -14,6 +14,7 @@ import (
 	"github.com/mysos-project/mysos/pkg/backup"
 	"github.com/mysos-project/mysos/pkg/framework"
 	"github.com/mysos-project/mysos/pkg/metrics"
+	"github.com/mysos-project/mysos/pkg/mysql"
 	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
 )
@@ -354,6 +355,9 @@ func TestMetricsFollowTheClusterAndCountAFailover(t *testing.T) {
 		if !strings.Contains(m, want) {
 			t.Fatalf("/metrics lacks %s:\n%s", want, m)
 		}
+	}
+	if got, want := slices.Sorted(slices.Values(reg.Servers.VariableNames())), slices.Sorted(slices.Values(mysql.CounterNames)); !slices.Equal(got, want) {
+		t.Fatalf("the metrics show %v; Status reads %v", got, want)
 	}
 	writeAndReplicate(t, db, 3)
 	db.server(addr(0)).down = true

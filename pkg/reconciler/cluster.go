@@ -80,6 +80,7 @@ type ClusterReconciler struct {
 	// observe and the operations they end.
 	ClusterMetrics   *metrics.Clusters
 	OperationMetrics *metrics.Operations
+	ServerMetrics    *metrics.Servers
 	RelaunchTimeout  time.Duration
 	ReleaseTimeout   time.Duration
 	Log              *slog.Logger
@@ -240,6 +241,7 @@ func (r *ClusterReconciler) reapOrphans(ctx context.Context, ns, name string) (R
 	r.BackupMetrics.Forget(ns, name)
 	r.ClusterMetrics.Forget(ns, name)
 	r.OperationMetrics.Forget(ns, name)
+	r.ServerMetrics.Forget(ns, name)
 	for _, t := range r.Mesos.TasksWithPrefix(TaskIDPrefix(ns, name)) {
 		if t.Terminal() || r.recent(r.killed, t.ID, killRetry) {
 			continue

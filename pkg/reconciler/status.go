@@ -20,6 +20,7 @@ import (
 func (r *ClusterReconciler) writeStatus(ctx context.Context, c *spec.MySQLCluster, w world, mesosReason string) error {
 	want := decideStatus(w, mesosReason, c.Status.Phase)
 	r.ClusterMetrics.Observe(c.Metadata.Namespace, c.Metadata.Name, string(want.phase), int(want.readyReplicas), instanceMetrics(want))
+	r.ServerMetrics.Observe(c.Metadata.Namespace, c.Metadata.Name, serverCounters(w))
 	if e, ok := endpointsOf(w); ok {
 		published, err := r.Store.PublishEndpoints(ctx, c.Metadata.Namespace, c.Metadata.Name, c.Metadata.UID, e)
 		if err != nil {
@@ -306,6 +307,17 @@ func instanceMetrics(d desiredStatus) []metrics.Instance {
 			m.Lag = &lag
 		}
 		out = append(out, m)
+	}
+	return out
+}
+
+// serverCounters are the status counters each answering mysqld reported.
+func serverCounters(w world) map[string]map[string]float64 {
+	out := map[string]map[string]float64{}
+	for _, inst := range w.instances {
+		if v, ok := w.servers[inst.Ordinal]; ok && v.err == nil && len(v.status.Counters) > 0 {
+			out[inst.Name()] = v.status.Counters
+		}
 	}
 	return out
 }

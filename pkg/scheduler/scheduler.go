@@ -262,6 +262,7 @@ func leadTerm(ctx context.Context, st *store.Store, o Options, mesos *mesosState
 	fwCfg := o.Mesos
 	rec := &reconciler.ClusterReconciler{Store: st, Mesos: mesos, Role: fwCfg.Role, Backups: o.Backups,
 		BackupMetrics: o.metrics.Backups, ClusterMetrics: o.metrics.Clusters, OperationMetrics: o.metrics.Operations,
+		ServerMetrics:   o.metrics.Servers,
 		RelaunchTimeout: o.RelaunchTimeout, Log: log.With("component", "reconciler")}
 	if o.Executor.Workload == taskspec.WorkloadMySQL {
 		rec.Servers = reconciler.MySQLServers{}
