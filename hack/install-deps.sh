@@ -19,6 +19,7 @@ declare -A packages=(
   [mariabackup]=mariadb-backup
   [javac]=openjdk-17-jdk-headless
   [mvn]=maven
+  [prometheus]=prometheus   # the metrics e2e runs its own on loopback
 )
 
 missing=()
