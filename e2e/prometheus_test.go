@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/mysos-project/mysos/internal/testutil"
 )
 
@@ -21,7 +23,8 @@ import (
 // on loopback by the test, scrapes a scheduler running a live cluster; its
 // HTTP API returns the cluster's phase and the replicas' replication lag,
 // and after a failover (kill -9 of the primary's mysqld) the failover
-// counter has risen.
+// counter has risen. Then the status page, in headless Chromium, shows the
+// cluster, its roles and the failover.
 func TestPrometheusScrapesTheScheduler(t *testing.T) {
 	testutil.RequireBinary(t, "mariadb-install-db", "apt-get install -y mariadb-server")
 	testutil.RequireBinary(t, "prometheus", "apt-get install -y prometheus")
@@ -42,6 +45,60 @@ func TestPrometheusScrapesTheScheduler(t *testing.T) {
 	testutil.WaitFor(t, 90*time.Second, "Prometheus to count the failover", func() bool {
 		return promValue(t, prom, `sum(mysos_operations_total{cluster="shop",kind="failover",result="completed"})`) == "1"
 	})
+	waitReady(t, s)
+	t.Run("StatusPageInChromium", func(t *testing.T) { testStatusPage(t, s) })
+}
+
+// testStatusPage loads the scheduler's status page in headless Chromium
+// (Debian's), checks what a person would read there after the failover,
+// and takes a screenshot.
+func testStatusPage(t *testing.T, s *scheduler) {
+	testutil.RequireBinary(t, "chromium", "apt-get install -y chromium")
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath("chromium"), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()))
+	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(alloc)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Navigate("http://"+s.addr+"/")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.WaitVisible("#clusters")); err != nil {
+		t.Fatal(err)
+	}
+	title, err := chromedp.Run(ctx, chromedp.Title())
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := chromedp.Run(ctx, chromedp.Text("body"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	primary := getCluster(t, s, "shop").Status.CurrentPrimary
+	for _, want := range []string{"default/shop", "Running", primary, "primary", "replica", "FailoverCompleted"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the status page does not show %q:\n%s", want, text)
+		}
+	}
+	if !strings.Contains(title, "1 cluster") {
+		t.Errorf("title %q", title)
+	}
+	dir := os.Getenv("MYSOS_E2E_ARTIFACTS") // to keep the screenshot
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	path := filepath.Join(dir, "status.png")
+	if len(shot) < 1000 || os.WriteFile(path, shot, 0o644) != nil {
+		t.Fatalf("screenshot of %d bytes", len(shot))
+	}
+	t.Logf("status page screenshot: %s (%d bytes)", path, len(shot))
 }
 
 // startPrometheus runs Prometheus on a loopback port, scraping the

@@ -20,6 +20,7 @@ declare -A packages=(
   [javac]=openjdk-17-jdk-headless
   [mvn]=maven
   [prometheus]=prometheus   # the metrics e2e runs its own on loopback
+  [chromium]=chromium       # the status page test drives it headless
 )
 
 missing=()

@@ -85,6 +85,7 @@ func New(cfg Config) (*Server, error) {
 }
 
 func (s *Server) routes() {
+	s.mux.HandleFunc("GET /{$}", s.statusPageHandler)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /version", s.version)
