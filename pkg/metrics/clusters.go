@@ -13,7 +13,10 @@ type Clusters struct {
 	up       *prometheus.GaugeVec
 	readOnly *prometheus.GaugeVec
 	lag      *prometheus.GaugeVec
+	gtidLag  *prometheus.GaugeVec
+	threads  *prometheus.GaugeVec
 	role     *prometheus.GaugeVec
+	states   *prometheus.GaugeVec
 }
 
 // Phases a cluster can be in, so that every phase has a series (0 or 1).
@@ -41,11 +44,20 @@ func newClusters(reg prometheus.Registerer) *Clusters {
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "mysos_instance_replication_lag_seconds", Help: "Seconds_Behind_Master of a replica whose replication threads run.",
 		}, instance),
+		gtidLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mysos_instance_gtid_lag_transactions", Help: "Transactions the primary executed that a replica has not (GTID domain 0).",
+		}, instance),
+		threads: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mysos_instance_replication_thread_running", Help: "1 when a replica's replication thread (io or sql) runs.",
+		}, append(instance, "thread")),
+		states: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mysos_cluster_instances", Help: "A cluster's instances by the state of their Mesos task (Pending before a launch).",
+		}, append(cluster, "state")),
 		role: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "mysos_instance_role", Help: "1 for the role an instance has (primary, replica, errant, none), 0 for the others.",
 		}, append(instance, "role")),
 	}
-	reg.MustRegister(c.phase, c.ready, c.up, c.readOnly, c.lag, c.role)
+	reg.MustRegister(c.phase, c.ready, c.up, c.readOnly, c.lag, c.gtidLag, c.threads, c.role, c.states)
 	return c
 }
 
@@ -57,6 +69,13 @@ type Instance struct {
 	Role     string
 	// Lag is nil when the instance is no replica or its threads stop.
 	Lag *time.Duration
+	// GTIDLag is how many transactions it lacks of the primary's, nil when
+	// unknown or for the primary.
+	GTIDLag *uint64
+	// IORunning and SQLRunning, for a replica (Replica set).
+	Replica, IORunning, SQLRunning bool
+	// State is its Mesos task state, or Pending.
+	State string
 }
 
 // Observe records one pass's view of a cluster, replacing the instances
@@ -70,7 +89,21 @@ func (c *Clusters) Observe(ns, cluster, phase string, ready int, instances []Ins
 	}
 	c.ready.WithLabelValues(ns, cluster).Set(float64(ready))
 	c.forgetInstances(ns, cluster)
+	states := map[string]int{}
 	for _, in := range instances {
+		states[in.State]++
+	}
+	for state, n := range states {
+		c.states.WithLabelValues(ns, cluster, state).Set(float64(n))
+	}
+	for _, in := range instances {
+		if in.GTIDLag != nil {
+			c.gtidLag.WithLabelValues(ns, cluster, in.Name).Set(float64(*in.GTIDLag))
+		}
+		if in.Replica {
+			c.threads.WithLabelValues(ns, cluster, in.Name, "io").Set(bool01(in.IORunning))
+			c.threads.WithLabelValues(ns, cluster, in.Name, "sql").Set(bool01(in.SQLRunning))
+		}
 		c.up.WithLabelValues(ns, cluster, in.Name).Set(bool01(in.Up))
 		c.readOnly.WithLabelValues(ns, cluster, in.Name).Set(bool01(in.ReadOnly))
 		for _, r := range Roles {
@@ -84,7 +117,7 @@ func (c *Clusters) Observe(ns, cluster, phase string, ready int, instances []Ins
 
 func (c *Clusters) forgetInstances(ns, cluster string) {
 	labels := prometheus.Labels{"namespace": ns, "cluster": cluster}
-	for _, v := range []*prometheus.GaugeVec{c.up, c.readOnly, c.lag, c.role} {
+	for _, v := range []*prometheus.GaugeVec{c.up, c.readOnly, c.lag, c.gtidLag, c.threads, c.role, c.states} {
 		v.DeletePartialMatch(labels)
 	}
 }

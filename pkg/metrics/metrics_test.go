@@ -98,7 +98,9 @@ func allNames(t *testing.T) map[string]bool {
 	t.Helper()
 	r := New()
 	lag := time.Second
-	r.Clusters.Observe("ns", "c", "Running", 1, []Instance{{Name: "c-0", Up: true, Role: "replica", Lag: &lag}})
+	behind := uint64(2)
+	r.Clusters.Observe("ns", "c", "Running", 1, []Instance{{Name: "c-0", Up: true, Role: "replica", Lag: &lag, GTIDLag: &behind,
+		Replica: true, IORunning: true, SQLRunning: true, State: "TASK_RUNNING"}})
 	r.Operations.Ended("ns", "c", "failover", ResultCompleted, time.Second)
 	r.Reconciles.Pass(time.Millisecond, errors.New("x"))
 	r.Backups.Finished("ns", "c", ResultSucceeded)

@@ -347,11 +347,15 @@ func TestMetricsFollowTheClusterAndCountAFailover(t *testing.T) {
 	g, db := newFailoverRig(t)
 	reg := metrics.New()
 	g.r.ClusterMetrics, g.r.OperationMetrics = reg.Clusters, reg.Operations
+	writeAndReplicate(t, db, 3)
 	g.settle()
 	m := scrape(t, reg)
 	for _, want := range []string{`mysos_cluster_phase{cluster="shop",namespace="default",phase="Running"} 1`,
 		`mysos_instance_role{cluster="shop",instance="shop-0",namespace="default",role="primary"} 1`,
-		`mysos_instance_role{cluster="shop",instance="shop-1",namespace="default",role="replica"} 1`} {
+		`mysos_instance_role{cluster="shop",instance="shop-1",namespace="default",role="replica"} 1`,
+		`mysos_instance_gtid_lag_transactions{cluster="shop",instance="shop-1",namespace="default"} 0`,
+		`mysos_instance_replication_thread_running{cluster="shop",instance="shop-2",namespace="default",thread="io"} 1`,
+		`mysos_cluster_instances{cluster="shop",namespace="default",state="TASK_RUNNING"} 3`} {
 		if !strings.Contains(m, want) {
 			t.Fatalf("/metrics lacks %s:\n%s", want, m)
 		}
@@ -359,12 +363,23 @@ func TestMetricsFollowTheClusterAndCountAFailover(t *testing.T) {
 	if got, want := slices.Sorted(slices.Values(reg.Servers.VariableNames())), slices.Sorted(slices.Values(mysql.CounterNames)); !slices.Equal(got, want) {
 		t.Fatalf("the metrics show %v; Status reads %v", got, want)
 	}
-	writeAndReplicate(t, db, 3)
 	db.server(addr(0)).down = true
 	g.failTask(0, mesos.TASK_FAILED)
 	g.converge(db)
 	if m := scrape(t, reg); !strings.Contains(m, `mysos_operations_total{cluster="shop",kind="failover",namespace="default",result="completed"} 1`) ||
 		!strings.Contains(m, `mysos_operation_duration_seconds_count{kind="failover"} 1`) {
 		t.Fatalf("/metrics lacks the failover:\n%s", m)
+	}
+}
+
+func TestLifecycleEventsRecordCreationAndScaling(t *testing.T) {
+	g, _ := newFailoverRig(t)
+	var got []string
+	for _, ev := range g.store.events {
+		got = append(got, ev.Reason+" "+ev.Instance)
+	}
+	want := []string{"ClusterCreated ", "InstanceCreated shop-0", "InstanceCreated shop-1", "InstanceCreated shop-2"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events %v; want %v", got, want)
 	}
 }

@@ -139,6 +139,7 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, key string) (Result, 
 		if err := r.perform(ctx, c, w, a); err != nil {
 			return Result{}, fmt.Errorf("%s: %w", a, err)
 		}
+		r.lifecycleEvent(ctx, c, a)
 		return Result{Requeue: true}, nil
 	}
 	if p := primaryInstance(w); c.Status.Operation != nil || (p != nil && r.isSilent(p.TaskID)) || len(notReplicating(w)) > 0 {
@@ -296,6 +297,30 @@ func orDefault(d, def time.Duration) time.Duration {
 		return d
 	}
 	return def
+}
+
+// lifecycleEvents are the actions recorded as events beyond operations and
+// backups (which record their own): a cluster's creation, its instances
+// created and released (scaling, moves, deletion).
+var lifecycleEvents = map[actionKind]string{
+	actAddFinalizer: "ClusterCreated", actCreate: "InstanceCreated", actRelease: "InstanceReleased", actMove: "InstanceMoved",
+	actRestored: "Restored",
+}
+
+func (r *ClusterReconciler) lifecycleEvent(ctx context.Context, c *spec.MySQLCluster, a action) {
+	reason, ok := lifecycleEvents[a.kind]
+	if !ok {
+		return
+	}
+	msg := a.why
+	if a.kind == actAddFinalizer {
+		msg = fmt.Sprintf("%d %s %s instance(s) wanted", specReplicas(c), c.Spec.Flavor, c.Spec.Version)
+	}
+	ev := spec.Event{Time: r.now(), Namespace: c.Metadata.Namespace, Cluster: c.Metadata.Name, Type: spec.EventNormal,
+		Reason: reason, Instance: instanceName(a.inst), Message: msg}
+	if err := r.Store.RecordEvent(ctx, ev); err != nil {
+		r.logger().Warn("cannot record an event", "cluster", c.Key(), "reason", reason, "err", err)
+	}
 }
 
 // actionOperation is the failover or switchover (or backup) an action

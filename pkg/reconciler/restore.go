@@ -7,6 +7,10 @@ import (
 	"github.com/mysos-project/mysos/pkg/taskspec"
 )
 
+// actRestored is not an action a pass takes: it names the event recorded
+// when a restored cluster's first member serves.
+const actRestored actionKind = "Restored"
+
 // restorePending: the cluster was created from a backup and its first
 // member has not served yet. Until it has, only that member exists; the
 // others are seeded from it afterwards, as any new replica is.

@@ -11,6 +11,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
 	"github.com/mysos-project/mysos/pkg/metrics"
+	"github.com/mysos-project/mysos/pkg/mysql"
 	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
 )
@@ -19,8 +20,11 @@ import (
 // stored one already says it.
 func (r *ClusterReconciler) writeStatus(ctx context.Context, c *spec.MySQLCluster, w world, mesosReason string) error {
 	want := decideStatus(w, mesosReason, c.Status.Phase)
-	r.ClusterMetrics.Observe(c.Metadata.Namespace, c.Metadata.Name, string(want.phase), int(want.readyReplicas), instanceMetrics(want))
+	r.ClusterMetrics.Observe(c.Metadata.Namespace, c.Metadata.Name, string(want.phase), int(want.readyReplicas), instanceMetrics(w, want))
 	r.ServerMetrics.Observe(c.Metadata.Namespace, c.Metadata.Name, serverCounters(w))
+	if want.restore != nil && want.restore.Phase == spec.RestoreDone && restorePending(c) {
+		r.lifecycleEvent(ctx, c, action{kind: actRestored, why: fmt.Sprintf("restored from %s, at GTID position %s", want.restore.From, want.restore.GTIDPosition)})
+	}
 	if e, ok := endpointsOf(w); ok {
 		published, err := r.Store.PublishEndpoints(ctx, c.Metadata.Namespace, c.Metadata.Name, c.Metadata.UID, e)
 		if err != nil {
@@ -292,10 +296,21 @@ func endpointsOf(w world) (spec.Endpoints, bool) {
 }
 
 // instanceMetrics is what the metrics show of each instance.
-func instanceMetrics(d desiredStatus) []metrics.Instance {
+func instanceMetrics(w world, d desiredStatus) []metrics.Instance {
 	out := make([]metrics.Instance, 0, len(d.instances))
+	primarySeq, primaryKnown := primaryDomain0(w)
 	for _, is := range d.instances {
-		m := metrics.Instance{Name: is.Name, Up: is.ReadOnly != nil, ReadOnly: is.ReadOnly != nil && *is.ReadOnly, Role: is.Role}
+		m := metrics.Instance{Name: is.Name, Up: is.ReadOnly != nil, ReadOnly: is.ReadOnly != nil && *is.ReadOnly, Role: is.Role, State: orPending(is.State)}
+		if r := is.Replication; r != nil {
+			m.Replica, m.IORunning, m.SQLRunning = true, r.IORunning, r.SQLRunning
+		}
+		if primaryKnown && is.Role == RoleReplica {
+			if set, err := mysql.ParseGTIDSet(w.cluster.Spec.Flavor, is.GTIDExecuted); err == nil {
+				_, seq, _ := set.Domain(0)
+				lag := primarySeq - min(seq, primarySeq)
+				m.GTIDLag = &lag
+			}
+		}
 		switch {
 		case slices.Contains(d.errant, is.Name):
 			m.Role = "errant"
@@ -320,4 +335,25 @@ func serverCounters(w world) map[string]map[string]float64 {
 		}
 	}
 	return out
+}
+
+// primaryDomain0 is the primary's last sequence number in GTID domain 0.
+func primaryDomain0(w world) (uint64, bool) {
+	p := primaryInstance(w)
+	if p == nil {
+		return 0, false
+	}
+	v, ok := w.servers[p.Ordinal]
+	if !ok || v.err != nil {
+		return 0, false
+	}
+	_, seq, ok := v.status.GTIDExecuted.Domain(0)
+	return seq, ok
+}
+
+func orPending(state string) string {
+	if state == "" {
+		return "Pending"
+	}
+	return state
 }
