@@ -301,10 +301,11 @@ func orDefault(d, def time.Duration) time.Duration {
 
 // lifecycleEvents are the actions recorded as events beyond operations and
 // backups (which record their own): a cluster's creation, its instances
-// created and released (scaling, moves, deletion).
+// created, released, moved and relaunched after their task ended (with
+// why: the errors a user must see), a restore completed.
 var lifecycleEvents = map[actionKind]string{
 	actAddFinalizer: "ClusterCreated", actCreate: "InstanceCreated", actRelease: "InstanceReleased", actMove: "InstanceMoved",
-	actRestored: "Restored",
+	actRestored: "Restored", actRelaunch: "InstanceRelaunched",
 }
 
 func (r *ClusterReconciler) lifecycleEvent(ctx context.Context, c *spec.MySQLCluster, a action) {
@@ -316,7 +317,11 @@ func (r *ClusterReconciler) lifecycleEvent(ctx context.Context, c *spec.MySQLClu
 	if a.kind == actAddFinalizer {
 		msg = fmt.Sprintf("%d %s %s instance(s) wanted", specReplicas(c), c.Spec.Flavor, c.Spec.Version)
 	}
-	ev := spec.Event{Time: r.now(), Namespace: c.Metadata.Namespace, Cluster: c.Metadata.Name, Type: spec.EventNormal,
+	typ := spec.EventNormal
+	if a.kind == actRelaunch || a.kind == actMove {
+		typ = spec.EventWarning // its task ended: a crash, a lost agent
+	}
+	ev := spec.Event{Time: r.now(), Namespace: c.Metadata.Namespace, Cluster: c.Metadata.Name, Type: typ,
 		Reason: reason, Instance: instanceName(a.inst), Message: msg}
 	if err := r.Store.RecordEvent(ctx, ev); err != nil {
 		r.logger().Warn("cannot record an event", "cluster", c.Key(), "reason", reason, "err", err)
