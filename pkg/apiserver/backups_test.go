@@ -40,7 +40,7 @@ func writeManifest(t *testing.T, dest, cluster, id, flavor string) {
 	}
 	now := time.Now().UTC()
 	m := backup.Manifest{ID: id, Namespace: "default", Cluster: cluster, Instance: cluster + "-1", StartedAt: now, FinishedAt: now.Add(time.Second),
-		Flavor: flavor, GTIDPosition: "0-1-5", Format: backup.FormatSQLZstd, Object: backup.DumpObject, Size: 1234}
+		Flavor: flavor, GTIDPosition: "0-1-5", Payload: backup.Payload{Format: backup.FormatSQLZstd, Object: backup.DumpObject, Size: 1234}}
 	if err := backup.WriteManifest(context.Background(), target, m); err != nil {
 		t.Fatal(err)
 	}

@@ -74,13 +74,8 @@ type SegmentManifest struct {
 	FirstEventTime time.Time `json:"firstEventTime"`
 	LastEventTime  time.Time `json:"lastEventTime"`
 	CreatedAt      time.Time `json:"createdAt"`
-	Format         string    `json:"format"`
-	Object         string    `json:"object"`
-	// Size and SHA256 are of the object as stored, RawSize of the binary
-	// log before compression.
-	Size    int64  `json:"size"`
-	RawSize int64  `json:"rawSize"`
-	SHA256  string `json:"sha256"`
+	// Payload is the binary log, beside the manifest.
+	Payload
 }
 
 // Position is a replication position, as the catalog compares them:
@@ -164,7 +159,7 @@ func WriteSegment(ctx context.Context, t Target, m SegmentManifest, r io.Reader)
 	if err != nil {
 		return SegmentManifest{}, fmt.Errorf("upload %s: %w", m.what(), err)
 	}
-	m.Size, m.RawSize, m.SHA256 = stored.Size, raw, stored.SHA256
+	m.stored(stored, raw)
 	if err := putJSON(ctx, t, path.Join(dir, m.Name+manifestSuffix), m); err != nil {
 		// The data stays: without a manifest it is never used (Prune
 		// removes it later), and a Put can fail after its rename (a lost
@@ -181,8 +176,7 @@ func OpenSegment(ctx context.Context, t Target, m SegmentManifest) (io.ReadClose
 	if err := m.check(); err != nil {
 		return nil, err
 	}
-	return openChecked(ctx, t, checkedObject{what: m.what(), name: path.Join(BinlogDir(m.Namespace, m.Cluster), m.Object),
-		object: m.Object, size: m.Size, sha256: m.SHA256})
+	return openChecked(ctx, t, m.what(), BinlogDir(m.Namespace, m.Cluster), m.Payload)
 }
 
 // ListSegments returns the complete segments of one incarnation of the

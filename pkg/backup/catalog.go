@@ -45,16 +45,25 @@ type Manifest struct {
 	// GTIDPosition is the position the dump is consistent with, in the
 	// flavour's syntax (MariaDB: "0-1-42").
 	GTIDPosition string `json:"gtidPosition"`
-	Format       string `json:"format"`
-	// Object is the dump's file name in the backup's directory.
-	Object string `json:"object"`
-	// Size and SHA256 are of the object as stored (compressed); RawSize is
-	// the dump's size before compression.
-	Size      int64    `json:"size"`
-	RawSize   int64    `json:"rawSize"`
-	SHA256    string   `json:"sha256"`
+	// Payload is the dump, in the backup's directory.
+	Payload
 	Databases []string `json:"databases"`
 }
+
+// Payload is what a manifest says of the object it describes (a dump, a
+// binary-log segment): its format, its file name beside the manifest, its
+// size and SHA-256 as stored (compressed), and its size before compression.
+// Embedded, its fields sit at the manifest's top level in JSON.
+type Payload struct {
+	Format  string `json:"format"`
+	Object  string `json:"object"`
+	Size    int64  `json:"size"`
+	RawSize int64  `json:"rawSize"`
+	SHA256  string `json:"sha256"`
+}
+
+// stored records an upload's result.
+func (p *Payload) stored(s Stored, raw int64) { p.Size, p.RawSize, p.SHA256 = s.Size, raw, s.SHA256 }
 
 // Duration is how long taking the backup took.
 func (m Manifest) Duration() time.Duration { return m.FinishedAt.Sub(m.StartedAt) }

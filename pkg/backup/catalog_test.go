@@ -202,7 +202,7 @@ func storeBackup(t *testing.T, target backup.Target, cluster string, at time.Tim
 	m := backup.Manifest{
 		ID: backup.NewID(at), Namespace: "default", Cluster: cluster, ClusterUID: "uid-1", Instance: cluster + "-1",
 		StartedAt: at, FinishedAt: at.Add(90 * time.Second), Flavor: "mariadb", ServerVersion: "10.11.6-MariaDB",
-		GTIDPosition: "0-1-42", Format: backup.FormatSQLZstd, Object: backup.DumpObject, Databases: []string{"shop"},
+		GTIDPosition: "0-1-42", Payload: backup.Payload{Format: backup.FormatSQLZstd, Object: backup.DumpObject}, Databases: []string{"shop"},
 	}
 	stored, raw, err := backup.Upload(ctx, target, path.Join(backup.Dir(m.Namespace, m.Cluster, m.ID), m.Object), bytes.NewReader(dump))
 	if err != nil {

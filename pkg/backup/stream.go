@@ -74,24 +74,22 @@ func OpenVerified(ctx context.Context, t Target, m Manifest) (io.ReadCloser, err
 	if err := m.check(); err != nil {
 		return nil, err
 	}
-	return openChecked(ctx, t, checkedObject{what: "backup " + m.name(), name: path.Join(Dir(m.Namespace, m.Cluster, m.ID), m.Object),
-		object: m.Object, size: m.Size, sha256: m.SHA256})
+	return openChecked(ctx, t, "backup "+m.name(), Dir(m.Namespace, m.Cluster, m.ID), m.Payload)
 }
 
 // checkedObject is a stored object and what its manifest says of it.
 type checkedObject struct {
-	what   string // what messages call it: "backup shop/20261126T040703Z"
-	name   string // in the target
-	object string // its base name, for messages
-	size   int64
-	sha256 string
+	what string // what messages call it: "backup shop/20261126T040703Z"
+	Payload
 }
 
-// openChecked is OpenVerified for any object with a size and checksum.
-func openChecked(ctx context.Context, t Target, o checkedObject) (io.ReadCloser, error) {
-	raw, err := t.Open(ctx, o.name)
+// openChecked is OpenVerified for any object a manifest describes (what
+// names it in messages, dir is the manifest's directory).
+func openChecked(ctx context.Context, t Target, what, dir string, p Payload) (io.ReadCloser, error) {
+	o := checkedObject{what: what, Payload: p}
+	raw, err := t.Open(ctx, path.Join(dir, p.Object))
 	if err != nil {
-		return nil, fmt.Errorf("%s in %s: %s: %w", o.what, t, o.object, err)
+		return nil, fmt.Errorf("%s in %s: %s: %w", o.what, t, o.Object, err)
 	}
 	src := &storedReader{hashingReader: newHashingReader(contextReader{ctx, raw})}
 	// One goroutine: src is read only in Read's caller, so its sums are
@@ -147,16 +145,16 @@ func (v *verifiedReader) finish(decErr error) error {
 		_, _ = io.Copy(io.Discard, v.src)
 	}
 	if v.src.err != nil {
-		return fmt.Errorf("%s in %s: read %s: %w", v.o.what, v.target, v.o.object, v.src.err)
+		return fmt.Errorf("%s in %s: read %s: %w", v.o.what, v.target, v.o.Object, v.src.err)
 	}
-	if v.src.n != v.o.size {
-		return corrupt(v.o.what, "%s has %d bytes, its manifest says %d", v.o.object, v.src.n, v.o.size)
+	if v.src.n != v.o.Size {
+		return corrupt(v.o.what, "%s has %d bytes, its manifest says %d", v.o.Object, v.src.n, v.o.Size)
 	}
-	if sum := v.src.sum(); sum != v.o.sha256 {
-		return corrupt(v.o.what, "%s has SHA-256 %s, its manifest says %s", v.o.object, sum, v.o.sha256)
+	if sum := v.src.sum(); sum != v.o.SHA256 {
+		return corrupt(v.o.what, "%s has SHA-256 %s, its manifest says %s", v.o.Object, sum, v.o.SHA256)
 	}
 	if decErr != io.EOF {
-		return corrupt(v.o.what, "%s matches its manifest's checksum but cannot be decompressed: %v", v.o.object, decErr)
+		return corrupt(v.o.what, "%s matches its manifest's checksum but cannot be decompressed: %v", v.o.Object, decErr)
 	}
 	return io.EOF
 }

@@ -613,7 +613,7 @@ func (s *segment) manifest() backup.SegmentManifest {
 	return backup.SegmentManifest{ServerVersion: s.format.version, Start: s.start.String(), End: s.end.String(),
 		FirstGTID: s.first.String(), LastGTID: s.last.String(), Transactions: s.txns,
 		FirstEventTime: time.Unix(int64(s.firstTime), 0).UTC(), LastEventTime: time.Unix(int64(s.lastTime), 0).UTC(),
-		RawSize: s.committed}
+		Payload: backup.Payload{RawSize: s.committed}}
 }
 
 // remove deletes the segment's file.

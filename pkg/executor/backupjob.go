@@ -108,7 +108,7 @@ func (b *backupJob) take(ctx context.Context) error {
 	}
 	m := backup.Manifest{ID: s.ID, Namespace: s.Namespace, Cluster: s.Cluster, ClusterUID: s.ClusterUID,
 		Instance: s.Instance, StartedAt: started, Flavor: b.flavor.Name(), ServerVersion: st.Version,
-		Format: backup.FormatSQLZstd, Object: backup.DumpObject, Databases: dbs}
+		Payload: backup.Payload{Format: backup.FormatSQLZstd, Object: backup.DumpObject}, Databases: dbs}
 	set, err := b.dump(ctx, target, &m, st.GTIDExecuted)
 	if err != nil {
 		return err

@@ -77,7 +77,7 @@ func (g *rig) runBackup(target backup.Target, state mesos.TaskState) *store.Back
 	if state == mesos.TASK_FINISHED {
 		m := backup.Manifest{ID: j.ID, Namespace: j.Namespace, Cluster: j.Cluster, ClusterUID: j.ClusterUID, Instance: j.Instance,
 			StartedAt: g.clock, FinishedAt: g.clock.Add(3 * time.Second), Flavor: "mariadb", GTIDPosition: "0-1-10",
-			Format: backup.FormatSQLZstd, Object: backup.DumpObject, Size: 1234}
+			Payload: backup.Payload{Format: backup.FormatSQLZstd, Object: backup.DumpObject, Size: 1234}}
 		if err := backup.WriteManifest(context.Background(), target, m); err != nil {
 			g.t.Fatal(err)
 		}
