@@ -5,6 +5,9 @@ package e2e
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/http"
 	"os"
@@ -15,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/mysos-project/mysos/internal/testutil"
 )
@@ -69,13 +74,21 @@ type scheduler struct {
 	addr      string
 	log       *lockedBuffer
 	exited    chan struct{}
+	// clientCert is presented to a scheduler started with --tls-client-ca.
+	clientCert *tls.Certificate
 }
 
 // startScheduler starts a scheduler on free loopback ports; endpoints selects
 // an external etcd.
 func startScheduler(t testing.TB, endpoints []string, extraArgs ...string) *scheduler {
 	t.Helper()
-	s := &scheduler{t: t, dataDir: t.TempDir(), endpoints: endpoints}
+	return startSchedulerAs(t, nil, endpoints, extraArgs...)
+}
+
+// startSchedulerAs is startScheduler for a scheduler that wants clientCert.
+func startSchedulerAs(t testing.TB, clientCert *tls.Certificate, endpoints []string, extraArgs ...string) *scheduler {
+	t.Helper()
+	s := &scheduler{t: t, dataDir: t.TempDir(), endpoints: endpoints, clientCert: clientCert}
 	s.addr = fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	s.args = []string{"--data-dir", s.dataDir, "--listen", s.addr, "--log-level", "debug"}
 	if len(endpoints) > 0 {
@@ -108,7 +121,7 @@ func (s *scheduler) start() {
 			s.t.Fatalf("scheduler exited early:\n%s", s.log)
 		default:
 		}
-		resp, err := http.Get("http://" + s.addr + "/readyz")
+		resp, err := s.httpClient().Get(s.url() + "/readyz")
 		if err != nil {
 			return false
 		}
@@ -134,6 +147,75 @@ func (s *scheduler) stop() {
 	if s.t.Failed() {
 		s.t.Logf("scheduler log:\n%s", s.log)
 	}
+}
+
+// etcdDump reads every key and value of the scheduler's etcd (embedded or
+// external), as someone with a copy of its data would see them.
+func (s *scheduler) etcdDump() map[string][]byte {
+	s.t.Helper()
+	endpoints := s.endpoints
+	for i := 0; i+1 < len(s.args); i++ {
+		if s.args[i] == "--embedded-etcd-client-url" {
+			endpoints = []string{s.args[i+1]}
+		}
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := cli.Get(ctx, "", clientv3.WithFromKey())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	for _, kv := range resp.Kvs {
+		out[string(kv.Key)] = kv.Value
+	}
+	return out
+}
+
+// tlsFiles are the scheduler's --tls-cert and --tls-client-ca, if given.
+func (s *scheduler) tlsFiles() (cert, clientCA string) {
+	for i := 0; i+1 < len(s.args); i++ {
+		switch s.args[i] {
+		case "--tls-cert":
+			cert = s.args[i+1]
+		case "--tls-client-ca":
+			clientCA = s.args[i+1]
+		}
+	}
+	return cert, clientCA
+}
+
+// url is the API's base URL, https when the scheduler serves TLS.
+func (s *scheduler) url() string {
+	if cert, _ := s.tlsFiles(); cert != "" {
+		return "https://" + s.addr
+	}
+	return "http://" + s.addr
+}
+
+// httpClient trusts the scheduler's certificate (a bundle ending in its CA)
+// and, when it wants one, presents s.clientCert.
+func (s *scheduler) httpClient() *http.Client {
+	cert, _ := s.tlsFiles()
+	if cert == "" {
+		return http.DefaultClient
+	}
+	raw, err := os.ReadFile(cert)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(raw)
+	cfg := &tls.Config{RootCAs: roots}
+	if s.clientCert != nil {
+		cfg.Certificates = []tls.Certificate{*s.clientCert}
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
 }
 
 func (s *scheduler) restart() {

@@ -161,6 +161,12 @@ func TestMySQLClusterOnMesos(t *testing.T) {
 			t.Fatalf("found %d passwords in the credentials; want mysos_admin, mysos_repl and app", len(pws))
 		}
 		places := map[string][]byte{"scheduler log": s.log.Bytes()}
+		for key, value := range s.etcdDump() {
+			places["etcd "+key] = value
+		}
+		if len(places) < 10 {
+			t.Fatalf("the etcd dump has %d keys; want the cluster's records", len(places))
+		}
 		for name, url := range stateURLs(c) {
 			places[name] = httpGet(t, url)
 		}

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mysos-project/mysos/internal/logging"
+	"github.com/mysos-project/mysos/pkg/apiserver"
 	"github.com/mysos-project/mysos/pkg/framework"
 	"github.com/mysos-project/mysos/pkg/reconciler"
 	"github.com/mysos-project/mysos/pkg/scheduler"
@@ -45,6 +47,9 @@ through the mysosctl.yaml written next to it.`,
 				return err
 			}
 			o.Logger = log
+			if slices.Equal(o.Anonymous, []string{"none"}) {
+				o.Anonymous = []string{}
+			}
 			if endpoints != "" {
 				o.EtcdEndpoints = strings.Split(endpoints, ",")
 			}
@@ -66,7 +71,13 @@ through the mysosctl.yaml written next to it.`,
 	f.StringVar(&o.EtcdPrefix, "etcd-prefix", store.DefaultPrefix, "etcd key prefix for everything Mysos stores")
 	f.StringVar(&o.EmbeddedClientURL, "embedded-etcd-client-url", scheduler.DefaultEmbeddedClientURL, "client URL of the embedded etcd")
 	f.StringVar(&o.EmbeddedPeerURL, "embedded-etcd-peer-url", scheduler.DefaultEmbeddedPeerURL, "peer URL of the embedded etcd")
-	f.StringVar(&o.TokenFile, "token-file", "", "API bearer token file, generated if missing (default <data-dir>/token)")
+	f.StringVar(&o.TokenFile, "token-file", "", "the admin API token (every namespace) in a file, generated if missing (default <data-dir>/token)")
+	f.StringVar(&o.TokensFile, "tokens-file", "", "YAML file of more API tokens with roles (admin, read-only) and namespaces; see docs/security.md")
+	f.StringSliceVar(&o.Anonymous, "anonymous", apiserver.DefaultAnonymous, "endpoints served without a token: any of "+strings.Join(apiserver.DefaultAnonymous, ",")+", or none")
+	f.StringVar(&o.SecretsKeyFile, "secrets-key-file", "", "key ring that seals MySQL passwords in etcd, generated if missing (default <data-dir>/secrets.key); every scheduler needs the same one")
+	f.StringVar(&o.TLS.CertFile, "tls-cert", "", "serve the API over HTTPS with this certificate (PEM, chain first)")
+	f.StringVar(&o.TLS.KeyFile, "tls-key", "", "key of --tls-cert (PEM)")
+	f.StringVar(&o.TLS.ClientCAFile, "tls-client-ca", "", "require API clients to present a certificate this CA (PEM) signed")
 	f.StringSliceVar(&o.Mesos.Masters, "master", nil, "Mesos master URL(s), e.g. http://mesos-1:5050,http://mesos-2:5050 (none: serve the API without Mesos)")
 	f.StringVar(&o.Mesos.Name, "framework-name", framework.DefaultName, "Mesos framework name")
 	f.StringVar(&o.Mesos.Role, "mesos-role", spec.DefaultRole, "Mesos role resources are reserved for")

@@ -27,12 +27,14 @@ type BackupService interface {
 	Open(url string) (backup.Target, error)
 }
 
-func (s *Server) backupRoutes() {
+func (s *Server) backupRoutes() []Route {
 	base := "/api/v1/namespaces/{namespace}/clusters/{name}/backups"
-	s.mux.Handle("POST "+base, s.authed(s.createBackup))
-	s.mux.Handle("GET "+base, s.authed(s.listBackups))
-	s.mux.Handle("GET "+base+"/{id}", s.authed(s.getBackup))
-	s.mux.Handle("DELETE "+base+"/{id}", s.authed(s.deleteBackup))
+	return []Route{
+		{Pattern: "POST " + base, Access: AccessWrite, handler: s.createBackup},
+		{Pattern: "GET " + base, Access: AccessRead, handler: s.listBackups},
+		{Pattern: "GET " + base + "/{id}", Access: AccessRead, handler: s.getBackup},
+		{Pattern: "DELETE " + base + "/{id}", Access: AccessWrite, handler: s.deleteBackup},
+	}
 }
 
 // createBackup requests an on-demand backup: 202 with it, Pending.

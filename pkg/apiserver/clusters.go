@@ -29,7 +29,7 @@ func (s *Server) listClusters(w http.ResponseWriter, r *http.Request) {
 	list := spec.MySQLClusterList{APIVersion: spec.APIVersion, Kind: spec.ListKind, Items: []*spec.MySQLCluster{}}
 	list.Metadata.ResourceVersion = fmt.Sprint(rev)
 	for _, c := range items {
-		if sel.Matches(c.Metadata.Labels) {
+		if sel.Matches(c.Metadata.Labels) && visible(r, c.Metadata.Namespace) {
 			list.Items = append(list.Items, c)
 		}
 	}

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"net/http"
+	"slices"
 
 	"github.com/mysos-project/mysos/pkg/spec"
 )
@@ -37,6 +38,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, err)
 		return
 	}
+	items = slices.DeleteFunc(items, func(e spec.Event) bool { return !visible(r, e.Namespace) })
 	if items == nil {
 		items = []spec.Event{}
 	}

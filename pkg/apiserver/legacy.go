@@ -38,9 +38,11 @@ const (
 	legacyDefaultSize = `{"cpus":1.0,"mem":"512mb","disk":"2gb"}`
 )
 
-func (s *Server) legacyRoutes() {
-	s.mux.HandleFunc("POST /clusters/{name}", s.legacyCreate)
-	s.mux.HandleFunc("DELETE /clusters/{name}", s.legacyDelete)
+func (s *Server) legacyRoutes() []Route {
+	return []Route{
+		{Pattern: "POST /clusters/{name}", Access: AccessLegacy, handler: s.legacyCreate},
+		{Pattern: "DELETE /clusters/{name}", Access: AccessLegacy, handler: s.legacyDelete},
+	}
 }
 
 func (s *Server) legacyCreate(w http.ResponseWriter, r *http.Request) {

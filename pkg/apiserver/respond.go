@@ -1,34 +1,16 @@
 package apiserver
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
 	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
 )
-
-// authed requires the bearer token. The comparison takes constant time so
-// the token cannot be guessed byte by byte from response times.
-func (s *Server) authed(h http.HandlerFunc) http.Handler {
-	want := []byte("Bearer " + s.cfg.Token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := []byte(r.Header.Get("Authorization"))
-		if subtle.ConstantTimeCompare(got, want) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="mysos"`)
-			msg := "missing bearer token: pass --token or set MYSOS_TOKEN (the scheduler wrote it to its --token-file)"
-			if len(got) > 0 {
-				msg = "invalid bearer token: use the token in the scheduler's --token-file"
-			}
-			writeStatus(w, http.StatusUnauthorized, spec.ReasonUnauthorized, msg, nil)
-			return
-		}
-		h(w, r)
-	})
-}
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -49,12 +31,32 @@ func writeStatus(w http.ResponseWriter, code int, reason, msg string, details *s
 // Kubernetes says 422) and every field error as a cause, so one answer
 // names them all.
 func writeInvalid(w http.ResponseWriter, c *spec.MySQLCluster, errs spec.ErrorList) {
-	details := &spec.StatusDetails{Name: c.Metadata.Name, Namespace: c.Metadata.Namespace}
+	writeInvalidObject(w, spec.Kind, c.Metadata.Name, c.Metadata.Namespace, errs)
+}
+
+// writeInvalidObject answers 400 Invalid for an object of any kind.
+func writeInvalidObject(w http.ResponseWriter, kind, name, ns string, errs spec.ErrorList) {
+	details := &spec.StatusDetails{Name: name, Namespace: ns}
 	for _, e := range errs {
 		details.Causes = append(details.Causes, spec.StatusCause{Field: e.Field, Message: e.Error()})
 	}
-	writeStatus(w, http.StatusBadRequest, spec.ReasonInvalid,
-		"MySQLCluster "+quoteName(c.Metadata.Name)+" is invalid:\n"+errs.Error(), details)
+	writeStatus(w, http.StatusBadRequest, spec.ReasonInvalid, kind+" "+quoteName(name)+" is invalid:\n"+errs.Error(), details)
+}
+
+// readBody reads a request body of at most MaxBodyBytes, answering 413 or
+// 400 itself when it cannot.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		writeStatus(w, http.StatusRequestEntityTooLarge, spec.ReasonTooLarge, fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes), nil)
+		return nil, false
+	case err != nil:
+		writeStatus(w, http.StatusBadRequest, spec.ReasonBadRequest, "read request body: "+err.Error(), nil)
+		return nil, false
+	}
+	return body, true
 }
 
 // writeDecodeError reports a body that could not be decoded, with every field

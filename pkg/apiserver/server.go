@@ -7,8 +7,11 @@ package apiserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/mysos-project/mysos/pkg/spec"
@@ -52,8 +55,18 @@ type Config struct {
 	Legacy LegacyStore
 	// ExternalURL is this API's base URL as clients reach it.
 	ExternalURL string
-	// Token every /api request must present as "Authorization: Bearer ...".
-	Token   string
+	// Token, when set, is an admin token of every namespace named "admin"
+	// (the scheduler's --token-file); FileTokens are more from
+	// --tokens-file, and Tokens, when set, keeps tokens created through
+	// the API (in etcd). Requests present them as "Authorization: Bearer ...".
+	Token      string
+	FileTokens []FileToken
+	Tokens     TokenStore
+	// Anonymous names the public endpoints served without a token; nil
+	// means DefaultAnonymous, empty means none.
+	Anonymous []string
+	// Metrics, when set, serves GET /metrics.
+	Metrics http.Handler
 	Checks  []Check
 	Version string
 	Logger  *slog.Logger
@@ -63,14 +76,27 @@ type Config struct {
 
 // Server is the HTTP handler of the API.
 type Server struct {
-	cfg Config
-	mux *http.ServeMux
-	log *slog.Logger
+	cfg       Config
+	mux       *http.ServeMux
+	log       *slog.Logger
+	routes    []Route
+	files     staticTokens
+	auth      Authenticator
+	anonymous map[string]bool
 }
 
 // New builds the API handler.
 func New(cfg Config) (*Server, error) {
-	if cfg.Token == "" {
+	files := cfg.FileTokens
+	if cfg.Token != "" {
+		files = append(slices.Clone(files), FileToken{SHA256: HashToken(cfg.Token),
+			APIToken: spec.APIToken{Name: AdminTokenName, Role: spec.RoleAdmin}})
+	}
+	static, err := newStaticTokens(files)
+	if err != nil {
+		return nil, fmt.Errorf("apiserver: %w", err)
+	}
+	if len(static) == 0 && cfg.Tokens == nil {
 		return nil, errors.New("apiserver: a bearer token is required")
 	}
 	if cfg.Logger == nil {
@@ -79,40 +105,84 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = 30 * time.Second
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger}
-	s.routes()
+	anonymous := cfg.Anonymous
+	if anonymous == nil {
+		anonymous = DefaultAnonymous
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, files: static, auth: chain{static}, anonymous: map[string]bool{}}
+	if cfg.Tokens != nil {
+		s.auth = chain{static, storedTokens{cfg.Tokens}}
+	}
+	for _, e := range anonymous {
+		if !slices.Contains(DefaultAnonymous, e) {
+			return nil, fmt.Errorf("apiserver: %q is not an endpoint that can be public: choose from %s", e, strings.Join(DefaultAnonymous, ", "))
+		}
+		s.anonymous[e] = true
+	}
+	s.routes = s.routeTable()
+	for _, rt := range s.routes {
+		s.mux.Handle(rt.Pattern, s.guard(rt.Access, rt.Endpoint, rt.handler))
+	}
 	return s, nil
 }
 
-func (s *Server) routes() {
-	s.mux.HandleFunc("GET /{$}", s.statusPageHandler)
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.HandleFunc("GET /version", s.version)
+// AdminTokenName is the name of the token Config.Token defines.
+const AdminTokenName = "admin"
 
-	s.mux.Handle("GET /api/v1/clusters", s.authed(s.listClusters))
-	s.mux.Handle("GET /api/v1/namespaces/{namespace}/clusters", s.authed(s.listClusters))
-	s.mux.Handle("POST /api/v1/namespaces/{namespace}/clusters", s.authed(s.createCluster))
-	s.mux.Handle("GET /api/v1/namespaces/{namespace}/clusters/{name}", s.authed(s.getCluster))
-	s.mux.Handle("PUT /api/v1/namespaces/{namespace}/clusters/{name}", s.authed(s.updateCluster))
-	s.mux.Handle("DELETE /api/v1/namespaces/{namespace}/clusters/{name}", s.authed(s.deleteCluster))
-	s.mux.Handle("GET /api/v1/namespaces/{namespace}/clusters/{name}/credentials", s.authed(s.getCredentials))
-	s.mux.Handle("POST /api/v1/namespaces/{namespace}/clusters/{name}/switchover", s.authed(s.switchover))
-	s.mux.Handle("POST /api/v1/namespaces/{namespace}/clusters/{name}/failover/ack", s.authed(s.ackFailover))
-	s.mux.Handle("POST /api/v1/namespaces/{namespace}/clusters/{name}/instances/{instance}/reseed", s.authed(s.reseed))
-	s.mux.Handle("GET /api/v1/events", s.authed(s.listEvents))
-	s.mux.Handle("GET /api/v1/namespaces/{namespace}/events", s.authed(s.listEvents))
-	s.mux.Handle("GET /api/v1/namespaces/{namespace}/clusters/{name}/events", s.authed(s.listEvents))
+// Route is one entry of the API's route table: every path the server
+// answers, with the access it needs.
+type Route struct {
+	// Pattern is a net/http pattern, "METHOD /path/{wildcard}".
+	Pattern string
+	Access  Access
+	// Endpoint names a public route for Config.Anonymous.
+	Endpoint string
+	handler  http.HandlerFunc
+}
+
+// Routes returns the route table, for tests that walk every endpoint.
+func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
+
+func (s *Server) routeTable() []Route {
+	const ns, cluster = "/api/v1/namespaces/{namespace}", "/api/v1/namespaces/{namespace}/clusters/{name}"
+	rt := []Route{
+		{Pattern: "GET /{$}", Access: AccessPublic, Endpoint: EndpointStatusPage, handler: s.statusPageHandler},
+		{Pattern: "GET /healthz", Access: AccessPublic, Endpoint: EndpointHealthz, handler: s.healthz},
+		{Pattern: "GET /readyz", Access: AccessPublic, Endpoint: EndpointReadyz, handler: s.readyz},
+		{Pattern: "GET /version", Access: AccessPublic, Endpoint: EndpointVersion, handler: s.version},
+
+		{Pattern: "GET /api/v1/whoami", Access: AccessRead, handler: s.whoami},
+		{Pattern: "GET /api/v1/clusters", Access: AccessRead, handler: s.listClusters},
+		{Pattern: "GET " + ns + "/clusters", Access: AccessRead, handler: s.listClusters},
+		{Pattern: "POST " + ns + "/clusters", Access: AccessWrite, handler: s.createCluster},
+		{Pattern: "GET " + cluster, Access: AccessRead, handler: s.getCluster},
+		{Pattern: "PUT " + cluster, Access: AccessWrite, handler: s.updateCluster},
+		{Pattern: "DELETE " + cluster, Access: AccessWrite, handler: s.deleteCluster},
+		{Pattern: "GET " + cluster + "/credentials", Access: AccessWrite, handler: s.getCredentials},
+		{Pattern: "POST " + cluster + "/switchover", Access: AccessWrite, handler: s.switchover},
+		{Pattern: "POST " + cluster + "/failover/ack", Access: AccessWrite, handler: s.ackFailover},
+		{Pattern: "POST " + cluster + "/instances/{instance}/reseed", Access: AccessWrite, handler: s.reseed},
+		{Pattern: "GET /api/v1/events", Access: AccessRead, handler: s.listEvents},
+		{Pattern: "GET " + ns + "/events", Access: AccessRead, handler: s.listEvents},
+		{Pattern: "GET " + cluster + "/events", Access: AccessRead, handler: s.listEvents},
+
+		{Pattern: "GET /api/v1/tokens", Access: AccessClusterAdmin, handler: s.listTokens},
+		{Pattern: "POST /api/v1/tokens", Access: AccessClusterAdmin, handler: s.createToken},
+		{Pattern: "DELETE /api/v1/tokens/{token}", Access: AccessClusterAdmin, handler: s.deleteToken},
+	}
+	if s.cfg.Metrics != nil {
+		rt = append(rt, Route{Pattern: "GET /metrics", Access: AccessPublic, Endpoint: EndpointMetrics, handler: s.cfg.Metrics.ServeHTTP})
+	}
 	if s.cfg.Backups != nil {
-		s.backupRoutes()
+		rt = append(rt, s.backupRoutes()...)
 	}
 	if s.cfg.Legacy != nil {
-		s.legacyRoutes()
+		rt = append(rt, s.legacyRoutes()...)
 	}
-	s.mux.Handle("/api/", s.authed(func(w http.ResponseWriter, r *http.Request) {
+	return append(rt, Route{Pattern: "/api/", Access: AccessRead, handler: func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusNotFound, spec.ReasonNotFound,
 			"no such API path: "+r.URL.Path+"; clusters live under /api/v1/namespaces/{namespace}/clusters", nil)
-	}))
+	}})
 }
 
 // ServeHTTP implements http.Handler.
@@ -121,9 +191,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-	s.mux.ServeHTTP(rec, r.WithContext(ctx))
-	s.log.Debug("api request", "method", r.Method, "path", r.URL.Path, "code", rec.code, "duration", time.Since(start))
+	who := &requester{name: "anonymous"}
+	s.mux.ServeHTTP(rec, r.WithContext(context.WithValue(ctx, requesterKey{}, who)))
+	// Changes are an audit trail: who did what, and how it ended.
+	level := slog.LevelDebug
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		level = slog.LevelInfo
+	}
+	s.log.Log(ctx, level, "api request", "method", r.Method, "path", r.URL.Path, "code", rec.code,
+		"token", who.name, "remote", r.RemoteAddr, "duration", time.Since(start))
 }
+
+// requester carries the name of the request's token back to the log line.
+type requester struct{ name string }
+
+type requesterKey struct{}
 
 type statusRecorder struct {
 	http.ResponseWriter

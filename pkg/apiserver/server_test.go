@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/mysos-project/mysos/internal/testutil"
 	"github.com/mysos-project/mysos/pkg/apiserver"
 	"github.com/mysos-project/mysos/pkg/reconciler"
@@ -31,6 +33,8 @@ type apiTest struct {
 	t     *testing.T
 	srv   *httptest.Server
 	store *store.Store
+	// etcd, when set, is the store's client, for tests that read it raw.
+	etcd *clientv3.Client
 	// backups is the default backup destination, a directory.
 	backups string
 }

@@ -53,6 +53,9 @@ func (s *Server) statusPageHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	view := pageView{Refresh: statusRefresh, Now: time.Now().UTC().Format(time.RFC3339), Mesos: s.mesosState(r.Context())}
 	for _, c := range clusters {
+		if !visible(r, c.Metadata.Namespace) {
+			continue
+		}
 		view.Clusters = append(view.Clusters, s.clusterView(r.Context(), c))
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -6,12 +6,15 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -28,16 +31,55 @@ type Client struct {
 	http  *http.Client
 }
 
-// New returns a client for the scheduler at server (e.g. http://127.0.0.1:55001).
-func New(server, token string) (*Client, error) {
+// TLSFiles configure HTTPS: the CA that signed the server's certificate
+// (empty: the system's roots), and a client certificate and key for a
+// scheduler that asks for one. The server's certificate is always verified.
+type TLSFiles struct {
+	CAFile, CertFile, KeyFile string
+}
+
+// New returns a client for the scheduler at server (e.g. http://127.0.0.1:55001
+// or https://mysos.example:55001).
+func New(server, token string, tlsFiles ...TLSFiles) (*Client, error) {
 	if !strings.Contains(server, "://") {
 		server = "http://" + server
 	}
 	u, err := url.Parse(server)
-	if err != nil || u.Host == "" {
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, fmt.Errorf("server address %q is not a URL like http://127.0.0.1:55001", server)
 	}
-	return &Client{base: u, token: token, http: &http.Client{Timeout: DefaultTimeout}}, nil
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	for _, f := range tlsFiles {
+		if transport.TLSClientConfig, err = f.config(); err != nil {
+			return nil, err
+		}
+	}
+	return &Client{base: u, token: token, http: &http.Client{Timeout: DefaultTimeout, Transport: transport}}, nil
+}
+
+func (f TLSFiles) config() (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if f.CAFile != "" {
+		raw, err := os.ReadFile(f.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("certificate authority: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(raw) {
+			return nil, fmt.Errorf("certificate authority %s holds no PEM certificate", f.CAFile)
+		}
+	}
+	if (f.CertFile == "") != (f.KeyFile == "") {
+		return nil, errors.New("a client certificate needs its key, and a key its certificate: give both")
+	}
+	if f.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }
 
 // Server returns the base URL.

@@ -19,6 +19,13 @@ type Config struct {
 	// Token is the bearer token itself; TokenFile names a file holding it.
 	Token     string `json:"token,omitempty"`
 	TokenFile string `json:"tokenFile,omitempty"`
+	// CertificateAuthority is a PEM file of the CA that signed the API's
+	// certificate (https servers not signed by a system root);
+	// ClientCertificate and ClientKey authenticate mysosctl to a
+	// scheduler started with --tls-client-ca.
+	CertificateAuthority string `json:"certificateAuthority,omitempty"`
+	ClientCertificate    string `json:"clientCertificate,omitempty"`
+	ClientKey            string `json:"clientKey,omitempty"`
 	// Namespace is the default namespace for commands.
 	Namespace string `json:"namespace,omitempty"`
 }
@@ -34,7 +41,7 @@ func LoadConfig(path string) (cfg Config, found bool, err error) {
 		return Config{}, false, fmt.Errorf("read config: %w", err)
 	}
 	if err := yaml.UnmarshalStrict(raw, &cfg); err != nil {
-		return Config{}, true, fmt.Errorf("config file %s: %w (fields: server, token, tokenFile, namespace)", path, err)
+		return Config{}, true, fmt.Errorf("config file %s: %w (fields: server, token, tokenFile, certificateAuthority, clientCertificate, clientKey, namespace)", path, err)
 	}
 	return cfg, true, nil
 }

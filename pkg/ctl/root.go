@@ -40,6 +40,7 @@ const DefaultServer = "http://127.0.0.1:55001"
 // globals are the flags every command shares.
 type globals struct {
 	server, token, tokenFile, configPath string
+	caFile, certFile, keyFile            string
 	namespace                            string
 	namespaceSet                         bool
 	out, errOut                          io.Writer
@@ -90,11 +91,14 @@ scheduler writes into its data dir, ~/.mysos/scheduler by default).`,
 	pf.StringVar(&g.token, "token", "", "bearer token for the API")
 	pf.StringVar(&g.tokenFile, "token-file", "", "file holding the bearer token")
 	pf.StringVar(&g.configPath, "config", "", "mysosctl config file")
+	pf.StringVar(&g.caFile, "certificate-authority", "", "PEM file of the CA that signed the API's certificate (https; default: the system's roots)")
+	pf.StringVar(&g.certFile, "client-certificate", "", "client certificate for a scheduler started with --tls-client-ca")
+	pf.StringVar(&g.keyFile, "client-key", "", "key of --client-certificate")
 	pf.StringVarP(&g.namespace, "namespace", "n", "", "namespace (default \"default\")")
 	root.AddCommand(
 		newApplyCmd(g), newGetCmd(g), newDescribeCmd(g), newDeleteCmd(g),
 		newDiffCmd(g), newWaitCmd(g), newCredentialsCmd(g), newSwitchoverCmd(g), newFailoverCmd(g),
-		newEventsCmd(g), newReseedCmd(g), newBackupCmd(g), newVersionCmd(g),
+		newEventsCmd(g), newReseedCmd(g), newBackupCmd(g), newTokenCmd(g), newWhoAmICmd(g), newVersionCmd(g),
 	)
 	return root
 }
@@ -123,7 +127,12 @@ func (g *globals) client() (*client.Client, error) {
 	if g.namespace == "" {
 		g.namespace = firstNonEmpty(os.Getenv("MYSOS_NAMESPACE"), cfg.Namespace, spec.DefaultNamespace)
 	}
-	return client.New(server, token)
+	tlsFiles := client.TLSFiles{
+		CAFile:   firstNonEmpty(g.caFile, os.Getenv("MYSOS_CA_FILE"), cfg.CertificateAuthority),
+		CertFile: firstNonEmpty(g.certFile, cfg.ClientCertificate),
+		KeyFile:  firstNonEmpty(g.keyFile, cfg.ClientKey),
+	}
+	return client.New(server, token, tlsFiles)
 }
 
 // loadConfig reads the first config file that exists, in order of precedence.

@@ -40,15 +40,31 @@ func (a *executorArtifact) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.ServeFile(w, r, a.path)
 }
 
-// withExtras serves the executor (when the scheduler serves it) and the
-// metrics beside the API. /metrics needs no token, as Prometheus scrapes
-// it; it shows no secret.
-func withExtras(api http.Handler, a *executorArtifact, metrics http.Handler) http.Handler {
+// withArtifact serves the executor (when the scheduler serves it) beside
+// the API. It needs no token: the Mesos fetcher sends none, the binary is
+// no secret, and the executor it launches is checked against its SHA-256.
+// When the API wants client certificates (--tls-client-ca), every path but
+// this one must present a verified one.
+func withArtifact(api http.Handler, a *executorArtifact, clientCerts bool) http.Handler {
 	mux := http.NewServeMux()
 	if a != nil {
 		mux.Handle("GET "+ArtifactPath, a)
 	}
-	mux.Handle("GET /metrics", metrics)
+	if clientCerts {
+		api = requireClientCert(api)
+	}
 	mux.Handle("/", api)
 	return mux
+}
+
+// requireClientCert refuses requests whose TLS connection presented no
+// certificate that the client CA verified.
+func requireClientCert(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+			http.Error(w, "a client certificate signed by the scheduler's --tls-client-ca is required", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

@@ -5,6 +5,7 @@ package scheduler
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +25,7 @@ import (
 	"github.com/mysos-project/mysos/pkg/framework"
 	"github.com/mysos-project/mysos/pkg/metrics"
 	"github.com/mysos-project/mysos/pkg/reconciler"
+	"github.com/mysos-project/mysos/pkg/seal"
 	"github.com/mysos-project/mysos/pkg/store"
 	"github.com/mysos-project/mysos/pkg/taskspec"
 )
@@ -38,6 +40,15 @@ type Options struct {
 	EmbeddedClientURL string
 	EmbeddedPeerURL   string
 	TokenFile         string
+	// TokensFile defines more tokens with roles and namespaces; Anonymous
+	// names the endpoints served without one (nil: the defaults).
+	TokensFile string
+	Anonymous  []string
+	// TLS, when it has a certificate, serves the API over HTTPS.
+	TLS TLS
+	// SecretsKeyFile is the key ring sealing passwords in etcd (default
+	// <DataDir>/secrets.key, generated if missing).
+	SecretsKeyFile string
 	// Mesos configures the framework; no masters means none (the API and
 	// the store still serve, and statuses say Mesos is unavailable).
 	Mesos framework.Config
@@ -121,7 +132,11 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("connect to etcd %v: %w", endpoints, err)
 	}
 	defer cli.Close()
-	st := store.New(cli, o.EtcdPrefix)
+	ring, err := loadSecretsKey(o, log)
+	if err != nil {
+		return err
+	}
+	st := store.New(cli, o.EtcdPrefix).WithSealer(ring)
 	return serve(ctx, o, st, log)
 }
 
@@ -140,10 +155,24 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 	if created {
 		log.Info("generated a new API token", "file", tokenFile)
 	}
+	var fileTokens []apiserver.FileToken
+	if o.TokensFile != "" {
+		if fileTokens, err = apiserver.LoadTokensFile(o.TokensFile); err != nil {
+			return err
+		}
+	}
+	var tlsConfig *tls.Config
+	scheme := "http"
+	if o.TLS.enabled() {
+		if tlsConfig, err = o.TLS.serverConfig(); err != nil {
+			return err
+		}
+		scheme = "https"
+	}
 	mesos := &mesosState{}
 	external := o.AdvertiseURL
 	if external == "" {
-		external = "http://" + o.Listen
+		external = scheme + "://" + o.Listen
 	}
 	var legacy apiserver.LegacyStore
 	if o.LegacyAPI {
@@ -158,7 +187,8 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 	}
 	api, err := apiserver.New(apiserver.Config{
 		Store: st, Credentials: st, Status: st, Events: st, Legacy: legacy,
-		Backups: backupService{Store: st, Backups: o.Backups}, ExternalURL: external, Token: token, Version: o.Version, Logger: log,
+		Backups: backupService{Store: st, Backups: o.Backups}, ExternalURL: external, Version: o.Version, Logger: log,
+		Token: token, FileTokens: fileTokens, Tokens: st, Anonymous: o.Anonymous, Metrics: o.metrics.Handler(),
 		Checks: []apiserver.Check{
 			{Name: "etcd", Required: true, Run: st.Ping},
 			{Name: "mesos", Run: func(context.Context) error { return mesos.err() }},
@@ -172,14 +202,19 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 		return fmt.Errorf("listen on %s: %w", o.Listen, err)
 	}
 	addr := ln.Addr().String()
-	if err := client.SaveConfig(filepath.Join(o.DataDir, "mysosctl.yaml"), client.Config{Server: "http://" + addr, TokenFile: tokenFile}); err != nil {
+	ctlConfig := client.Config{Server: scheme + "://" + addr, TokenFile: tokenFile}
+	if tlsConfig != nil {
+		ctlConfig.CertificateAuthority = o.TLS.clientCA()
+		ln = tls.NewListener(ln, tlsConfig)
+	}
+	if err := client.SaveConfig(filepath.Join(o.DataDir, "mysosctl.yaml"), ctlConfig); err != nil {
 		return fmt.Errorf("write client config: %w", err)
 	}
-	artifact, err := executorDelivery(&o, addr)
+	artifact, err := executorDelivery(&o, scheme+"://"+addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: withExtras(api, artifact, o.metrics.Handler()), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	srv := newHTTPServer(withArtifact(api, artifact, o.TLS.ClientCAFile != ""))
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
 	wg.Go(func() { serveErr <- srv.Serve(ln) })
@@ -202,10 +237,41 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 	return err
 }
 
+// loadSecretsKey reads the key ring that seals passwords in etcd, making
+// one on first start.
+func loadSecretsKey(o Options, log *slog.Logger) (*seal.Ring, error) {
+	path := o.SecretsKeyFile
+	if path == "" {
+		path = filepath.Join(o.DataDir, "secrets.key")
+	}
+	ring, created, err := seal.LoadOrCreateKeyFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--secrets-key-file: %w", err)
+	}
+	if created {
+		log.Warn("generated the key that seals passwords in etcd: back it up, and give every scheduler the same file", "file", path, "key", ring.Primary())
+	}
+	return ring, nil
+}
+
+// Limits of the API's HTTP server: a client gets 10 s to send its headers
+// (no slowloris), a minute for its body, and at most 64 KiB of headers.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = time.Minute
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+)
+
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
+		IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes}
+}
+
 // executorDelivery decides how agents get mysos-executor: from --executor-uri
 // if given, else from this scheduler, which serves its own --executor at
 // ArtifactPath (advertised as --advertise-url, default http://<listen>).
-func executorDelivery(o *Options, addr string) (*executorArtifact, error) {
+func executorDelivery(o *Options, baseURL string) (*executorArtifact, error) {
 	if o.Executor.URI != "" || !o.ServeExecutor {
 		return nil, nil
 	}
@@ -215,7 +281,7 @@ func executorDelivery(o *Options, addr string) (*executorArtifact, error) {
 	}
 	base := o.AdvertiseURL
 	if base == "" {
-		base = "http://" + addr
+		base = baseURL
 	}
 	o.Executor.URI = strings.TrimSuffix(base, "/") + ArtifactPath
 	o.Executor.SHA256 = a.sha256
@@ -259,6 +325,13 @@ func runWhileLeader(ctx context.Context, st *store.Store, o Options, mesos *meso
 // leadTerm runs one term of leadership: the framework, when masters are
 // configured, its launcher, and the reconciler.
 func leadTerm(ctx context.Context, st *store.Store, o Options, mesos *mesosState, log *slog.Logger) {
+	// Seal what an older key (or none) sealed; a value that will not open
+	// is left alone and reported, since servers still use its passwords.
+	if n, err := st.ResealSecrets(ctx); err != nil {
+		log.Error("some stored passwords could not be resealed", "resealed", n, "err", err)
+	} else if n > 0 {
+		log.Info("resealed stored passwords with the current key", "values", n)
+	}
 	fwCfg := o.Mesos
 	rec := &reconciler.ClusterReconciler{Store: st, Mesos: mesos, Role: fwCfg.Role, Backups: o.Backups,
 		BackupMetrics: o.metrics.Backups, ClusterMetrics: o.metrics.Clusters, OperationMetrics: o.metrics.Operations,

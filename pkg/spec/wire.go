@@ -24,7 +24,7 @@ type Status struct {
 	// Message is the whole human-readable error.
 	Message string `json:"message"`
 	// Reason is machine-readable: Invalid, NotFound, AlreadyExists, Conflict,
-	// Unauthorized, RequestEntityTooLarge, UnsupportedMediaType, BadRequest,
+	// Unauthorized, Forbidden, RequestEntityTooLarge, UnsupportedMediaType, BadRequest,
 	// ServiceUnavailable, InternalError.
 	Reason  string         `json:"reason"`
 	Code    int            `json:"code"`
@@ -52,6 +52,7 @@ const (
 	ReasonAlreadyExists        = "AlreadyExists"
 	ReasonConflict             = "Conflict"
 	ReasonUnauthorized         = "Unauthorized"
+	ReasonForbidden            = "Forbidden"
 	ReasonTooLarge             = "RequestEntityTooLarge"
 	ReasonUnsupportedMediaType = "UnsupportedMediaType"
 	ReasonServiceUnavailable   = "ServiceUnavailable"

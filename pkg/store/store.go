@@ -45,6 +45,8 @@ type Store struct {
 	prefix  string
 	timeout time.Duration
 	now     func() time.Time
+	// sealer, when set, seals the secrets (see WithSealer).
+	sealer Sealer
 }
 
 // New returns a store that keeps its keys under prefix (e.g. "/mysos").
@@ -209,9 +211,9 @@ func (s *Store) CreateWithPasswords(ctx context.Context, c *spec.MySQLCluster, p
 	ops := []clientv3.Op{clientv3.OpPut(key, string(raw)), clientv3.OpDelete(s.statusKey(ns, name)), clientv3.OpDelete(s.secretsKey(ns, name)),
 		clientv3.OpDelete(s.eventsPrefix(ns, name), clientv3.WithPrefix())}
 	if len(pw) > 0 {
-		secrets, err := json.Marshal(storedSecrets{UID: obj.Metadata.UID, Passwords: pw})
+		secrets, err := s.encodeSecrets(s.secretsKey(ns, name), storedSecrets{UID: obj.Metadata.UID, Passwords: pw})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("create %s/%s: %w", ns, name, err)
 		}
 		ops[2] = clientv3.OpPut(s.secretsKey(ns, name), string(secrets))
 	}
