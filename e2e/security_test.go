@@ -4,10 +4,14 @@ import (
 	"crypto/tls"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mysos-project/mysos/internal/testutil"
 	"github.com/mysos-project/mysos/pkg/pki"
 )
 
@@ -113,5 +117,31 @@ func TestAPIOverTLSWithRolesAndTokens(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || n < 1<<20 {
 		t.Fatalf("executor download without a client certificate: %d, %d bytes", resp.StatusCode, n)
+	}
+}
+
+// TestSchedulerOnSecuredEtcd: the scheduler reaches an external etcd that
+// wants TLS client certificates and a user's password, and names the
+// problem when the password is wrong.
+func TestSchedulerOnSecuredEtcd(t *testing.T) {
+	e := testutil.StartSecureEtcd(t)
+	dir := t.TempDir()
+	pw := writeFile(t, dir, "etcd-password", e.Password+"\n")
+	if err := os.Chmod(pw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	secure := []string{"--etcd-ca-file", e.CAFile, "--etcd-cert-file", e.CertFile, "--etcd-key-file", e.KeyFile, "--etcd-user", e.User}
+	s := startScheduler(t, e.Endpoints, append(secure, "--etcd-password-file", pw)...)
+	spec := writeFile(t, dir, "c.yaml", "apiVersion: mysos.io/v1alpha1\nkind: MySQLCluster\nmetadata:\n  name: orders\nspec:\n  replicas: 1\n")
+	s.mustCtl("apply", "-f", spec)
+	if out := s.mustCtl("get", "clusters", "orders"); !strings.Contains(out, "orders") {
+		t.Fatalf("get after apply on a secured etcd: %q", out)
+	}
+
+	wrong := writeFile(t, dir, "wrong-password", "nope")
+	args := append([]string{"--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--etcd-endpoints", e.Endpoints[0], "--etcd-password-file", wrong}, secure...)
+	out, err := exec.Command(filepath.Join(binDir, "mysos-scheduler"), args...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "authentication failed") {
+		t.Fatalf("scheduler with a wrong etcd password: %v\n%s\nwant it to stop, saying authentication failed", err, out)
 	}
 }

@@ -5,6 +5,9 @@ package testutil
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,6 +20,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/mysos-project/mysos/pkg/pki"
 	"github.com/mysos-project/mysos/pkg/store"
 )
 
@@ -199,4 +203,95 @@ func Eventually(timeout time.Duration, cond func() bool) bool {
 		}
 	}
 	return true
+}
+
+// SecureEtcd is Debian's etcd serving only TLS, wanting client
+// certificates, with etcd's user authentication on.
+type SecureEtcd struct {
+	Endpoints                 []string
+	CAFile, CertFile, KeyFile string
+	User, Password            string
+}
+
+// StartSecureEtcd starts a SecureEtcd for the test, with a fresh CA, and
+// stops it when the test ends.
+func StartSecureEtcd(t testing.TB) *SecureEtcd {
+	t.Helper()
+	bin := RequireBinary(t, "etcd", "apt-get install -y etcd-server")
+	dir := t.TempDir()
+	ca, err := pki.NewCA("etcd test CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := ca.Issue("etcd", []string{"127.0.0.1"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := ca.Issue("mysos", nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	e := &SecureEtcd{CAFile: write("ca.pem", ca.CertPEM), CertFile: write("client.pem", client.CertPEM),
+		KeyFile: write("client-key.pem", client.KeyPEM), User: "root", Password: "etcd-" + rand.Text()}
+	clientURL := fmt.Sprintf("https://127.0.0.1:%d", FreePort(t))
+	peerURL := fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
+	e.Endpoints = []string{clientURL}
+	log, err := os.Create(filepath.Join(dir, "etcd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--name", "secure", "--data-dir", filepath.Join(dir, "data"),
+		"--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
+		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
+		"--initial-cluster", "secure="+peerURL, "--logger=zap", "--log-level=error",
+		"--cert-file", write("server.pem", server.CertPEM), "--key-file", write("server-key.pem", server.KeyPEM),
+		"--client-cert-auth", "--trusted-ca-file", e.CAFile)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start etcd: %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); log.Close() })
+	cert, err := tls.X509KeyPair(client.CertPEM, client.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	tc := &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}}
+	httpc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
+	WaitFor(t, 20*time.Second, "secure etcd /health", func() bool {
+		resp, err := httpc.Get(clientURL + "/health")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints, TLS: tc, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cli.RoleAdd(ctx, "root"); err != nil && !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("etcd role add root: %v", err)
+	}
+	if _, err := cli.UserAdd(ctx, e.User, e.Password); err != nil {
+		t.Fatalf("etcd user add: %v", err)
+	}
+	if _, err := cli.UserGrantRole(ctx, e.User, "root"); err != nil {
+		t.Fatalf("etcd grant root: %v", err)
+	}
+	if _, err := cli.AuthEnable(ctx); err != nil {
+		t.Fatalf("etcd auth enable: %v", err)
+	}
+	return e
 }

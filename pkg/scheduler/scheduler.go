@@ -39,6 +39,10 @@ type Options struct {
 	EtcdPrefix        string
 	EmbeddedClientURL string
 	EmbeddedPeerURL   string
+	// EmbeddedAllowRemote lets the embedded etcd listen beyond loopback.
+	EmbeddedAllowRemote bool
+	// Etcd secures the connection to an external etcd (TLS, user).
+	Etcd store.ClientOptions
 	TokenFile         string
 	// TokensFile defines more tokens with roles and namespaces; Anonymous
 	// names the endpoints served without one (nil: the defaults).
@@ -114,9 +118,13 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("create data dir: %w", err)
 	}
 	endpoints := o.EtcdEndpoints
+	if e := o.Etcd; len(endpoints) == 0 && e.CAFile+e.CertFile+e.KeyFile+e.Username+e.PasswordFile != "" {
+		return errors.New("--etcd-ca-file, --etcd-cert-file, --etcd-key-file, --etcd-user and --etcd-password-file are for an external etcd: give --etcd-endpoints too")
+	}
 	if len(endpoints) == 0 {
 		embedded, err := store.StartEmbedded(store.EmbeddedConfig{
 			Dir: filepath.Join(o.DataDir, "etcd"), ClientURL: o.EmbeddedClientURL, PeerURL: o.EmbeddedPeerURL,
+			AllowRemote: o.EmbeddedAllowRemote,
 		})
 		if err != nil {
 			return err
@@ -126,8 +134,14 @@ func Run(ctx context.Context, o Options) error {
 		log.Info("embedded etcd started", "dir", filepath.Join(o.DataDir, "etcd"), "endpoints", endpoints)
 	}
 	o.metrics = metrics.New()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: dialTimeout, Logger: nil,
-		DialOptions: []grpc.DialOption{grpc.WithUnaryInterceptor(o.metrics.Etcd.Interceptor())}})
+	etcdOpts := o.Etcd
+	etcdOpts.Endpoints, etcdOpts.DialTimeout = endpoints, dialTimeout
+	etcdConfig, err := etcdOpts.Config()
+	if err != nil {
+		return err
+	}
+	etcdConfig.DialOptions = []grpc.DialOption{grpc.WithUnaryInterceptor(o.metrics.Etcd.Interceptor())}
+	cli, err := clientv3.New(etcdConfig)
 	if err != nil {
 		return fmt.Errorf("connect to etcd %v: %w", endpoints, err)
 	}

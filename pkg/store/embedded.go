@@ -21,6 +21,8 @@ type EmbeddedConfig struct {
 	PeerURL string
 	// StartTimeout bounds how long to wait for etcd to serve.
 	StartTimeout time.Duration
+	// AllowRemote lets the URLs be on other than loopback addresses.
+	AllowRemote bool
 }
 
 // Embedded is a running embedded etcd.
@@ -39,6 +41,14 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	peerURL, err := url.Parse(cfg.PeerURL)
 	if err != nil {
 		return nil, fmt.Errorf("embedded etcd peer URL %q: %w", cfg.PeerURL, err)
+	}
+	if !cfg.AllowRemote {
+		if err := requireLoopback("--embedded-etcd-client-url", cfg.ClientURL, clientURL); err != nil {
+			return nil, err
+		}
+		if err := requireLoopback("--embedded-etcd-peer-url", cfg.PeerURL, peerURL); err != nil {
+			return nil, err
+		}
 	}
 	ec := embed.NewConfig()
 	ec.Name = "mysos"

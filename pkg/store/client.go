@@ -1,0 +1,100 @@
+package store
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// ClientOptions say how to reach an external etcd cluster securely: TLS
+// (its CA, and a client certificate when it wants one) and etcd's own
+// user authentication.
+type ClientOptions struct {
+	Endpoints []string
+	// CAFile verifies the servers' certificates (default: system roots);
+	// CertFile and KeyFile are a client certificate for
+	// --client-cert-auth clusters.
+	CAFile, CertFile, KeyFile string
+	// Username and PasswordFile log in with etcd's authentication.
+	Username, PasswordFile string
+	DialTimeout            time.Duration
+}
+
+// Config turns the options into a client configuration, reading the files.
+func (o ClientOptions) Config() (clientv3.Config, error) {
+	cfg := clientv3.Config{Endpoints: o.Endpoints, DialTimeout: o.DialTimeout}
+	secure := o.CAFile != "" || o.CertFile != ""
+	for _, ep := range o.Endpoints {
+		if strings.HasPrefix(ep, "https://") {
+			secure = true
+		}
+	}
+	if secure {
+		tc, err := o.tlsConfig()
+		if err != nil {
+			return cfg, err
+		}
+		cfg.TLS = tc
+	}
+	if o.Username != "" {
+		if o.PasswordFile == "" {
+			return cfg, errors.New("--etcd-user needs --etcd-password-file (a password is never taken on the command line)")
+		}
+		raw, err := os.ReadFile(o.PasswordFile)
+		if err != nil {
+			return cfg, fmt.Errorf("--etcd-password-file: %w", err)
+		}
+		cfg.Username, cfg.Password = o.Username, strings.TrimRight(string(raw), "\r\n")
+	} else if o.PasswordFile != "" {
+		return cfg, errors.New("--etcd-password-file needs --etcd-user")
+	}
+	return cfg, nil
+}
+
+func (o ClientOptions) tlsConfig() (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.CAFile != "" {
+		raw, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("--etcd-ca-file: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(raw) {
+			return nil, fmt.Errorf("--etcd-ca-file %s holds no PEM certificate", o.CAFile)
+		}
+	}
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		return nil, errors.New("--etcd-cert-file and --etcd-key-file go together")
+	}
+	if o.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--etcd-cert-file/--etcd-key-file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// requireLoopback refuses a URL that is not on a loopback address: the
+// embedded etcd has neither TLS nor authentication, so it must not be
+// reachable from other hosts unless the operator says so.
+func requireLoopback(flag, raw string, u *url.URL) error {
+	host := u.Hostname()
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("%s %s is not a loopback address: the embedded etcd has no TLS or authentication, so it serves only this host; "+
+		"use 127.0.0.1, or pass --embedded-etcd-allow-remote if a firewall protects it, or run a secured etcd cluster (--etcd-endpoints)", flag, raw)
+}
