@@ -42,8 +42,8 @@ type Options struct {
 	// EmbeddedAllowRemote lets the embedded etcd listen beyond loopback.
 	EmbeddedAllowRemote bool
 	// Etcd secures the connection to an external etcd (TLS, user).
-	Etcd store.ClientOptions
-	TokenFile         string
+	Etcd      store.ClientOptions
+	TokenFile string
 	// TokensFile defines more tokens with roles and namespaces; Anonymous
 	// names the endpoints served without one (nil: the defaults).
 	TokensFile string
