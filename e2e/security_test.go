@@ -88,7 +88,15 @@ func TestAPIOverTLSWithRolesAndTokens(t *testing.T) {
 	if r := s.ctl("--token", secret, "-n", "other", "get", "clusters"); r.code == 0 || !strings.Contains(r.stderr, `namespace "other"`) {
 		t.Fatalf("namespace-scoped token reads another namespace: exit %d %q", r.code, r.stderr)
 	}
+	s.mustCtl("quota", "set", "-n", "shop", "--instances", "2", "--mem", "100Mi")
+	if r := s.ctl("-n", "shop", "apply", "-f", spec); r.code == 0 || !strings.Contains(r.stderr, "exceeds the quota") {
+		t.Fatalf("apply beyond the quota: exit %d %q", r.code, r.stderr)
+	}
+	s.mustCtl("quota", "set", "-n", "shop", "--instances", "2")
 	s.mustCtl("-n", "shop", "apply", "-f", spec)
+	if out := s.mustCtl("quota", "get", "-n", "shop"); len(strings.Fields(out)) < 6 || strings.Join(strings.Fields(out)[3:6], " ") != "instances 1 2" {
+		t.Fatalf("quota get: %q", out)
+	}
 	if r := s.ctl("--token", secret, "-n", "shop", "get", "clusters", "orders"); r.code != 0 || !strings.Contains(r.stdout, "orders") {
 		t.Fatalf("read-only token reads its namespace: exit %d %q %q", r.code, r.stdout, r.stderr)
 	}

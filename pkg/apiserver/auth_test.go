@@ -40,7 +40,7 @@ func newAuthAPI(t *testing.T, anonymous []string) (*apiTest, *apiserver.Server) 
 	cli := testutil.EtcdClient(t, testutil.EmbeddedEtcd(t))
 	st := store.New(cli, "/mysos")
 	h, err := apiserver.New(apiserver.Config{
-		Store: st, Credentials: st, Status: st, Events: st, Legacy: st, Tokens: st,
+		Store: st, Credentials: st, Status: st, Events: st, Legacy: st, Tokens: st, Quotas: st,
 		Token: token, FileTokens: fileTokens(), Anonymous: anonymous,
 		Backups: backupService{Store: st, Backups: reconciler.Backups{DefaultDestination: "file://" + t.TempDir()}},
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("# metrics\n")) }),

@@ -62,6 +62,9 @@ func (s *Server) createCluster(w http.ResponseWriter, r *http.Request) {
 		writeInvalid(w, c, errs)
 		return
 	}
+	if !s.admitQuota(w, r, c, nil) {
+		return
+	}
 	if isDryRun(r) {
 		c.Metadata.Generation = 1
 		writeJSON(w, http.StatusOK, c)
@@ -98,6 +101,9 @@ func (s *Server) updateCluster(w http.ResponseWriter, r *http.Request) {
 	}
 	if errs := spec.ValidateUpdate(current, desired); len(errs) > 0 {
 		writeInvalid(w, desired, errs)
+		return
+	}
+	if !s.admitQuota(w, r, desired, current) {
 		return
 	}
 	if isDryRun(r) {

@@ -48,6 +48,8 @@ type Config struct {
 	Status StatusStore
 	// Events, when set, serves the clusters' recorded events.
 	Events EventStore
+	// Quotas, when set, keeps namespace quotas and enforces them.
+	Quotas QuotaStore
 	// Backups, when set, serves backups and checks spec.restore.
 	Backups BackupService
 	// Legacy, when set, serves the original Mysos' POST and DELETE
@@ -172,6 +174,9 @@ func (s *Server) routeTable() []Route {
 	}
 	if s.cfg.Metrics != nil {
 		rt = append(rt, Route{Pattern: "GET /metrics", Access: AccessPublic, Endpoint: EndpointMetrics, handler: s.cfg.Metrics.ServeHTTP})
+	}
+	if s.cfg.Quotas != nil {
+		rt = append(rt, s.quotaRoutes()...)
 	}
 	if s.cfg.Backups != nil {
 		rt = append(rt, s.backupRoutes()...)

@@ -98,7 +98,7 @@ scheduler writes into its data dir, ~/.mysos/scheduler by default).`,
 	root.AddCommand(
 		newApplyCmd(g), newGetCmd(g), newDescribeCmd(g), newDeleteCmd(g),
 		newDiffCmd(g), newWaitCmd(g), newCredentialsCmd(g), newSwitchoverCmd(g), newFailoverCmd(g),
-		newEventsCmd(g), newReseedCmd(g), newBackupCmd(g), newTokenCmd(g), newWhoAmICmd(g), newVersionCmd(g),
+		newEventsCmd(g), newReseedCmd(g), newBackupCmd(g), newTokenCmd(g), newWhoAmICmd(g), newQuotaCmd(g), newVersionCmd(g),
 	)
 	return root
 }

@@ -202,7 +202,7 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 	api, err := apiserver.New(apiserver.Config{
 		Store: st, Credentials: st, Status: st, Events: st, Legacy: legacy,
 		Backups: backupService{Store: st, Backups: o.Backups}, ExternalURL: external, Version: o.Version, Logger: log,
-		Token: token, FileTokens: fileTokens, Tokens: st, Anonymous: o.Anonymous, Metrics: o.metrics.Handler(),
+		Token: token, FileTokens: fileTokens, Tokens: st, Quotas: st, Anonymous: o.Anonymous, Metrics: o.metrics.Handler(),
 		Checks: []apiserver.Check{
 			{Name: "etcd", Required: true, Run: st.Ping},
 			{Name: "mesos", Run: func(context.Context) error { return mesos.err() }},

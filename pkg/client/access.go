@@ -34,3 +34,22 @@ func (c *Client) DeleteToken(ctx context.Context, name string) (*spec.APIToken, 
 	var out spec.APIToken
 	return &out, c.do(ctx, http.MethodDelete, "/api/v1/tokens/"+url.PathEscape(name), nil, nil, &out)
 }
+
+func quotaPath(ns string) string { return "/api/v1/namespaces/" + url.PathEscape(ns) + "/quota" }
+
+// Quota returns a namespace's quota with what it uses now.
+func (c *Client) Quota(ctx context.Context, ns string) (*spec.ResourceQuota, error) {
+	var out spec.ResourceQuota
+	return &out, c.do(ctx, http.MethodGet, quotaPath(ns), nil, nil, &out)
+}
+
+// SetQuota replaces a namespace's quota.
+func (c *Client) SetQuota(ctx context.Context, q spec.ResourceQuota) (*spec.ResourceQuota, error) {
+	var out spec.ResourceQuota
+	return &out, c.do(ctx, http.MethodPut, quotaPath(q.Namespace), nil, q, &out)
+}
+
+// DeleteQuota removes a namespace's quota.
+func (c *Client) DeleteQuota(ctx context.Context, ns string) error {
+	return c.do(ctx, http.MethodDelete, quotaPath(ns), nil, nil, nil)
+}
