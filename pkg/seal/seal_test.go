@@ -48,7 +48,7 @@ func wantErr(t *testing.T, err error, fragments ...string) {
 func TestRoundTrip(t *testing.T) {
 	r := ring(t, newKey(t, "k1"))
 	aad := []byte("/mysos/secrets/default/shop")
-	plain := []byte(`{"uid":"u1","passwords":{"mysos":"SECRETSECRET"}}`)
+	plain := []byte(`{"uid":"uid-7f3a9c2e","passwords":{"mysos":"SECRETSECRET"}}`)
 	sealed, err := r.Seal(plain, aad)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +56,7 @@ func TestRoundTrip(t *testing.T) {
 	if !bytes.HasPrefix(sealed, []byte(seal.Prefix+"k1:")) || !seal.IsSealed(sealed) {
 		t.Fatalf("sealed value %q does not start with %sk1:", sealed, seal.Prefix)
 	}
-	if bytes.Contains(sealed, []byte("SECRETSECRET")) || bytes.Contains(sealed, []byte("u1")) {
+	if bytes.Contains(sealed, []byte("SECRETSECRET")) || bytes.Contains(sealed, []byte("uid-7f3a9c2e")) {
 		t.Fatalf("sealed value %q shows the plaintext", sealed)
 	}
 	for _, c := range sealed {
