@@ -162,12 +162,12 @@ func (s *Server) guard(access Access, endpoint string, h http.HandlerFunc) http.
 		if !ok {
 			return
 		}
+		if who, ok := r.Context().Value(requesterKey{}).(*requester); ok {
+			who.name = t.Name
+		}
 		if problem := authorize(t, access, r); problem != "" {
 			writeStatus(w, http.StatusForbidden, spec.ReasonForbidden, problem, nil)
 			return
-		}
-		if who, ok := r.Context().Value(requesterKey{}).(*requester); ok {
-			who.name = t.Name
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, t)))
 	})

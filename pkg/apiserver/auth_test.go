@@ -1,8 +1,10 @@
 package apiserver_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -304,5 +306,44 @@ func TestTokensFile(t *testing.T) {
 	}
 	if _, err := apiserver.New(apiserver.Config{FileTokens: dup}); err == nil || !strings.Contains(err.Error(), "same secret") {
 		t.Fatalf("two names for one secret: %v", err)
+	}
+}
+
+// TestWritesAreAuditLogged: a change is logged with the token that made it
+// and how it ended; a refused one too, and no secret appears.
+func TestWritesAreAuditLogged(t *testing.T) {
+	var buf bytes.Buffer
+	st := store.New(testutil.EtcdClient(t, testutil.EmbeddedEtcd(t)), "/mysos")
+	h, err := apiserver.New(apiserver.Config{Store: st, Tokens: st, Token: token, FileTokens: fileTokens(),
+		Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	a := &apiTest{t: t, srv: srv, store: st}
+	if code, body := a.do("POST", "/api/v1/namespaces/team-a/clusters", "application/yaml", validYAML, bearer(teamToken)); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	if code, _ := a.do("DELETE", "/api/v1/namespaces/team-a/clusters/shop", "", "", bearer(readerToken)); code != http.StatusForbidden {
+		t.Fatalf("read-only delete: %d", code)
+	}
+	a.do("GET", "/api/v1/namespaces/team-a/clusters/shop", "", "", bearer(readerToken))
+	log := buf.String()
+	for _, want := range []string{
+		"method=POST path=/api/v1/namespaces/team-a/clusters code=201 token=team-a",
+		"method=DELETE path=/api/v1/namespaces/team-a/clusters/shop code=403 token=reader",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("audit log lacks %q:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, "method=GET") {
+		t.Errorf("reads are logged at info level:\n%s", log)
+	}
+	for _, secret := range []string{token, teamToken, readerToken} {
+		if strings.Contains(log, secret) {
+			t.Fatalf("a token appears in the log:\n%s", log)
+		}
 	}
 }
