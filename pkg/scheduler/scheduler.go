@@ -24,6 +24,7 @@ import (
 	"github.com/mysos-project/mysos/pkg/client"
 	"github.com/mysos-project/mysos/pkg/framework"
 	"github.com/mysos-project/mysos/pkg/metrics"
+	"github.com/mysos-project/mysos/pkg/pki"
 	"github.com/mysos-project/mysos/pkg/reconciler"
 	"github.com/mysos-project/mysos/pkg/seal"
 	"github.com/mysos-project/mysos/pkg/store"
@@ -50,6 +51,9 @@ type Options struct {
 	Anonymous  []string
 	// TLS, when it has a certificate, serves the API over HTTPS.
 	TLS TLS
+	// MySQLCACert and MySQLCAKey, when given, are the CA that signs every
+	// cluster's MySQL certificates (spec.tls) instead of one per cluster.
+	MySQLCACert, MySQLCAKey string
 	// SecretsKeyFile is the key ring sealing passwords in etcd (default
 	// <DataDir>/secrets.key, generated if missing).
 	SecretsKeyFile string
@@ -76,6 +80,7 @@ type Options struct {
 	Ready func(addr string)
 
 	metrics *metrics.Registry
+	mysqlCA *pki.CA // loaded from MySQLCACert and MySQLCAKey
 }
 
 // Defaults for Options.
@@ -192,6 +197,9 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 	if o.LegacyAPI {
 		legacy = st
 	}
+	if o.mysqlCA, err = loadMySQLCA(o); err != nil {
+		return err
+	}
 	if o.Backups.DefaultDestination == "" {
 		dir, err := filepath.Abs(filepath.Join(o.DataDir, "backups"))
 		if err != nil {
@@ -200,7 +208,7 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 		o.Backups.DefaultDestination = "file://" + dir
 	}
 	api, err := apiserver.New(apiserver.Config{
-		Store: st, Credentials: st, Status: st, Events: st, Legacy: legacy,
+		Store: st, Credentials: credentialStore{st, mysqlTLS(st, o.mysqlCA)}, Status: st, Events: st, Legacy: legacy,
 		Backups: backupService{Store: st, Backups: o.Backups}, ExternalURL: external, Version: o.Version, Logger: log,
 		Token: token, FileTokens: fileTokens, Tokens: st, Quotas: st, Anonymous: o.Anonymous, Metrics: o.metrics.Handler(),
 		Checks: []apiserver.Check{
@@ -228,7 +236,7 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 	if err != nil {
 		return err
 	}
-	srv := newHTTPServer(withArtifact(api, artifact, o.TLS.ClientCAFile != ""))
+	srv := newHTTPServer(withArtifact(api, artifact, o.TLS.ClientCAFile != ""), apiLimits)
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
 	wg.Go(func() { serveErr <- srv.Serve(ln) })
@@ -268,18 +276,20 @@ func loadSecretsKey(o Options, log *slog.Logger) (*seal.Ring, error) {
 	return ring, nil
 }
 
-// Limits of the API's HTTP server: a client gets 10 s to send its headers
-// (no slowloris), a minute for its body, and at most 64 KiB of headers.
-const (
-	readHeaderTimeout = 10 * time.Second
-	readTimeout       = time.Minute
-	idleTimeout       = 2 * time.Minute
-	maxHeaderBytes    = 64 << 10
-)
+// httpLimits bound what one client can hold of the API's HTTP server.
+type httpLimits struct {
+	readHeader, read, idle time.Duration
+	maxHeaderBytes         int
+}
 
-func newHTTPServer(h http.Handler) *http.Server {
-	return &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
-		IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes}
+// apiLimits: a client gets 10 s to send its headers (a slowloris client
+// trickling them is cut off), a minute for its body (bodies are at most
+// apiserver.MaxBodyBytes), and at most 64 KiB of headers.
+var apiLimits = httpLimits{readHeader: 10 * time.Second, read: time.Minute, idle: 2 * time.Minute, maxHeaderBytes: 64 << 10}
+
+func newHTTPServer(h http.Handler, l httpLimits) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: l.readHeader, ReadTimeout: l.read,
+		IdleTimeout: l.idle, MaxHeaderBytes: l.maxHeaderBytes}
 }
 
 // executorDelivery decides how agents get mysos-executor: from --executor-uri
@@ -354,6 +364,7 @@ func leadTerm(ctx context.Context, st *store.Store, o Options, mesos *mesosState
 	if o.Executor.Workload == taskspec.WorkloadMySQL {
 		rec.Servers = reconciler.MySQLServers{}
 	}
+	rec.TLS = mysqlTLS(st, o.mysqlCA)
 	ctrl := reconciler.NewController(rec, 2, log)
 	ctrl.Metrics = o.metrics.Reconciles
 	o.metrics.QueueDepth(ctrl.Queue.Len)
@@ -371,6 +382,7 @@ func leadTerm(ctx context.Context, st *store.Store, o Options, mesos *mesosState
 		}
 		fwCfg.Offers = &reconciler.Launcher{
 			Store: st, Clusters: st, Passwords: st, Role: fwCfg.Role, Principal: fwCfg.Principal,
+			TLS:         rec.TLS,
 			FrameworkID: func() string { return fw.ID() },
 			Executor:    o.Executor, Jobs: st, Archivers: st, Backups: o.Backups, Wake: ctrl.Queue.Add, Log: log.With("component", "launcher"),
 		}
