@@ -24,9 +24,10 @@ lint:
 	$(GO) vet ./...
 
 # The whole suite: unit, store and API tests against real etcd (embedded and
-# Debian's), the CLI end to end against built binaries, the fuzz seed corpus.
+# Debian's), the CLI end to end against built binaries, then each fuzzer for 15 s.
 test: deps lint
 	$(GO) test -race -count=1 -timeout 25m ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=15s
 
 demo: deps build
 	hack/demo.sh
@@ -40,8 +41,14 @@ bench:
 	$(GO) test -run '^$$' -bench 'BenchmarkFailover|BenchmarkSwitchoverWritePause' -benchtime 20x -timeout 30m ./e2e/
 	$(GO) test -run '^$$' -bench 'BenchmarkBackupRestore' -benchtime 3x -timeout 30m ./e2e/
 
+# Each fuzzer for FUZZTIME (go test fuzzes one target at a time). An input
+# that fails is written to the package's testdata/fuzz/<Fuzzer>/: commit it
+# with the fix.
+FUZZTIME ?= 60s
+
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./pkg/spec/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./pkg/spec/
+	$(GO) test -run '^$$' -fuzz '^FuzzAPI$$' -fuzztime $(FUZZTIME) ./pkg/apiserver/
 
 clean:
 	rm -rf $(BIN) .demo

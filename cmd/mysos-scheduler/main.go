@@ -84,6 +84,8 @@ through the mysosctl.yaml written next to it.`,
 	f.StringVar(&o.TLS.CertFile, "tls-cert", "", "serve the API over HTTPS with this certificate (PEM, chain first)")
 	f.StringVar(&o.TLS.KeyFile, "tls-key", "", "key of --tls-cert (PEM)")
 	f.StringVar(&o.TLS.ClientCAFile, "tls-client-ca", "", "require API clients to present a certificate this CA (PEM) signed")
+	f.StringVar(&o.MySQLCACert, "mysql-ca-cert", "", "CA certificate (PEM) that signs the MySQL certificates of every cluster with spec.tls (default: a CA generated per cluster)")
+	f.StringVar(&o.MySQLCAKey, "mysql-ca-key", "", "key of --mysql-ca-cert (PEM, PKCS#8 or EC; mode 0600)")
 	f.StringSliceVar(&o.Mesos.Masters, "master", nil, "Mesos master URL(s), e.g. http://mesos-1:5050,http://mesos-2:5050 (none: serve the API without Mesos)")
 	f.StringVar(&o.Mesos.Name, "framework-name", framework.DefaultName, "Mesos framework name")
 	f.StringVar(&o.Mesos.Role, "mesos-role", spec.DefaultRole, "Mesos role resources are reserved for")

@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -40,7 +45,7 @@ func (s *Server) backupRoutes() []Route {
 // createBackup requests an on-demand backup: 202 with it, Pending.
 func (s *Server) createBackup(w http.ResponseWriter, r *http.Request) {
 	ns, name := r.PathValue("namespace"), r.PathValue("name")
-	if !checkNamespace(w, ns) {
+	if !checkNamespace(w, ns) || !checkName(w, name) || !readNoBody(w, r) {
 		return
 	}
 	c, err := s.cfg.Store.Get(r.Context(), ns, name)
@@ -112,7 +117,7 @@ func (s *Server) listBackups(w http.ResponseWriter, r *http.Request) {
 // from its manifest.
 func (s *Server) getBackup(w http.ResponseWriter, r *http.Request) {
 	ns, name, id := r.PathValue("namespace"), r.PathValue("name"), r.PathValue("id")
-	if !checkNamespace(w, ns) {
+	if !checkNamespace(w, ns) || !checkName(w, name) {
 		return
 	}
 	if err := backup.ValidRef(ns, name, id); err != nil {
@@ -144,7 +149,7 @@ func (s *Server) getBackup(w http.ResponseWriter, r *http.Request) {
 	if dest == "" {
 		dest = s.cfg.Backups.Destination(orEmpty(c))
 	}
-	t, err := s.cfg.Backups.Open(dest)
+	t, err := s.openToRead(dest)
 	var m backup.Manifest
 	if err == nil {
 		m, err = backup.ReadManifest(r.Context(), t, ns, name, id)
@@ -160,6 +165,21 @@ func (s *Server) getBackup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, backupOfManifest(m, dest))
+}
+
+// openToRead opens a destination to read backups from it. Opening a file
+// destination creates its directory, which a read must not do (a GET naming
+// ?destination=file:///anywhere would create that directory on the
+// scheduler's host): one that does not exist holds no backups, and the
+// answer is backup.ErrNotFound.
+func (s *Server) openToRead(dest string) (backup.Target, error) {
+	if u, err := url.Parse(dest); err == nil && u.Scheme == "file" {
+		root := filepath.FromSlash(path.Clean("/" + u.Path))
+		if _, err := os.Stat(root); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s does not exist", backup.ErrNotFound, dest)
+		}
+	}
+	return s.cfg.Backups.Open(dest)
 }
 
 // orEmpty stands in for a deleted cluster: no spec, so the defaults apply.
@@ -180,7 +200,7 @@ func (s *Server) deleteBackup(w http.ResponseWriter, r *http.Request) {
 	}
 	i := slices.IndexFunc(items, func(b spec.Backup) bool { return b.ID == id })
 	if i < 0 {
-		writeStatus(w, http.StatusNotFound, spec.ReasonNotFound, fmt.Sprintf("cluster %s/%s has no backup %s", ns, name, id), nil)
+		writeStatus(w, http.StatusNotFound, spec.ReasonNotFound, fmt.Sprintf("cluster %s/%s has no backup %s", ns, name, spec.QuoteValue(id)), nil)
 		return
 	}
 	b := items[i]
@@ -223,7 +243,7 @@ func (s *Server) forgetJob(ctx context.Context, ns, name, id string) error {
 // backups gathers a cluster's backups, oldest first.
 func (s *Server) backups(w http.ResponseWriter, r *http.Request) ([]spec.Backup, bool) {
 	ns, name := r.PathValue("namespace"), r.PathValue("name")
-	if !checkNamespace(w, ns) {
+	if !checkNamespace(w, ns) || !checkName(w, name) {
 		return nil, false
 	}
 	c, err := s.cfg.Store.Get(r.Context(), ns, name)
@@ -249,11 +269,13 @@ func (s *Server) backups(w http.ResponseWriter, r *http.Request) ([]spec.Backup,
 	}
 	var items []spec.Backup
 	if dest != "" {
-		t, err := s.cfg.Backups.Open(dest)
+		t, err := s.openToRead(dest)
 		var ms []backup.Manifest
 		if err == nil {
 			ms, err = backup.List(r.Context(), t, ns, name)
 			t.Close()
+		} else if errors.Is(err, backup.ErrNotFound) {
+			err = nil // a destination that does not exist yet holds no backups
 		}
 		if err != nil {
 			s.writeTargetError(w, dest, err)
@@ -345,7 +367,7 @@ func (s *Server) checkRestore(ctx context.Context, c *spec.MySQLCluster) spec.Er
 	bad := func(field, value, detail string) spec.ErrorList {
 		return spec.ErrorList{{Field: field, Type: spec.ErrorTypeInvalid, Value: fmt.Sprintf("%q", value), Detail: detail}}
 	}
-	t, err := s.cfg.Backups.Open(dest)
+	t, err := s.openToRead(dest)
 	if err != nil {
 		return bad("spec.restore.from", r.From, fmt.Sprintf("cannot open %s: %v", dest, err))
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/mysos-project/mysos/pkg/spec"
@@ -38,7 +39,7 @@ func (s *Server) listClusters(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
 	ns, name := r.PathValue("namespace"), r.PathValue("name")
-	if !checkNamespace(w, ns) {
+	if !checkNamespace(w, ns) || !checkName(w, name) {
 		return
 	}
 	c, err := s.cfg.Store.Get(r.Context(), ns, name)
@@ -56,6 +57,14 @@ func (s *Server) createCluster(w http.ResponseWriter, r *http.Request) {
 	}
 	c, ok := s.readCluster(w, r, ns, "")
 	if !ok {
+		return
+	}
+	// Finalizers are the scheduler's, like the rest of what the store
+	// assigns on create: one taken from the body would hold the deletion
+	// of the cluster forever.
+	c.Metadata.Finalizers = nil
+	if e := legacyAnnotationChange(nil, c); e != nil {
+		writeInvalid(w, c, spec.ErrorList{e})
 		return
 	}
 	if errs := s.checkRestore(r.Context(), c); len(errs) > 0 {
@@ -81,7 +90,7 @@ func (s *Server) createCluster(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) updateCluster(w http.ResponseWriter, r *http.Request) {
 	ns, name := r.PathValue("namespace"), r.PathValue("name")
-	if !checkNamespace(w, ns) {
+	if !checkNamespace(w, ns) || !checkName(w, name) {
 		return
 	}
 	desired, ok := s.readCluster(w, r, ns, name)
@@ -99,7 +108,11 @@ func (s *Server) updateCluster(w http.ResponseWriter, r *http.Request) {
 	if expectedRV == "" {
 		expectedRV = current.Metadata.ResourceVersion
 	}
-	if errs := spec.ValidateUpdate(current, desired); len(errs) > 0 {
+	errs := spec.ValidateUpdate(current, desired)
+	if e := legacyAnnotationChange(current, desired); e != nil {
+		errs = append(errs, e)
+	}
+	if len(errs) > 0 {
 		writeInvalid(w, desired, errs)
 		return
 	}
@@ -124,7 +137,7 @@ func (s *Server) updateCluster(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) deleteCluster(w http.ResponseWriter, r *http.Request) {
 	ns, name := r.PathValue("namespace"), r.PathValue("name")
-	if !checkNamespace(w, ns) {
+	if !checkNamespace(w, ns) || !checkName(w, name) {
 		return
 	}
 	if isDryRun(r) {
@@ -196,11 +209,11 @@ func (s *Server) readCluster(w http.ResponseWriter, r *http.Request, ns, name st
 func matchURL(c *spec.MySQLCluster, ns, name string) spec.ErrorList {
 	var errs spec.ErrorList
 	if c.Metadata.Namespace != "" && c.Metadata.Namespace != ns {
-		errs = append(errs, &spec.FieldError{Field: "metadata.namespace", Type: spec.ErrorTypeInvalid, Value: c.Metadata.Namespace,
+		errs = append(errs, &spec.FieldError{Field: "metadata.namespace", Type: spec.ErrorTypeInvalid, Value: spec.QuoteValue(c.Metadata.Namespace),
 			Detail: fmt.Sprintf("does not match the namespace in the URL (%q); leave it empty or make them equal", ns)})
 	}
 	if name != "" && c.Metadata.Name != name {
-		errs = append(errs, &spec.FieldError{Field: "metadata.name", Type: spec.ErrorTypeInvalid, Value: c.Metadata.Name,
+		errs = append(errs, &spec.FieldError{Field: "metadata.name", Type: spec.ErrorTypeInvalid, Value: spec.QuoteValue(c.Metadata.Name),
 			Detail: fmt.Sprintf("does not match the name in the URL (%q); a cluster cannot be renamed", name)})
 	}
 	return errs
@@ -211,8 +224,43 @@ func checkNamespace(w http.ResponseWriter, ns string) bool {
 		return true
 	}
 	writeStatus(w, http.StatusBadRequest, spec.ReasonBadRequest,
-		fmt.Sprintf("namespace %q is not a valid name: use lowercase letters, digits and '-'", ns), nil)
+		fmt.Sprintf("namespace %s is not a valid name: use lowercase letters, digits and '-'", quoteName(ns)), nil)
 	return false
+}
+
+// checkName refuses a cluster name in the URL that no cluster can have, so
+// that it reaches neither the store's keys nor a backup destination's paths.
+func checkName(w http.ResponseWriter, name string) bool {
+	if len(name) <= spec.MaxNameLength && spec.IsDNSLabel(name) {
+		return true
+	}
+	writeStatus(w, http.StatusBadRequest, spec.ReasonBadRequest,
+		fmt.Sprintf("cluster name %s is not a valid name: use at most %d lowercase letters, digits and '-', starting and ending with a letter or digit",
+			quoteName(name), spec.MaxNameLength), nil)
+	return false
+}
+
+// legacyAnnotationChange refuses a request that sets the legacy API's user
+// annotation or changes it (current is nil on create): the annotation names
+// the account whose password deletes the cluster through the legacy API,
+// without a token, so only the legacy API sets it. Removing it is allowed.
+func legacyAnnotationChange(current, desired *spec.MySQLCluster) *spec.FieldError {
+	want, set := desired.Metadata.Annotations[LegacyUserAnnotation]
+	if !set {
+		return nil
+	}
+	detail := "only the legacy API sets it: it names the account whose password deletes the cluster without a token; remove it"
+	if current != nil {
+		if had, ok := current.Metadata.Annotations[LegacyUserAnnotation]; ok {
+			if had == want {
+				return nil
+			}
+			detail = fmt.Sprintf("only the legacy API sets it: it names the account whose password deletes the cluster without a token; "+
+				"keep it as stored (%q) or remove it", had)
+		}
+	}
+	return &spec.FieldError{Field: "metadata.annotations[" + LegacyUserAnnotation + "]", Type: spec.ErrorTypeForbidden,
+		Value: strconv.Quote(want), Detail: detail}
 }
 
 func acceptableContentType(ct string) bool {

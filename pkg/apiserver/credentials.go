@@ -14,12 +14,20 @@ type CredentialStore interface {
 	Passwords(ctx context.Context, ns, name, uid string) (map[string]string, error)
 }
 
+// CACertStore, when the CredentialStore implements it too, gives the CA
+// certificates (PEM) a cluster's MySQL servers are verified with: its own
+// generated CA's, or the scheduler's --mysql-ca-cert. They are public.
+type CACertStore interface {
+	MySQLCACert(ctx context.Context, ns, name, uid string) ([]byte, error)
+}
+
 // getCredentials answers with the passwords of the cluster's users (and,
-// with ?all=true, of Mysos' own accounts), for the one admin token.
-// Nothing else in the API carries a password.
+// with ?all=true, of Mysos' own accounts), for the one admin token, and,
+// when spec.tls is enabled, the CA certificate clients verify the servers
+// with. Nothing else in the API carries a password.
 func (s *Server) getCredentials(w http.ResponseWriter, r *http.Request) {
 	ns, name := r.PathValue("namespace"), r.PathValue("name")
-	if !checkNamespace(w, ns) {
+	if !checkNamespace(w, ns) || !checkName(w, name) {
 		return
 	}
 	if s.cfg.Credentials == nil {
@@ -49,6 +57,16 @@ func (s *Server) getCredentials(w http.ResponseWriter, r *http.Request) {
 		if wanted[user] || all {
 			out.Users = append(out.Users, spec.Credential{User: user, Password: pw[user]})
 		}
+	}
+	if cas, ok := s.cfg.Credentials.(CACertStore); ok && c.Spec.TLSEnabled() {
+		// Empty until the cluster's first certificate is issued (its
+		// first launch makes the CA).
+		ca, err := cas.MySQLCACert(r.Context(), ns, name, c.Metadata.UID)
+		if err != nil {
+			s.writeStoreError(w, err)
+			return
+		}
+		out.CACert = string(ca)
 	}
 	s.log.Info("credentials read", "cluster", ns+"/"+name, "all", all)
 	writeJSON(w, http.StatusOK, out)

@@ -19,7 +19,7 @@ type EventStore interface {
 // namespace or every namespace, depending on the route.
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	ns, name := r.PathValue("namespace"), r.PathValue("name")
-	if ns != "" && !checkNamespace(w, ns) {
+	if (ns != "" && !checkNamespace(w, ns)) || (name != "" && !checkName(w, name)) {
 		return
 	}
 	if s.cfg.Events == nil {

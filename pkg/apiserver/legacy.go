@@ -59,7 +59,7 @@ func (s *Server) legacyCreate(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, fmt.Sprintf("Cluster '%s' already exists", name), http.StatusConflict)
 			return
 		}
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		s.legacyStoreError(w, err)
 		return
 	}
 	s.log.Info("cluster created through the legacy API", "cluster", created.Key(), "uid", created.Metadata.UID)
@@ -161,15 +161,23 @@ func (s *Server) legacyDelete(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	if !spec.IsDNSLabel(name) {
+		http.Error(w, fmt.Sprintf("Cluster %s not found", quoteName(name)), http.StatusNotFound)
+		return
+	}
 	c, err := s.cfg.Store.Get(r.Context(), spec.DefaultNamespace, name)
-	if err != nil {
+	if errors.Is(err, store.ErrNotFound) {
 		http.Error(w, fmt.Sprintf("Cluster '%s' not found", name), http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		s.legacyStoreError(w, err)
 		return
 	}
 	user := c.Metadata.Annotations[LegacyUserAnnotation]
 	pw, err := s.cfg.Legacy.Passwords(r.Context(), spec.DefaultNamespace, name, c.Metadata.UID)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		s.legacyStoreError(w, err)
 		return
 	}
 	given := r.FormValue("password")
@@ -178,11 +186,18 @@ func (s *Server) legacyDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, _, err := s.cfg.Store.Delete(r.Context(), spec.DefaultNamespace, name, ""); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		s.legacyStoreError(w, err)
 		return
 	}
 	s.log.Info("cluster deletion requested through the legacy API", "cluster", spec.DefaultNamespace+"/"+name)
 	writeJSON(w, http.StatusOK, map[string]string{"cluster_url": s.legacyClusterURL(name)})
+}
+
+// legacyStoreError answers a storage failure in the original API's plain
+// text: 503, since the request may succeed when etcd answers again.
+func (s *Server) legacyStoreError(w http.ResponseWriter, err error) {
+	s.log.Error("storage request failed", "err", err)
+	http.Error(w, "the store (etcd) did not answer; retry", http.StatusServiceUnavailable)
 }
 
 // legacyClusterURL names where the cluster's endpoints are discovered: its

@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"sigs.k8s.io/yaml"
 
 	"github.com/mysos-project/mysos/pkg/spec"
 )
@@ -153,7 +151,7 @@ func switchoverID(st *spec.ClusterStatus, now time.Time) string {
 
 // switchover starts a switchover: 202 with the recorded operation.
 func (s *Server) switchover(w http.ResponseWriter, r *http.Request) {
-	if !checkNamespace(w, r.PathValue("namespace")) || !s.writesStatus(w) {
+	if !checkNamespace(w, r.PathValue("namespace")) || !checkName(w, r.PathValue("name")) || !s.writesStatus(w) {
 		return
 	}
 	req, ok := readSwitchoverRequest(w, r)
@@ -179,6 +177,9 @@ func (s *Server) switchover(w http.ResponseWriter, r *http.Request) {
 // ackFailover acknowledges the last automatic failover, lifting its block
 // window: 200 with the record.
 func (s *Server) ackFailover(w http.ResponseWriter, r *http.Request) {
+	if !checkNamespace(w, r.PathValue("namespace")) || !checkName(w, r.PathValue("name")) || !readNoBody(w, r) {
+		return
+	}
 	var rec spec.FailoverRecord
 	c, ok := s.changeStatus(w, r, func(c *spec.MySQLCluster, st *spec.ClusterStatus) error {
 		if st.LastFailover == nil {
@@ -199,7 +200,7 @@ func (s *Server) ackFailover(w http.ResponseWriter, r *http.Request) {
 // swap), answering the refusal or storage error itself; ok is false then.
 func (s *Server) changeStatus(w http.ResponseWriter, r *http.Request, change func(*spec.MySQLCluster, *spec.ClusterStatus) error) (*spec.MySQLCluster, bool) {
 	ns, name := r.PathValue("namespace"), r.PathValue("name")
-	if !checkNamespace(w, ns) || !s.writesStatus(w) {
+	if !checkNamespace(w, ns) || !checkName(w, name) || !s.writesStatus(w) {
 		return nil, false
 	}
 	c, err := s.cfg.Store.Get(r.Context(), ns, name)
@@ -219,6 +220,9 @@ func (s *Server) changeStatus(w http.ResponseWriter, r *http.Request, change fun
 // its volume destroyed, and the ordinal starts afresh from a copy of the
 // primary. 202 with the instance name.
 func (s *Server) reseed(w http.ResponseWriter, r *http.Request) {
+	if !checkNamespace(w, r.PathValue("namespace")) || !checkName(w, r.PathValue("name")) || !readNoBody(w, r) {
+		return
+	}
 	instance := r.PathValue("instance")
 	c, ok := s.changeStatus(w, r, func(c *spec.MySQLCluster, st *spec.ClusterStatus) error {
 		return requestReseed(c.Metadata, st, instance)
@@ -239,7 +243,7 @@ func requestReseed(meta spec.ObjectMeta, st *spec.ClusterStatus, instance string
 	case meta.DeletionTimestamp != nil:
 		return conflict("cluster %s is being deleted", key)
 	case !slices.Contains(st.ErrantInstances, instance):
-		return conflict("instance %s of %s is not errant (status.errantInstances: %v); only an instance holding transactions the primary lacks is re-seeded", instance, key, st.ErrantInstances)
+		return conflict("instance %s of %s is not errant (status.errantInstances: %v); only an instance holding transactions the primary lacks is re-seeded", spec.QuoteValue(instance), key, st.ErrantInstances)
 	case slices.Contains(st.ReseedRequested, instance):
 		return nil
 	}
@@ -264,19 +268,35 @@ func (s *Server) writeOperationError(w http.ResponseWriter, ns, name string, err
 	s.writeStoreError(w, err)
 }
 
+// readNoBody makes sure a request that takes no body came without one (an
+// empty object or null count as none): whatever a client put there would
+// otherwise be ignored without a word.
+func readNoBody(w http.ResponseWriter, r *http.Request) bool {
+	body, ok := readBody(w, r)
+	if !ok {
+		return false
+	}
+	obj, err := spec.DecodeObject(body)
+	if err == nil && len(obj) == 0 {
+		return true
+	}
+	found := fmt.Sprintf("%d bytes", len(body))
+	if len(obj) > 0 {
+		found = "the fields " + strings.Join(slices.Sorted(maps.Keys(obj)), ", ")
+	}
+	writeStatus(w, http.StatusBadRequest, spec.ReasonBadRequest,
+		fmt.Sprintf("%s %s takes no body, and this one has %s; send the request without one", r.Method, r.URL.Path, found), nil)
+	return false
+}
+
 // readSwitchoverRequest reads the optional body. It is checked field by
 // field rather than decoded strictly so that an unknown or mistyped field
 // is named in the answer, as for cluster bodies.
 func readSwitchoverRequest(w http.ResponseWriter, r *http.Request) (spec.SwitchoverRequest, bool) {
 	var req spec.SwitchoverRequest
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	var tooLarge *http.MaxBytesError
+	body, ok := readBody(w, r)
 	switch {
-	case errors.As(err, &tooLarge):
-		writeStatus(w, http.StatusRequestEntityTooLarge, spec.ReasonTooLarge, fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes), nil)
-		return req, false
-	case err != nil:
-		writeStatus(w, http.StatusBadRequest, spec.ReasonBadRequest, "read request body: "+err.Error(), nil)
+	case !ok:
 		return req, false
 	case len(strings.TrimSpace(string(body))) == 0:
 		return req, true
@@ -285,7 +305,7 @@ func readSwitchoverRequest(w http.ResponseWriter, r *http.Request) (spec.Switcho
 			fmt.Sprintf("unsupported Content-Type %q: send application/json or application/yaml", r.Header.Get("Content-Type")), nil)
 		return req, false
 	}
-	req, err = decodeSwitchoverRequest(body)
+	req, err := decodeSwitchoverRequest(body)
 	if err != nil {
 		writeDecodeError(w, err)
 		return req, false
@@ -293,17 +313,14 @@ func readSwitchoverRequest(w http.ResponseWriter, r *http.Request) (spec.Switcho
 	return req, true
 }
 
-// decodeSwitchoverRequest reads {"to": "<instance>"} from JSON or YAML; an
-// empty object or null asks for no particular target.
+// decodeSwitchoverRequest reads {"to": "<instance>"} from JSON or YAML, as
+// strictly as a cluster (one document, no duplicate keys); an empty object
+// or null asks for no particular target.
 func decodeSwitchoverRequest(body []byte) (spec.SwitchoverRequest, error) {
 	var req spec.SwitchoverRequest
-	raw, err := yaml.YAMLToJSON(body)
+	fields, err := spec.DecodeObject(body)
 	if err != nil {
-		return req, err
-	}
-	var fields map[string]any
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		return req, errors.New(`a switchover body is an object: {"to": "<instance>"} or {}`)
+		return req, fmt.Errorf(`a switchover body is one object, {"to": "<instance>"} or {}: %w`, err)
 	}
 	var errs spec.ErrorList
 	for k, v := range fields {

@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"strings"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
 )
@@ -61,7 +59,7 @@ func (s *Server) putQuota(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var q spec.ResourceQuota
-	if err := yaml.UnmarshalStrict(body, &q); err != nil {
+	if err := decodeStrict(body, &q); err != nil {
 		writeStatus(w, http.StatusBadRequest, spec.ReasonBadRequest,
 			"quota body: "+err.Error()+` (send {"hard": {"instances": N, "cpus": "8", "mem": "32Gi", "disk": "500Gi"}})`, nil)
 		return

@@ -1,12 +1,12 @@
 package apiserver
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 
 	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
@@ -89,9 +89,29 @@ func (s *Server) writeStoreError(w http.ResponseWriter, err error) {
 	}
 }
 
+// quoteName renders a name from a request for a message: quoted, control
+// and invisible characters escaped (a terminal showing the message must not
+// act on them), cut when long.
 func quoteName(name string) string {
 	if name == "" {
 		return "(unnamed)"
 	}
-	return `"` + strings.ReplaceAll(name, `"`, `\"`) + `"`
+	return spec.QuoteValue(name)
+}
+
+// decodeStrict reads a small request object (a token, a quota) from JSON or
+// YAML as strictly as cluster bodies are read (one document, no duplicate
+// keys, bounded nesting) and refuses fields v does not have.
+func decodeStrict(body []byte, v any) error {
+	obj, err := spec.DecodeObject(body)
+	if err != nil {
+		return err
+	}
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
 }

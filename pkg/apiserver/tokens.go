@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
 )
@@ -78,7 +76,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req spec.APIToken
-	if err := yaml.UnmarshalStrict(body, &req); err != nil {
+	if err := decodeStrict(body, &req); err != nil {
 		writeStatus(w, http.StatusBadRequest, spec.ReasonBadRequest,
 			"token body: "+err.Error()+` (send {"name": "...", "role": "admin|read-only", "namespaces": [...]})`, nil)
 		return

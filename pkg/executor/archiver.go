@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -162,6 +163,13 @@ func (a *archiver) connect() (*binlogConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A source serving TLS is streamed from over TLS only, verified.
+	var tlsConfig *tls.Config
+	if s.Source.CA != "" {
+		if tlsConfig, err = mysql.TLSConfig([]byte(s.Source.CA), s.Source.Host); err != nil {
+			return nil, err
+		}
+	}
 	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
 		ServerID: s.ServerID, Flavor: gmysql.MariaDBFlavor, Host: s.Source.Host, Port: uint16(s.Source.Port),
 		User: s.User, Password: s.Password, Localhost: "mysos-binlog-archiver",
@@ -173,6 +181,7 @@ func (a *archiver) connect() (*binlogConn, error) {
 		// The archiver reconnects itself, from the last whole transaction.
 		DisableRetrySync: true,
 		Dialer:           (&net.Dialer{Timeout: dialTimeout}).DialContext,
+		TLSConfig:        tlsConfig,
 		// The archiver logs every failure itself, and the library's
 		// errors print stack traces.
 		Logger: slog.New(slog.DiscardHandler),
@@ -375,7 +384,8 @@ func (a *archiver) afterBreak(ctx context.Context, err error) {
 // older than that will be refused as a gap. Otherwise the source has not
 // reached a.pos yet (a lagging replica), and the archiver waits for it.
 func (a *archiver) resumeAfterPurge(ctx context.Context) error {
-	src, err := mysql.Open(mysql.Endpoint{Host: a.spec.Source.Host, Port: a.spec.Source.Port, User: a.spec.User, Password: a.spec.Password}, mysql.MariaDB)
+	src, err := mysql.Open(mysql.Endpoint{Host: a.spec.Source.Host, Port: a.spec.Source.Port, User: a.spec.User, Password: a.spec.Password,
+		CA: []byte(a.spec.Source.CA)}, mysql.MariaDB)
 	if err != nil {
 		return err
 	}

@@ -90,7 +90,7 @@ func (b *backupJob) take(ctx context.Context) error {
 		return err
 	}
 	defer target.Close()
-	src, err := mysql.Open(mysql.Endpoint{Host: s.Source.Host, Port: s.Source.Port, User: s.User, Password: s.Password}, b.flavor)
+	src, err := mysql.Open(mysql.Endpoint{Host: s.Source.Host, Port: s.Source.Port, User: s.User, Password: s.Password, CA: []byte(s.Source.CA)}, b.flavor)
 	if err != nil {
 		return err
 	}
@@ -135,7 +135,14 @@ func (b *backupJob) dump(ctx context.Context, target backup.Target, m *backup.Ma
 		note := fmt.Sprintf("-- Mysos: %s had no user databases at GTID position %s.\n", m.Instance, before)
 		return before, b.upload(ctx, target, m, strings.NewReader(note))
 	}
-	opts, err := writeClientOptions(b.run, b.spec.User, b.spec.Password)
+	ca, err := writeCAFile(b.run, b.spec.Source.CA)
+	if err != nil {
+		return mysql.GTIDSet{}, err
+	}
+	if ca != "" {
+		defer os.Remove(ca)
+	}
+	opts, err := writeClientOptions(b.run, b.spec.User, b.spec.Password, ca)
 	if err != nil {
 		return mysql.GTIDSet{}, err
 	}

@@ -27,8 +27,10 @@ var dumpPosition = regexp.MustCompile(`^-- SET GLOBAL gtid_slave_pos='([^']*)';`
 // writeClientOptions writes an option file with an account for the client
 // tools into dir, readable by this user alone: passwords never go on a
 // command line or in the environment, where other users could read them.
-// The caller removes the file.
-func writeClientOptions(dir, user, password string) (string, error) {
+// With caFile (a CA bundle, see writeCAFile) the tools connect over TLS
+// only and verify the server's certificate against it and the host they
+// were given. The caller removes the file.
+func writeClientOptions(dir, user, password, caFile string) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
@@ -37,6 +39,33 @@ func writeClientOptions(dir, user, password string) (string, error) {
 		return "", err
 	}
 	_, err = fmt.Fprintf(f, "[client]\nuser=%s\npassword=\"%s\"\n", user, optionValue(password))
+	if err == nil && caFile != "" {
+		_, err = fmt.Fprintf(f, "ssl-ca=\"%s\"\nssl-verify-server-cert\n", optionValue(caFile))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+// writeCAFile writes a CA bundle (PEM) the client tools verify a server
+// with into dir and returns its path; "" for no CA. The caller removes it.
+func writeCAFile(dir, caPEM string) (string, error) {
+	if caPEM == "" {
+		return "", nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(dir, "ca-*.pem") // mode 0600
+	if err != nil {
+		return "", err
+	}
+	_, err = f.WriteString(caPEM)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

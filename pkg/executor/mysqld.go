@@ -78,8 +78,20 @@ func NewMySQL(task mesos.TaskInfo, sandbox string) (Workload, error) {
 		DataDir: filepath.Join(volume, "mysql"), RunDir: run, LogDir: sandbox, TmpDir: run,
 		MemoryMiB: d.MySQL.MemoryMiB, SemiSync: d.MySQL.SemiSync, Overrides: d.MySQL.Config,
 	}
+	if t := d.MySQL.TLS; t != nil {
+		m.cfg.TLS = &mysql.InstanceTLS{CAFile: filepath.Join(run, tlsCAFile), CertFile: filepath.Join(run, tlsCertFile),
+			KeyFile: filepath.Join(run, tlsKeyFile), Required: t.Required}
+	}
 	return m, nil
 }
+
+// The TLS files of a mysqld (spec.tls), in its run directory: mode 0600,
+// removed with it when the task ends.
+const (
+	tlsCAFile   = "ca.pem"
+	tlsCertFile = "server-cert.pem"
+	tlsKeyFile  = "server-key.pem"
+)
 
 // runDir holds the socket, pid file, config and init file. The sandbox is
 // too deep for a unix socket path (108 bytes at most), so it lives in the
@@ -154,7 +166,23 @@ func (m *mysqld) prepare() error {
 	if err := os.WriteFile(m.cnf, cnf, 0o600); err != nil {
 		return err
 	}
+	if t := m.cfg.TLS; t != nil {
+		for path, content := range map[string]string{t.CAFile: m.spec.TLS.CA, t.CertFile: m.spec.TLS.Cert, t.KeyFile: m.spec.TLS.Key} {
+			if err := writePrivate(path, []byte(content)); err != nil {
+				return fmt.Errorf("TLS: %w", err)
+			}
+		}
+	}
 	return os.WriteFile(m.init, []byte(m.flavor.BootstrapSQL(m.users())), 0o600)
+}
+
+// writePrivate writes path readable by this user alone, whatever mode an
+// earlier file of that name had.
+func writePrivate(path string, content []byte) error {
+	if err := os.WriteFile(path, content, 0o600); err != nil {
+		return err
+	}
+	return os.Chmod(path, 0o600)
 }
 
 func (m *mysqld) users() []mysql.User {

@@ -49,7 +49,7 @@ func (m *mysqld) restoreFrom(ctx context.Context) (mysql.GTIDSet, error) {
 		return mysql.GTIDSet{}, err
 	}
 	admin := m.spec.AdminUser()
-	opts, err := writeClientOptions(m.cfg.RunDir, admin.Name, admin.Password)
+	opts, err := writeClientOptions(m.cfg.RunDir, admin.Name, admin.Password, "")
 	if err != nil {
 		return mysql.GTIDSet{}, err
 	}

@@ -56,7 +56,7 @@ func (m *mysqld) fill(ctx context.Context, scratch, what string, copy func(conte
 func (m *mysqld) seed(ctx context.Context) (mysql.GTIDSet, error) {
 	d := m.spec.Seed
 	admin := m.spec.AdminUser()
-	donor, err := mysql.Open(mysql.Endpoint{Host: d.Host, Port: d.Port, User: admin.Name, Password: admin.Password}, m.flavor)
+	donor, err := mysql.Open(mysql.Endpoint{Host: d.Host, Port: d.Port, User: admin.Name, Password: admin.Password, CA: []byte(d.CA)}, m.flavor)
 	if err != nil {
 		return mysql.GTIDSet{}, err
 	}
@@ -93,18 +93,31 @@ func userDatabases(ctx context.Context, donor *mysql.Server) ([]string, error) {
 var errLoadEnded = errors.New("the load ended")
 
 // copyFrom pipes a dump of the donor into the local server and returns the
-// GTID position the dump carries.
+// GTID position the dump carries. The dump reaches the donor over TLS when
+// it serves TLS; the load goes to the local socket.
 func (m *mysqld) copyFrom(ctx context.Context, host string, port int, dbs []string) (string, error) {
 	admin := m.spec.AdminUser()
-	opts, err := writeClientOptions(m.cfg.RunDir, admin.Name, admin.Password)
+	opts, err := writeClientOptions(m.cfg.RunDir, admin.Name, admin.Password, "")
 	if err != nil {
 		return "", err
 	}
 	defer os.Remove(opts)
+	ca, err := writeCAFile(m.cfg.RunDir, m.spec.Seed.CA)
+	if err != nil {
+		return "", err
+	}
+	if ca != "" {
+		defer os.Remove(ca)
+	}
+	dumpOpts, err := writeClientOptions(m.cfg.RunDir, admin.Name, admin.Password, ca)
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(dumpOpts)
 	var pos string
 	err = m.loadStream(ctx, opts, func(w io.Writer) error {
 		var err error
-		pos, err = dumpDatabases(ctx, opts, host, port, dbs, w)
+		pos, err = dumpDatabases(ctx, dumpOpts, host, port, dbs, w)
 		return err
 	})
 	return pos, err

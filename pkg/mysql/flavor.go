@@ -100,6 +100,28 @@ type Source struct {
 	Port     int
 	User     string
 	Password string
+	// TLS encrypts the replication connection. With CAFile, a CA bundle on
+	// the replica's host, the source's certificate must chain to it and
+	// name Host; without, the connection is encrypted but the source is
+	// not verified (only while a cluster moves to TLS, see docs/security.md).
+	// Without TLS, CAFile is ignored and TLS is switched off explicitly:
+	// CHANGE MASTER keeps the earlier settings of every option it is not
+	// given.
+	TLS    bool
+	CAFile string
+}
+
+// sourceTLS is the TLS part of a CHANGE MASTER / CHANGE REPLICATION SOURCE
+// statement, its options prefixed with MASTER or SOURCE.
+func sourceTLS(prefix string, src Source) string {
+	ssl, ca, verify := 0, "", 0
+	if src.TLS {
+		ssl, ca = 1, src.CAFile
+		if ca != "" {
+			verify = 1
+		}
+	}
+	return fmt.Sprintf("%[1]s_SSL=%[2]d, %[1]s_SSL_CA=%[3]s, %[1]s_SSL_VERIFY_SERVER_CERT=%[4]d", prefix, ssl, quoteString(ca), verify)
 }
 
 // millis is d in whole milliseconds, at least 1: both flavours take the

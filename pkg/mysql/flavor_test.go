@@ -24,7 +24,8 @@ func TestMariaDBStatements(t *testing.T) {
 	f := MariaDB
 	eq(t, "ChangeSource", f.ChangeSource(src), []string{
 		`CHANGE MASTER TO MASTER_HOST='10.0.0.7', MASTER_PORT=3307, MASTER_USER='repl', ` +
-			`MASTER_PASSWORD='it\'s a \\ \"pw\"\0\n', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1`})
+			`MASTER_PASSWORD='it\'s a \\ \"pw\"\0\n', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, ` +
+			`MASTER_SSL=0, MASTER_SSL_CA='', MASTER_SSL_VERIFY_SERVER_CERT=0`})
 	eq(t, "replica control", []string{f.StartReplica(), f.StopReplica(), f.StopReplicaIO(), f.ResetReplicaAll()},
 		[]string{"START SLAVE", "STOP SLAVE", "STOP SLAVE IO_THREAD", "RESET SLAVE ALL"})
 	eq(t, "SetReadOnly(true)", f.SetReadOnly(true), []string{"SET GLOBAL read_only=ON"})
@@ -50,7 +51,8 @@ func TestMySQL8Statements(t *testing.T) {
 	f := MySQL8
 	eq(t, "ChangeSource", f.ChangeSource(src), []string{
 		`CHANGE REPLICATION SOURCE TO SOURCE_HOST='10.0.0.7', SOURCE_PORT=3307, SOURCE_USER='repl', ` +
-			`SOURCE_PASSWORD='it\'s a \\ \"pw\"\0\n', SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1, SOURCE_CONNECT_RETRY=1`})
+			`SOURCE_PASSWORD='it\'s a \\ \"pw\"\0\n', SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1, SOURCE_CONNECT_RETRY=1, ` +
+			`SOURCE_SSL=0, SOURCE_SSL_CA='', SOURCE_SSL_VERIFY_SERVER_CERT=0`})
 	eq(t, "replica control", []string{f.StartReplica(), f.StopReplica(), f.StopReplicaIO(), f.ResetReplicaAll()},
 		[]string{"START REPLICA", "STOP REPLICA", "STOP REPLICA IO_THREAD", "RESET REPLICA ALL"})
 	eq(t, "SetReadOnly(true)", f.SetReadOnly(true), []string{"SET GLOBAL read_only=ON", "SET GLOBAL super_read_only=ON"})
@@ -71,6 +73,32 @@ func TestMySQL8Statements(t *testing.T) {
 	})
 	eq(t, "SetGTIDPosition", f.SetGTIDPosition(set), []string{
 		"RESET MASTER", "SET GLOBAL gtid_purged='" + u1 + ":1-6," + u2 + ":1-3'"})
+}
+
+// TestChangeSourceTLS: replication over TLS, verifying the source against
+// the replica's CA file, in each flavour's words; the settings are always
+// stated in full, so switching TLS off clears them.
+func TestChangeSourceTLS(t *testing.T) {
+	verified := Source{Host: "10.0.0.7", Port: 3307, User: "repl", Password: "pw", TLS: true, CAFile: "/tmp/mysos-ab'c/ca.pem"}
+	encrypted := Source{Host: "10.0.0.7", Port: 3307, User: "repl", Password: "pw", TLS: true}
+	off := Source{Host: "10.0.0.7", Port: 3307, User: "repl", Password: "pw", CAFile: "/tmp/ignored.pem"}
+	for _, tc := range []struct {
+		f                       Flavor
+		src                     Source
+		wantSuffix, notContains string
+	}{
+		{MariaDB, verified, `MASTER_CONNECT_RETRY=1, MASTER_SSL=1, MASTER_SSL_CA='/tmp/mysos-ab\'c/ca.pem', MASTER_SSL_VERIFY_SERVER_CERT=1`, ""},
+		{MariaDB, encrypted, `MASTER_CONNECT_RETRY=1, MASTER_SSL=1, MASTER_SSL_CA='', MASTER_SSL_VERIFY_SERVER_CERT=0`, ""},
+		{MariaDB, off, `MASTER_CONNECT_RETRY=1, MASTER_SSL=0, MASTER_SSL_CA='', MASTER_SSL_VERIFY_SERVER_CERT=0`, "ignored"},
+		{MySQL8, verified, `SOURCE_CONNECT_RETRY=1, SOURCE_SSL=1, SOURCE_SSL_CA='/tmp/mysos-ab\'c/ca.pem', SOURCE_SSL_VERIFY_SERVER_CERT=1`, "MASTER"},
+		{MySQL8, encrypted, `SOURCE_CONNECT_RETRY=1, SOURCE_SSL=1, SOURCE_SSL_CA='', SOURCE_SSL_VERIFY_SERVER_CERT=0`, "MASTER"},
+		{MySQL8, off, `SOURCE_CONNECT_RETRY=1, SOURCE_SSL=0, SOURCE_SSL_CA='', SOURCE_SSL_VERIFY_SERVER_CERT=0`, "ignored"},
+	} {
+		stmts := tc.f.ChangeSource(tc.src)
+		if len(stmts) != 1 || !strings.HasSuffix(stmts[0], tc.wantSuffix) || (tc.notContains != "" && strings.Contains(stmts[0], tc.notContains)) {
+			t.Errorf("%s ChangeSource(%+v) = %q; want it to end with %q", tc.f.Name(), tc.src, stmts, tc.wantSuffix)
+		}
+	}
 }
 
 func TestFlavorByName(t *testing.T) {

@@ -20,11 +20,15 @@ func (mariadbFlavor) ParseGTIDSet(s string) (GTIDSet, error) { return parseMaria
 // everything executed). MASTER_USE_GTID=current_pos would do that too, but
 // only for GTIDs with this server's own server_id. MASTER_CONNECT_RETRY=1 (default 60) makes a replica
 // find a restarted or new source within a second.
+//
+// TLS is always stated (MASTER_SSL, MASTER_SSL_CA,
+// MASTER_SSL_VERIFY_SERVER_CERT), on or off: CHANGE MASTER keeps what it
+// is not told, and newer MariaDB releases default to TLS with verification.
 func (mariadbFlavor) ChangeSource(src Source) []string {
 	return []string{fmt.Sprintf(
 		"CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%d, MASTER_USER=%s, MASTER_PASSWORD=%s, "+
-			"MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1",
-		quoteString(src.Host), src.Port, quoteString(src.User), quoteString(src.Password))}
+			"MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, %s",
+		quoteString(src.Host), src.Port, quoteString(src.User), quoteString(src.Password), sourceTLS("MASTER", src))}
 }
 
 func (mariadbFlavor) StartReplica() string    { return "START SLAVE" }

@@ -42,8 +42,20 @@ type InstanceConfig struct {
 	// but off until Mysos promotes the instance and switches it on with SET
 	// GLOBAL, as with read_only. How many acknowledgements the primary waits
 	// for (MySQL only) is also set at runtime.
-	SemiSync  bool
+	SemiSync bool
+	// TLS, when set, serves TLS with these files (spec.tls).
+	TLS       *InstanceTLS
 	Overrides map[string]string // spec.mysqlConfig, applied last
+}
+
+// InstanceTLS is a server's TLS: the CA bundle it trusts (clients' and its
+// own replication connections verify with it), its certificate and key,
+// all PEM files on the agent, and whether clients must use TLS.
+type InstanceTLS struct {
+	CAFile, CertFile, KeyFile string
+	// Required refuses clients without TLS (require_secure_transport);
+	// connections over the unix socket count as secure.
+	Required bool
 }
 
 // File names under RunDir and LogDir.
@@ -281,6 +293,25 @@ func cnfDefaults(c InstanceConfig) []cnfGroup {
 		groups = append(groups, semi)
 	}
 
+	if t := c.TLS; t != nil {
+		tlsGroup := cnfGroup{
+			comment: []string{
+				"TLS (spec.tls): the certificate Mysos issued this instance at launch,",
+				"signed by the cluster's CA; replicas verify their source with ssl_ca.",
+			},
+			options: []cnfOption{
+				opt("ssl_ca", filepath.Clean(t.CAFile)),
+				opt("ssl_cert", filepath.Clean(t.CertFile)),
+				opt("ssl_key", filepath.Clean(t.KeyFile)),
+			},
+		}
+		if t.Required {
+			tlsGroup.comment = append(tlsGroup.comment, "Clients must use TLS (the unix socket counts as secure).")
+			tlsGroup.options = append(tlsGroup.options, onOff("require_secure_transport"))
+		}
+		groups = append(groups, tlsGroup)
+	}
+
 	memory := cnfGroup{
 		comment: []string{
 			fmt.Sprintf("Memory, sized from the task's %s MiB (see cnfSizeMemory):", strconv.FormatFloat(c.MemoryMiB, 'f', -1, 64)),
@@ -415,13 +446,17 @@ func cnfCheckInstance(c InstanceConfig) error {
 		{"BindAddress", c.BindAddress}, {"ReportHost", c.ReportHost},
 		{"DataDir", c.DataDir}, {"RunDir", c.RunDir}, {"LogDir", c.LogDir}, {"TmpDir", c.TmpDir},
 	} {
-		switch {
-		case f.value == "":
-			return fmt.Errorf("%s is empty", f.name)
-		case strings.ContainsAny(f.value, "\n\r\x00"):
-			return fmt.Errorf("%s %q contains a line break or NUL", f.name, f.value)
-		case strings.HasSuffix(f.name, "Dir") && !filepath.IsAbs(f.value):
-			return fmt.Errorf("%s %q is not an absolute path", f.name, f.value)
+		if err := cnfCheckValue(f.name, f.value); err != nil {
+			return err
+		}
+	}
+	if t := c.TLS; t != nil {
+		for _, f := range []struct{ name, value string }{
+			{"TLS.CAFile", t.CAFile}, {"TLS.CertFile", t.CertFile}, {"TLS.KeyFile", t.KeyFile},
+		} {
+			if err := cnfCheckValue(f.name, f.value); err != nil {
+				return err
+			}
 		}
 	}
 	if s := c.SocketPath(); len(s) > cnfMaxSocketPath {
@@ -433,6 +468,20 @@ func cnfCheckInstance(c InstanceConfig) error {
 	}
 	if math.IsNaN(c.DiskMiB) || math.IsInf(c.DiskMiB, 0) || c.DiskMiB < 0 {
 		return fmt.Errorf("DiskMiB %v is not a size (0 for unknown)", c.DiskMiB)
+	}
+	return nil
+}
+
+// cnfCheckValue checks one value of InstanceConfig: set, one line, and
+// an absolute path when it names a directory or file.
+func cnfCheckValue(name, value string) error {
+	switch {
+	case value == "":
+		return fmt.Errorf("%s is empty", name)
+	case strings.ContainsAny(value, "\n\r\x00"):
+		return fmt.Errorf("%s %q contains a line break or NUL", name, value)
+	case (strings.HasSuffix(name, "Dir") || strings.HasSuffix(name, "File")) && !filepath.IsAbs(value):
+		return fmt.Errorf("%s %q is not an absolute path", name, value)
 	}
 	return nil
 }

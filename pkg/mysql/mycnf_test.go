@@ -80,6 +80,20 @@ var cnfGoldenCases = []cnfGoldenCase{
 		c.SemiSync = true
 		return c
 	}},
+	{"mariadb-tls-required", func() InstanceConfig {
+		c := cnfTestInstance()
+		c.SemiSync = true
+		c.TLS = &InstanceTLS{CAFile: "/mnt/mesos/sandbox/run/ca.pem", CertFile: "/mnt/mesos/sandbox/run/server-cert.pem",
+			KeyFile: "/mnt/mesos/sandbox/run/server-key.pem", Required: true}
+		return c
+	}},
+	{"mysql8-tls", func() InstanceConfig {
+		c := cnfTestInstance()
+		c.Flavor = spec.FlavorMySQL
+		c.TLS = &InstanceTLS{CAFile: "/mnt/mesos/sandbox/run/ca.pem", CertFile: "/mnt/mesos/sandbox/run/server-cert.pem",
+			KeyFile: "/mnt/mesos/sandbox/run/server-key.pem"}
+		return c
+	}},
 	{"mysql8-large-64Gi", func() InstanceConfig {
 		c := cnfTestInstance()
 		c.Flavor = spec.FlavorMySQL
@@ -319,6 +333,15 @@ func TestRenderConfigErrors(t *testing.T) {
 		{"no memory", func(c *InstanceConfig) { c.MemoryMiB = 0 }, "MemoryMiB"},
 		{"NaN memory", func(c *InstanceConfig) { c.MemoryMiB = math.NaN() }, "MemoryMiB"},
 		{"negative disk", func(c *InstanceConfig) { c.DiskMiB = -1 }, "DiskMiB"},
+		{"TLS without a key", func(c *InstanceConfig) {
+			c.TLS = &InstanceTLS{CAFile: "/run/ca.pem", CertFile: "/run/cert.pem"}
+		}, "TLS.KeyFile is empty"},
+		{"TLS with a relative path", func(c *InstanceConfig) {
+			c.TLS = &InstanceTLS{CAFile: "ca.pem", CertFile: "/run/cert.pem", KeyFile: "/run/key.pem"}
+		}, `TLS.CAFile "ca.pem" is not an absolute path`},
+		{"TLS path with a newline", func(c *InstanceConfig) {
+			c.TLS = &InstanceTLS{CAFile: "/run/ca.pem", CertFile: "/run/cert.pem\n[client]", KeyFile: "/run/key.pem"}
+		}, "TLS.CertFile"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := cnfTestInstance()

@@ -20,11 +20,13 @@ func (mysql8Flavor) ParseGTIDSet(s string) (GTIDSet, error) { return parseMySQLS
 // ChangeSource uses auto-positioning (the source sends what gtid_executed
 // lacks). GET_SOURCE_PUBLIC_KEY=1 lets the replication account use the
 // default caching_sha2_password over a connection without TLS.
+// TLS is always stated (SOURCE_SSL, SOURCE_SSL_CA,
+// SOURCE_SSL_VERIFY_SERVER_CERT), on or off, as for MariaDB.
 func (mysql8Flavor) ChangeSource(src Source) []string {
 	return []string{fmt.Sprintf(
 		"CHANGE REPLICATION SOURCE TO SOURCE_HOST=%s, SOURCE_PORT=%d, SOURCE_USER=%s, SOURCE_PASSWORD=%s, "+
-			"SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1, SOURCE_CONNECT_RETRY=1",
-		quoteString(src.Host), src.Port, quoteString(src.User), quoteString(src.Password))}
+			"SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1, SOURCE_CONNECT_RETRY=1, %s",
+		quoteString(src.Host), src.Port, quoteString(src.User), quoteString(src.Password), sourceTLS("SOURCE", src))}
 }
 
 func (mysql8Flavor) StartReplica() string    { return "START REPLICA" }

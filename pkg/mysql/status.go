@@ -17,6 +17,9 @@ type Status struct {
 	Replica      *ReplicaStatus // nil when not configured as a replica
 	Version      string
 	ServerID     uint32
+	// TLSCA is the server's ssl_ca: the CA file its TLS trusts, a path on
+	// its host; "" when it has none. A replica verifies its source with it.
+	TLSCA string
 	// Counters are the server's own status variables Mysos shows as
 	// metrics, by name (Threads_connected, Questions, ...).
 	Counters map[string]float64
@@ -49,6 +52,12 @@ type ReplicaStatus struct {
 	// MySQL: Retrieved_Gtid_Set). Once the IO thread is stopped, waiting
 	// for it tells when the replica has applied all it got.
 	RetrievedGTID GTIDSet
+	// TLS is how the replica connects to its source (Master_SSL_Allowed,
+	// Master_SSL_Verify_Server_Cert and Master_SSL_CA_File; Source_* in
+	// MySQL).
+	TLS       bool
+	TLSVerify bool
+	TLSCAFile string
 }
 
 // dialect is what Server needs from a flavour beyond Flavor. Both built-in
@@ -90,6 +99,9 @@ func (s *Server) Status(ctx context.Context) (Status, error) {
 			return err
 		}
 		if st.ServerID, err = s.queryServerID(ctx, c); err != nil {
+			return err
+		}
+		if st.TLSCA, err = s.queryString(ctx, c, "SELECT @@GLOBAL.ssl_ca"); err != nil {
 			return err
 		}
 		if st.GTIDExecuted, err = s.executed(ctx, c); err != nil {
@@ -203,6 +215,9 @@ var (
 	colSQLError   = []string{"Last_SQL_Error"}
 	colBehind     = []string{"Seconds_Behind_Source", "Seconds_Behind_Master"}
 	colRetrieved  = []string{"Gtid_IO_Pos", "Retrieved_Gtid_Set"}
+	colSSL        = []string{"Source_SSL_Allowed", "Master_SSL_Allowed"}
+	colSSLVerify  = []string{"Source_SSL_Verify_Server_Cert", "Master_SSL_Verify_Server_Cert"}
+	colSSLCA      = []string{"Source_SSL_CA_File", "Master_SSL_CA_File"}
 )
 
 // replicaRow is one row of SHOW SLAVE/REPLICA STATUS by column name; a NULL
@@ -267,6 +282,10 @@ func (s *Server) parseReplica(row replicaRow) (*ReplicaStatus, string, error) {
 		return nil, "", fmt.Errorf("mysql %s: retrieved GTIDs: %w", s.addr, err)
 	}
 	r.RetrievedGTID = set
+	ssl, _ := row.get(colSSL)
+	verify, _ := row.get(colSSLVerify)
+	r.TLS, r.TLSVerify = ssl == "Yes", verify == "Yes"
+	r.TLSCAFile, _ = row.get(colSSLCA)
 	return r, io, nil
 }
 

@@ -73,6 +73,9 @@ type ClusterReconciler struct {
 	// Servers reaches the instances' mysqld; nil when tasks run no mysqld
 	// (the hold workload), and then roles are not managed.
 	Servers Servers
+	// TLS says which CAs the servers of clusters with spec.tls are
+	// verified with.
+	TLS *MySQLTLS
 	// Backups says where backups go; BackupMetrics, when set, counts them.
 	Backups       Backups
 	BackupMetrics *metrics.Backups
@@ -123,7 +126,7 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, key string) (Result, 
 	subscribed, reason := r.Mesos.Subscribed()
 	w := r.observe(c, instances, subscribed)
 	w.jobs, w.backupDestination, w.archiver = jobs, r.Backups.Destination(c), archiver
-	w.servers, w.passwords = r.observeServers(ctx, c, instances)
+	w.servers, w.passwords, w.tlsCA = r.observeServers(ctx, c, instances)
 	r.trackSilence(w)
 	actions := decide(w)
 	if err := r.writeStatus(ctx, c, w, reason); err != nil {

@@ -97,6 +97,8 @@ type world struct {
 	// nil when the workload runs no mysqld.
 	servers   map[int]serverView
 	passwords store.Passwords
+	// tlsCA is what servers launched with TLS are verified with (PEM).
+	tlsCA []byte
 	// jobs are the cluster's backup jobs, oldest first; backupDestination
 	// is where its backups go.
 	jobs              []*store.BackupJob

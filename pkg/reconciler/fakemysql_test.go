@@ -69,6 +69,16 @@ type fakeServer struct {
 	// roPending: a SET GLOBAL read_only=ON waits for the pipeline to
 	// drain; meanwhile new writes wait behind it, then fail.
 	roPending bool
+
+	// TLS: tlsCA is the server's ssl_ca ("" without TLS, and then a
+	// client asking for TLS is refused); tlsRequired refuses clients
+	// without it. srcTLS and srcCAFile are its replication settings.
+	tlsCA       string
+	tlsRequired bool
+	srcTLS      bool
+	srcCAFile   string
+	// opens counts connections opened with (tlsOpens) and without TLS.
+	opens, tlsOpens int
 }
 
 // fakeSession is one client connection.
@@ -258,7 +268,7 @@ func (f *fakeMySQL) serverLocked(addr string) *fakeServer {
 }
 
 func (f *fakeMySQL) Open(ep mysql.Endpoint, _ string) (Server, error) {
-	return &fakeConn{f: f, addr: net.JoinHostPort(ep.Host, strconv.Itoa(ep.Port))}, nil
+	return &fakeConn{f: f, addr: net.JoinHostPort(ep.Host, strconv.Itoa(ep.Port)), tls: len(ep.CA) > 0}, nil
 }
 
 // write commits n transactions on the server at addr, as a client would.
@@ -289,6 +299,8 @@ func (f *fakeMySQL) pump(addrs ...string) {
 		switch {
 		case src == nil || src.down:
 			s.io = "Connecting"
+		case src.tlsRequired && !s.srcTLS, s.srcTLS && src.tlsCA == "":
+			s.io = "Connecting" // refused: TLS one way and not the other
 		case !isPrefix(s.binlog, src.binlog):
 			s.io, s.ioErrno = "No", errDiverged
 		default:
@@ -329,6 +341,7 @@ func position(log []txn) mysql.GTIDSet {
 type fakeConn struct {
 	f    *fakeMySQL
 	addr string
+	tls  bool // opened with a CA: TLS only
 }
 
 var errDown = errors.New("connection refused")
@@ -340,18 +353,28 @@ func (c *fakeConn) do(fn func(s *fakeServer) error) error {
 	if s.down {
 		return fmt.Errorf("%s: %w", c.addr, errDown)
 	}
+	s.opens++
+	switch {
+	case c.tls && s.tlsCA == "":
+		return fmt.Errorf("%s: TLS requested but the server does not support it", c.addr)
+	case !c.tls && s.tlsRequired:
+		return fmt.Errorf("%s: Access denied (require_secure_transport)", c.addr)
+	case c.tls:
+		s.tlsOpens++
+	}
 	return fn(s)
 }
 
 func (c *fakeConn) Status(context.Context) (mysql.Status, error) {
 	var st mysql.Status
 	err := c.do(func(s *fakeServer) error {
-		st = mysql.Status{ReadOnly: s.readOnly, GTIDExecuted: position(s.binlog), ServerID: uint32(s.id)}
+		st = mysql.Status{ReadOnly: s.readOnly, GTIDExecuted: position(s.binlog), ServerID: uint32(s.id), TLSCA: s.tlsCA}
 		if s.source != "" {
 			host, port, _ := net.SplitHostPort(s.source)
 			p, _ := strconv.Atoi(port)
 			st.Replica = &mysql.ReplicaStatus{SourceHost: host, SourcePort: p, IORunning: s.io == "Yes", IOThread: s.io,
-				SQLRunning: s.sqlOn, LastIOErrno: s.ioErrno, RetrievedGTID: position(s.relay)}
+				SQLRunning: s.sqlOn, LastIOErrno: s.ioErrno, RetrievedGTID: position(s.relay),
+				TLS: s.srcTLS, TLSVerify: s.srcTLS && s.srcCAFile != "", TLSCAFile: s.srcCAFile}
 			if s.ioErrno != 0 {
 				st.Replica.LastIOError = "Got fatal error 1236 from master: diverged"
 			}
@@ -381,6 +404,10 @@ func (c *fakeConn) SetReadOnly(_ context.Context, on bool) error {
 func (c *fakeConn) ReplicateFrom(_ context.Context, src mysql.Source) error {
 	return c.do(func(s *fakeServer) error {
 		s.source, s.io, s.sqlOn, s.ioErrno = net.JoinHostPort(src.Host, strconv.Itoa(src.Port)), "Yes", true, 0
+		s.srcTLS, s.srcCAFile = src.TLS, ""
+		if src.TLS {
+			s.srcCAFile = src.CAFile
+		}
 		return nil
 	})
 }

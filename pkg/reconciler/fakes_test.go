@@ -25,6 +25,34 @@ type fakeStore struct {
 	events       []spec.Event
 	jobs         map[string]*store.BackupJob // by cluster key + "/" + id
 	archivers    map[string]*store.Archiver  // by cluster key
+	cas          map[string]store.ClusterCA  // by cluster key + "/" + uid
+	casMade      int
+}
+
+func (f *fakeStore) EnsureClusterCA(_ context.Context, ns, name, uid string, generate func() (store.ClusterCA, error)) (store.ClusterCA, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	key := ns + "/" + name + "/" + uid
+	if ca, ok := f.cas[key]; ok {
+		return ca, nil
+	}
+	ca, err := generate()
+	if err != nil {
+		return store.ClusterCA{}, err
+	}
+	if f.cas == nil {
+		f.cas = map[string]store.ClusterCA{}
+	}
+	f.cas[key] = ca
+	f.casMade++
+	return ca, nil
+}
+
+func (f *fakeStore) ClusterCA(_ context.Context, ns, name, uid string) (store.ClusterCA, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ca, ok := f.cas[ns+"/"+name+"/"+uid]
+	return ca, ok, nil
 }
 
 func (f *fakeStore) GetArchiver(_ context.Context, ns, name string) (*store.Archiver, error) {

@@ -70,8 +70,10 @@ const (
 type Launcher struct {
 	Store InstanceStore
 	// Clusters and Passwords feed the mysql workload's task data.
-	Clusters    ClusterGetter
-	Passwords   PasswordStore
+	Clusters  ClusterGetter
+	Passwords PasswordStore
+	// TLS issues the certificates of clusters with spec.tls.
+	TLS         *MySQLTLS
 	Role        string
 	Principal   string
 	FrameworkID func() string

@@ -122,13 +122,17 @@ func (l *Launcher) backupData(ctx context.Context, j *store.BackupJob) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
+	ca, err := l.memberCA(ctx, j.Namespace, j.Cluster, j.ClusterUID, j.SourceHost, j.SourcePort)
+	if err != nil {
+		return nil, err
+	}
 	d := taskspec.Data{Workload: taskspec.WorkloadBackup, Backup: &taskspec.Backup{
 		BackupRef: taskspec.BackupRef{
 			Target:    taskspec.Target{URL: j.Destination, HadoopUser: l.Backups.HadoopUser},
 			Namespace: j.Namespace, Cluster: j.Cluster, ID: j.ID,
 		},
 		ClusterUID: j.ClusterUID, Instance: j.Instance, Flavor: c.Spec.Flavor,
-		Source: taskspec.Donor{Host: j.SourceHost, Port: j.SourcePort},
+		Source: taskspec.Donor{Host: j.SourceHost, Port: j.SourcePort, CA: ca},
 		User:   AdminUser, Password: pw[AdminUser],
 	}}
 	return d.Marshal()
@@ -200,10 +204,14 @@ func (l *Launcher) archiverData(ctx context.Context, a *store.Archiver) ([]byte,
 	if err != nil {
 		return nil, err
 	}
+	ca, err := l.memberCA(ctx, a.Namespace, a.Cluster, a.ClusterUID, a.SourceHost, a.SourcePort)
+	if err != nil {
+		return nil, err
+	}
 	d := taskspec.Data{Workload: taskspec.WorkloadArchiver, Archiver: &taskspec.Archiver{
 		Target:    taskspec.Target{URL: a.Destination, HadoopUser: l.Backups.HadoopUser},
 		Namespace: a.Namespace, Cluster: a.Cluster, ClusterUID: a.ClusterUID, Flavor: c.Spec.Flavor,
-		Instance: a.Instance, Source: taskspec.Donor{Host: a.SourceHost, Port: a.SourcePort},
+		Instance: a.Instance, Source: taskspec.Donor{Host: a.SourceHost, Port: a.SourcePort, CA: ca},
 		User: ReplicationUser, Password: pw[ReplicationUser], ServerID: ArchiverServerID,
 		SegmentSeconds: int(orDefaultF(l.Backups.SegmentSeconds, DefaultSegmentSeconds)),
 	}}

@@ -274,7 +274,7 @@ func (r *ClusterReconciler) onServer(ctx context.Context, c *spec.MySQLCluster, 
 	if inst == nil {
 		return errors.New("no such instance")
 	}
-	srv, err := r.open(c.Spec.Flavor, inst, w.passwords)
+	srv, err := r.open(c.Spec.Flavor, inst, w.passwords, w.tlsCA)
 	if err != nil {
 		return err
 	}

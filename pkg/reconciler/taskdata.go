@@ -30,10 +30,13 @@ const (
 )
 
 // taskData is what inst's executor needs: for the mysql workload the
-// server's identity, memory, configuration and every account with its
-// password (task data is shown by no Mesos state endpoint).
+// server's identity, memory, configuration, every account with its
+// password and, with spec.tls, a certificate and key issued for this
+// launch (task data is shown by no Mesos state endpoint). It records in
+// inst whether the task serves TLS.
 func (l *Launcher) taskData(ctx context.Context, inst *store.Instance) ([]byte, error) {
 	d := taskspec.Data{Workload: l.Executor.Workload}
+	inst.TLS = false
 	if d.Workload != taskspec.WorkloadMySQL {
 		return d.Marshal()
 	}
@@ -61,6 +64,17 @@ func (l *Launcher) taskData(ctx context.Context, inst *store.Instance) ([]byte, 
 	}
 	if d.MySQL.Seed == nil && inst.Ordinal == 0 && restorePending(c) {
 		d.MySQL.Restore = l.Backups.restoreFor(c)
+	}
+	if seed := d.MySQL.Seed; seed != nil {
+		if seed.CA, err = l.memberCA(ctx, inst.Namespace, inst.Cluster, inst.ClusterUID, seed.Host, seed.Port); err != nil {
+			return nil, err
+		}
+	}
+	if c.Spec.TLSEnabled() {
+		if d.MySQL.TLS, err = l.TLS.issue(ctx, c, inst); err != nil {
+			return nil, fmt.Errorf("issue the TLS certificate of %s: %w", inst.Name(), err)
+		}
+		inst.TLS = true
 	}
 	return d.Marshal()
 }

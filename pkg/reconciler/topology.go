@@ -124,14 +124,22 @@ type serverView struct {
 
 // observeServers asks every running instance's mysqld for its status, all
 // at once. Instances not running are not asked.
-func (r *ClusterReconciler) observeServers(ctx context.Context, c *spec.MySQLCluster, insts []*store.Instance) (map[int]serverView, store.Passwords) {
+func (r *ClusterReconciler) observeServers(ctx context.Context, c *spec.MySQLCluster, insts []*store.Instance) (map[int]serverView, store.Passwords, []byte) {
 	if r.Servers == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	pw, err := r.Store.EnsurePasswords(ctx, c.Metadata.Namespace, c.Metadata.Name, c.Metadata.UID, AdminUser, ReplicationUser)
 	if err != nil {
 		r.logger().Warn("cannot read the cluster's passwords", "cluster", c.Key(), "err", err)
-		return nil, nil
+		return nil, nil, nil
+	}
+	var ca []byte
+	if anyTLS(insts) {
+		// Without it the instances serving TLS are not opened (open says
+		// why), rather than talked to unverified.
+		if ca, err = r.TLS.Trusted(ctx, c.Metadata.Namespace, c.Metadata.Name, c.Metadata.UID); err != nil {
+			r.logger().Warn("cannot read the cluster's CA", "cluster", c.Key(), "err", err)
+		}
 	}
 	out := map[int]serverView{}
 	var mu sync.Mutex
@@ -141,14 +149,14 @@ func (r *ClusterReconciler) observeServers(ctx context.Context, c *spec.MySQLClu
 			continue
 		}
 		wg.Go(func() {
-			v := r.lookAt(ctx, c.Spec.Flavor, inst, pw)
+			v := r.lookAt(ctx, c.Spec.Flavor, inst, pw, ca)
 			mu.Lock()
 			out[inst.Ordinal] = v
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
-	return out, pw
+	return out, pw, ca
 }
 
 func (r *ClusterReconciler) running(inst *store.Instance) bool {
@@ -159,8 +167,8 @@ func (r *ClusterReconciler) running(inst *store.Instance) bool {
 	return ok && t.State == mesos.TASK_RUNNING
 }
 
-func (r *ClusterReconciler) lookAt(ctx context.Context, flavor string, inst *store.Instance, pw store.Passwords) serverView {
-	srv, err := r.open(flavor, inst, pw)
+func (r *ClusterReconciler) lookAt(ctx context.Context, flavor string, inst *store.Instance, pw store.Passwords, ca []byte) serverView {
+	srv, err := r.open(flavor, inst, pw, ca)
 	if err != nil {
 		return serverView{err: err}
 	}
@@ -180,8 +188,17 @@ func (r *ClusterReconciler) lookAt(ctx context.Context, flavor string, inst *sto
 	return v
 }
 
-func (r *ClusterReconciler) open(flavor string, inst *store.Instance, pw store.Passwords) (Server, error) {
-	return r.Servers.Open(mysql.Endpoint{Host: inst.Hostname, Port: int(inst.Port), User: AdminUser, Password: pw[AdminUser]}, flavor)
+// open connects to inst's mysqld as Mysos' admin: over TLS, verified
+// against ca, when its task was launched with TLS (and then only so).
+func (r *ClusterReconciler) open(flavor string, inst *store.Instance, pw store.Passwords, ca []byte) (Server, error) {
+	ep := mysql.Endpoint{Host: inst.Hostname, Port: int(inst.Port), User: AdminUser, Password: pw[AdminUser]}
+	if inst.TLS {
+		if len(ca) == 0 {
+			return nil, fmt.Errorf("%s serves TLS, but the cluster's CA is not at hand to verify it", inst.Name())
+		}
+		ep.CA = ca
+	}
+	return r.Servers.Open(ep, flavor)
 }
 
 // topologyActions: with the instances in place, the servers' roles. The
@@ -272,7 +289,8 @@ func replicaActions(w world, primary *store.Instance, pv serverView) []action {
 			continue
 		}
 		replicating := replicatesFrom(v.status, primary) && v.status.Replica.IOThread != "No"
-		if replicating && v.status.ReadOnly && !v.semiSync {
+		tlsOn, caFile := replicationTLS(primary, inst, v)
+		if replicating && v.status.ReadOnly && !v.semiSync && tlsMatches(v.status.Replica, tlsOn, caFile) {
 			continue
 		}
 		if a, errant := errantAction(w, inst, pv, v); errant {
@@ -280,7 +298,8 @@ func replicaActions(w world, primary *store.Instance, pv serverView) []action {
 			continue
 		}
 		out = append(out, action{kind: actReplicate, inst: inst,
-			why: fmt.Sprintf("must replicate from the primary %s (%s:%d), read-only, without the primary side of semi-sync", primary.Name(), primary.Hostname, primary.Port)})
+			why: fmt.Sprintf("must replicate from the primary %s (%s:%d) %s, read-only, without the primary side of semi-sync",
+				primary.Name(), primary.Hostname, primary.Port, describeTLS(tlsOn, caFile))})
 	}
 	return out
 }
@@ -441,7 +460,7 @@ func (r *ClusterReconciler) performTopology(ctx context.Context, c *spec.MySQLCl
 		})
 		return err
 	}
-	srv, err := r.open(c.Spec.Flavor, a.inst, w.passwords)
+	srv, err := r.open(c.Spec.Flavor, a.inst, w.passwords, w.tlsCA)
 	if err != nil {
 		return err
 	}
@@ -485,7 +504,9 @@ func (r *ClusterReconciler) performTopology(ctx context.Context, c *spec.MySQLCl
 			}
 		}
 		p := primaryInstance(w)
-		return srv.ReplicateFrom(ctx, mysql.Source{Host: p.Hostname, Port: int(p.Port), User: ReplicationUser, Password: w.passwords[ReplicationUser]})
+		tlsOn, caFile := replicationTLS(p, a.inst, v)
+		return srv.ReplicateFrom(ctx, mysql.Source{Host: p.Hostname, Port: int(p.Port), User: ReplicationUser, Password: w.passwords[ReplicationUser],
+			TLS: tlsOn, CAFile: caFile})
 	}
 	return fmt.Errorf("not a topology action: %s", a.kind)
 }

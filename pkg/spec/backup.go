@@ -139,6 +139,9 @@ func ParsePointInTime(s string) (at *time.Time, gtid string, err error) {
 	case s == "" || s == PointInTimeLatest:
 		return nil, "", nil
 	case gtidRE.MatchString(s):
+		if msg := gtidRangeProblem(s); msg != "" {
+			return nil, "", errors.New(msg)
+		}
 		return nil, s, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
@@ -147,6 +150,23 @@ func ParsePointInTime(s string) (at *time.Time, gtid string, err error) {
 	}
 	t = t.UTC()
 	return &t, "", nil
+}
+
+// gtidRangeProblem checks the numbers of a DOMAIN-SERVER-SEQUENCE GTID
+// against what the server stores: 32-bit domain and server ids, a 64-bit
+// sequence number.
+func gtidRangeProblem(s string) string {
+	parts := strings.Split(s, "-")
+	if _, err := strconv.ParseUint(parts[0], 10, 32); err != nil {
+		return "the GTID's domain id must be at most 4294967295"
+	}
+	if _, err := strconv.ParseUint(parts[1], 10, 32); err != nil {
+		return "the GTID's server id must be at most 4294967295"
+	}
+	if _, err := strconv.ParseUint(parts[2], 10, 64); err != nil {
+		return "the GTID's sequence number must be at most 18446744073709551615"
+	}
+	return ""
 }
 
 func sameRestore(a, b *RestoreSpec) bool {
@@ -161,6 +181,9 @@ const cronForms = `use five fields (minute hour day-of-month month day-of-week) 
 
 // cronProblem checks a schedule with the parser that will run it.
 func cronProblem(s string) string {
+	if hasControl(s) {
+		return "must be a single line of printable characters; " + cronForms
+	}
 	// The parser panics on a time zone prefix without a schedule after it.
 	if (strings.HasPrefix(s, "TZ=") || strings.HasPrefix(s, "CRON_TZ=")) && !strings.Contains(s, " ") {
 		return "a time zone prefix must be followed by a space and the schedule, e.g. \"CRON_TZ=Europe/Berlin 0 3 * * *\""
@@ -198,6 +221,9 @@ func destinationProblem(s string) string {
 	if strings.ContainsFunc(s, unicode.IsSpace) {
 		return "must not contain spaces; " + destinationExamples
 	}
+	if hasControl(s) {
+		return "must not contain control or invisible formatting characters; " + destinationExamples
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		var ue *url.Error
@@ -213,6 +239,10 @@ func destinationProblem(s string) string {
 		return "must not contain a user, query or fragment, " + destinationExamples
 	case u.Path == "" || u.Path == "/":
 		return "must include a directory path, " + destinationExamples
+	case hasControl(u.Path) || strings.ContainsFunc(u.Path, unicode.IsSpace):
+		return "the path must not contain spaces, control characters or invisible formatting characters, even %-encoded; " + destinationExamples
+	case hasDotSegment(u.Path):
+		return "the path must not contain '.' or '..' segments, even %-encoded: write the directory's plain absolute path, " + destinationExamples
 	case u.Scheme == "file" && u.Host != "" && u.Host != "localhost":
 		return "a file URL names a local path with three slashes: file:///path"
 	case u.Scheme == "file":
@@ -223,6 +253,22 @@ func destinationProblem(s string) string {
 		return fmt.Sprintf("the namenode %q must be a host name or IP address, %s", u.Hostname(), destinationExamples)
 	}
 	return portProblem(u)
+}
+
+// hasControl reports control characters (NUL, newlines, escapes) and
+// invisible formatting characters (U+202E, zero-width spaces).
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) })
+}
+
+// hasDotSegment reports a "." or ".." segment in a slash-separated path.
+func hasDotSegment(p string) bool {
+	for seg := range strings.SplitSeq(p, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 func portProblem(u *url.URL) string {

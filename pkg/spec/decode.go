@@ -195,6 +195,36 @@ func ParseOne(data []byte) (*MySQLCluster, error) {
 	}
 }
 
+// DecodeObject reads a request body that is one small object rather than
+// a cluster (a switchover request, say) as strictly as Decode reads a
+// cluster: duplicate keys, a second document, nesting deeper than 100
+// levels, .inf and .nan are refused. The object comes back as a generic
+// tree (maps, slices, strings, json.Number, bools, nil) for the caller to
+// check field by field. An empty body, one of comments only, or null gives
+// nil and no error.
+func DecodeObject(data []byte) (map[string]any, error) {
+	docs, err := splitDocuments(data)
+	if err != nil {
+		return nil, err
+	}
+	switch len(docs) {
+	case 0:
+		return nil, nil
+	case 1:
+	default:
+		return nil, fmt.Errorf("found %d documents (the second starts at line %d); expected exactly one object",
+			len(docs), docs[1].line)
+	}
+	if docs[0].err != nil {
+		return nil, docs[0].err
+	}
+	obj, ok := docs[0].tree.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("expected an object, found %s", kindOf(docs[0].tree))
+	}
+	return obj, nil
+}
+
 var utf8BOM = []byte("\xef\xbb\xbf")
 
 // splitDocuments cuts the input into documents. Input whose first character

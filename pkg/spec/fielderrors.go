@@ -79,5 +79,31 @@ func indexPath(path string, i int) string {
 }
 
 func keyPath(path, k string) string {
-	return path + "[" + k + "]"
+	return path + "[" + fieldKey(k) + "]"
 }
+
+// fieldKey renders a map key or an unknown field's name for a field path:
+// as it is when it is short printable ASCII, else quoted with everything
+// else escaped (\n, \u202e, the Cyrillic \u0435 that looks like 'e') and
+// cut after maxShownValue bytes. A path is printed as is, so it must never
+// carry a control character, hide a look-alike or run for a megabyte.
+func fieldKey(k string) string {
+	plain := len(k) <= maxShownValue && !strings.ContainsFunc(k, func(r rune) bool {
+		return r <= ' ' || r > '~' || r == '[' || r == ']' || r == '"'
+	})
+	if plain {
+		return k
+	}
+	if len(k) <= maxShownValue {
+		return strconv.QuoteToASCII(k)
+	}
+	cut := maxShownValue
+	for cut > 0 && !utf8.RuneStart(k[cut]) {
+		cut--
+	}
+	return strconv.QuoteToASCII(k[:cut]) + fmt.Sprintf("... (%d bytes)", len(k))
+}
+
+// QuoteValue renders a string for an error message the way field errors
+// show values: quoted, with control characters escaped, cut after 80 bytes.
+func QuoteValue(s string) string { return quoteShort(s) }

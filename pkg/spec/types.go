@@ -73,6 +73,7 @@ type ClusterSpec struct {
 	Restore *RestoreSpec `json:"restore,omitempty"`
 	// Failover says how a failed primary is replaced.
 	Failover FailoverSpec `json:"failover,omitempty"`
+	TLS      *TLSSpec     `json:"tls,omitempty"` // MySQL TLS (tls.go); absent: off
 }
 
 // Resources of one instance. Quantities use Kubernetes' notation: cpus "500m"
@@ -275,6 +276,7 @@ type Credentials struct {
 	Cluster    string       `json:"cluster"`
 	Primary    string       `json:"primary,omitempty"`
 	Users      []Credential `json:"users"`
+	CACert     string       `json:"caCertificate,omitempty"` // PEM the servers' certificates chain to, when spec.tls.enabled
 }
 
 // Credential is one account's password.

@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"unicode"
 )
 
 // Validation runs after SetDefaults and reports every problem at once, each
@@ -29,8 +28,6 @@ const (
 	maxLabelLen         = 63
 	maxPrefixLen        = 253
 	maxAnnotationsBytes = 256 << 10
-	maxConfigEntries    = 200
-	maxConfigValueLen   = 1024
 	maxUsers            = 100
 	maxHostLen          = 255
 	maxAttributeLen     = 255
@@ -41,12 +38,14 @@ var (
 	dnsSubdomainRE  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 	qualifiedNameRE = regexp.MustCompile(`^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
 	versionRE       = regexp.MustCompile(`^\d+\.\d+(\.\d+)?$`)
-	configKeyRE     = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	userNameRE      = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$`)
 	databaseRE      = regexp.MustCompile(`^[A-Za-z0-9_$-]{1,64}$`)
 	attributeNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,63}$`)
 	roleSegmentRE   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
 	hostnameRE      = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9])?$`)
+	// userHostRE: the host part of a MySQL account, a name, an IPv4 or IPv6
+	// address, address/netmask, or a pattern with % and _.
+	userHostRE = regexp.MustCompile(`^[A-Za-z0-9._%:/-]+$`)
 )
 
 // Validate checks a defaulted cluster and returns every problem found.
@@ -190,6 +189,7 @@ func validateSpec(s *ClusterSpec) ErrorList {
 	errs = append(errs, validateUsers("spec.users", s.Users)...)
 	errs = append(errs, validatePlacement("spec.placement", &s.Placement)...)
 	errs = append(errs, validateFailover("spec.failover", &s.Failover)...)
+	errs = append(errs, validateTLS(s)...)
 	if s.Backup != nil {
 		errs = append(errs, validateBackup("spec.backup", s.Backup)...)
 	}
@@ -285,114 +285,6 @@ func milliHint(q Quantity, b quantityBounds) string {
 	return ""
 }
 
-// ---- mysqlConfig ----
-
-// managedOptions are my.cnf options Mysos sets itself: replication,
-// identity, paths and networking depend on them, and a user override would
-// break the cluster in ways that are hard to trace back. Names use '_';
-// MySQL treats '-' and '_' alike.
-var managedOptions = map[string]bool{
-	"server_id": true, "port": true, "socket": true, "datadir": true, "bind_address": true,
-	"log_bin": true, "log_bin_basename": true, "log_bin_index": true, "relay_log": true, "relay_log_index": true,
-	"log_basename": true, "gtid_domain_id": true, "gtid_strict_mode": true, "read_only": true,
-	"super_read_only": true, "pid_file": true, "log_error": true, "skip_networking": true, "user": true,
-	"innodb_data_home_dir": true, "tmpdir": true, "plugin_dir": true, "basedir": true,
-	// Replication and durability: no acknowledged write may be lost, and
-	// failover reads GTIDs from every member.
-	"report_host": true, "report_port": true, "log_slave_updates": true, "log_replica_updates": true,
-	"gtid_mode": true, "enforce_gtid_consistency": true, "binlog_format": true, "sync_binlog": true,
-	"innodb_flush_log_at_trx_commit": true, "relay_log_recovery": true,
-	// Failure detection counts on replicas noticing a silent source.
-	"slave_net_timeout": true, "replica_net_timeout": true,
-	"skip_slave_start": true, "skip_replica_start": true,
-}
-
-// managedPrefixes are option families Mysos sets itself: semi-sync (turning
-// its primary side on at boot stalls every replica).
-var managedPrefixes = []string{"rpl_semi_sync_"}
-
-// Option prefixes mysqld understands: loose_ and maximum_ modify any
-// option, skip_/enable_/disable_ set booleans. "skip-log-bin" and
-// "loose-server-id" must not slip past the managed list.
-var (
-	modifierPrefixes = []string{"loose_", "maximum_"}
-	booleanPrefixes  = []string{"skip_", "enable_", "disable_"}
-)
-
-// CheckMySQLConfig applies spec.mysqlConfig's rules to cfg; the my.cnf
-// generator checks its overrides with it again, so the rules live in one
-// place.
-func CheckMySQLConfig(cfg map[string]string) error {
-	return validateMySQLConfig("spec.mysqlConfig", cfg).Err()
-}
-
-func validateMySQLConfig(path string, cfg map[string]string) ErrorList {
-	var errs ErrorList
-	if len(cfg) > maxConfigEntries {
-		errs = append(errs, tooLongErr(path, nil, fmt.Sprintf("has %d entries; at most %d are allowed", len(cfg), maxConfigEntries)))
-	}
-	seen := map[string]string{}
-	for _, k := range sortedMapKeys(cfg) {
-		errs = append(errs, validateConfigEntry(path, k, cfg[k])...)
-		norm := strings.ToLower(strings.ReplaceAll(k, "-", "_"))
-		if other, dup := seen[norm]; dup {
-			errs = append(errs, invalidErr(keyPath(path, k), nil, fmt.Sprintf("names the same option as %q ('-' and '_' are the same to mysqld); keep one", other)))
-		}
-		seen[norm] = k
-	}
-	return errs
-}
-
-func validateConfigEntry(path, k, v string) ErrorList {
-	if !configKeyRE.MatchString(k) {
-		return ErrorList{invalidErr(path, k, "keys are mysqld option names of 1 to 64 letters, digits, '_' or '-', e.g. max_connections")}
-	}
-	if opt, ok := managedOption(k); ok {
-		return ErrorList{forbiddenErr(keyPath(path, k), nil, fmt.Sprintf("Mysos sets %s itself; remove it from mysqlConfig", opt))}
-	}
-	switch {
-	case strings.ContainsAny(v, "\n\r\x00"):
-		return ErrorList{invalidErr(keyPath(path, k), v, "must be a single line without NUL characters: it is written into my.cnf")}
-	case strings.EqualFold(strings.ReplaceAll(k, "-", "_"), "sql_mode") && strings.Contains(strings.ToUpper(v), "NO_BACKSLASH_ESCAPES"):
-		return ErrorList{forbiddenErr(keyPath(path, k), v, "NO_BACKSLASH_ESCAPES would break how Mysos quotes passwords in SQL; remove it")}
-	case strings.HasPrefix(strings.TrimSpace(v), "["):
-		return ErrorList{invalidErr(keyPath(path, k), v, "must not start with '[': my.cnf would read it as a section header")}
-	case len(v) > maxConfigValueLen:
-		return ErrorList{tooLongErr(keyPath(path, k), v, fmt.Sprintf("must be at most %d characters", maxConfigValueLen))}
-	}
-	return nil
-}
-
-// managedOption reports whether option k, once prefixes are stripped,
-// names an option Mysos manages, and which one.
-func managedOption(k string) (string, bool) {
-	name := strings.ToLower(strings.ReplaceAll(k, "-", "_"))
-	candidates := []string{name}
-	for _, p := range modifierPrefixes {
-		if rest, ok := strings.CutPrefix(name, p); ok {
-			candidates = append(candidates, rest)
-		}
-	}
-	for _, c := range slices.Clone(candidates) {
-		for _, p := range booleanPrefixes {
-			if rest, ok := strings.CutPrefix(c, p); ok {
-				candidates = append(candidates, rest)
-			}
-		}
-	}
-	for _, c := range candidates {
-		if managedOptions[c] {
-			return c, true
-		}
-		for _, p := range managedPrefixes {
-			if strings.HasPrefix(c, p) {
-				return c, true
-			}
-		}
-	}
-	return "", false
-}
-
 // ---- users ----
 
 // reservedUsers are the server's own accounts; "mysos_*" is Mysos's
@@ -426,7 +318,7 @@ func validateUsers(path string, users []User) ErrorList {
 		account := [2]string{u.Name, strings.ToLower(u.Host)} // MySQL compares host names case-insensitively
 		if first, dup := seen[account]; dup {
 			errs = append(errs, invalidErr(childPath(p, "name"), u.Name, fmt.Sprintf(
-				"%s@%s is already defined by %s: each name and host pair must be unique", u.Name, u.Host, indexPath(path, first))))
+				"%s@%s is already defined by %s: each name and host pair must be unique", quoteShort(u.Name), quoteShort(u.Host), indexPath(path, first))))
 		} else {
 			seen[account] = i
 		}
@@ -471,8 +363,9 @@ func validateUserHost(path, host string) *FieldError {
 		return requiredErr(path, `set the host part, e.g. "%" for any host`)
 	case len(host) > maxHostLen:
 		return tooLongErr(path, host, fmt.Sprintf("must be at most %d characters", maxHostLen))
-	case strings.ContainsAny(host, "'\"`\\") || strings.ContainsFunc(host, unicode.IsSpace):
-		return invalidErr(path, host, `must be a host name, IP address or pattern with % and _, without quotes, backslashes or spaces, e.g. "%" or "10.0.%"`)
+	case !userHostRE.MatchString(host):
+		return invalidErr(path, host, `must be a host name, IP address, netmask or pattern of letters, digits, '.', '-', ':', '/', '%' and '_', `+
+			`without quotes, backslashes or spaces, e.g. "%" or "10.0.%"`)
 	}
 	return nil
 }

@@ -78,7 +78,7 @@ func (w *walker) object(path string, v any, t reflect.Type) (any, bool) {
 	for _, k := range sortedKeys(m) {
 		f, known := fields.byName[k]
 		if !known {
-			w.errs = append(w.errs, unknownFieldErr(childPath(path, k), k, fields.names))
+			w.errs = append(w.errs, unknownFieldErr(childPath(path, fieldKey(k)), k, fields.names))
 			continue
 		}
 		if cv, keep := w.walk(childPath(path, k), m[k], f.typ); keep {

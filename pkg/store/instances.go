@@ -51,6 +51,10 @@ type Instance struct {
 	Port          uint64 `json:"port,omitempty"`
 	// TaskID is the current or last task.
 	TaskID string `json:"taskID,omitempty"`
+	// TLS: the task was launched with TLS (spec.tls.enabled then): its
+	// mysqld serves a certificate Mysos issued, and Mysos connects to it
+	// over TLS only. A spec change reaches an instance at its next launch.
+	TLS bool `json:"tls,omitempty"`
 	// Launches counts tasks launched for this instance.
 	Launches int `json:"launches,omitempty"`
 	// QuickFailures counts consecutive tasks that ended soon after their

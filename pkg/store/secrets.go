@@ -23,6 +23,17 @@ type Passwords = map[string]string
 type storedSecrets struct {
 	UID       string    `json:"uid"`
 	Passwords Passwords `json:"passwords"`
+	// CA is the certificate authority Mysos generated for the cluster's
+	// MySQL TLS, kept with the passwords: sealed, and gone with the
+	// incarnation (uid) it was made for.
+	CA *ClusterCA `json:"ca,omitempty"`
+}
+
+// ClusterCA is a cluster's generated MySQL certificate authority, PEM.
+// The key signs the instances' certificates; the certificate is public.
+type ClusterCA struct {
+	CertPEM string `json:"cert"`
+	KeyPEM  string `json:"key"`
 }
 
 // Sealer seals and opens secret values, binding each to aad; a
@@ -115,7 +126,7 @@ func (s *Store) EnsurePasswords(ctx context.Context, ns, name, uid string, accou
 		if cur.UID != uid {
 			cur = storedSecrets{UID: uid, Passwords: Passwords{}}
 		}
-		next := storedSecrets{UID: uid, Passwords: maps.Clone(cur.Passwords)}
+		next := storedSecrets{UID: uid, Passwords: maps.Clone(cur.Passwords), CA: cur.CA}
 		if next.Passwords == nil {
 			next.Passwords = Passwords{}
 		}
@@ -278,6 +289,59 @@ func (s *Store) readJSON(ctx context.Context, key string, v any) (int64, error) 
 // bits): no quotes, backslashes or shell metacharacters, so a password
 // survives any client a user pastes it into.
 func NewPassword() string { return rand.Text() }
+
+// EnsureClusterCA returns the MySQL CA of the cluster with the given uid,
+// making one with generate and storing it (sealed, beside the passwords)
+// the first time. A CA stored for another incarnation of the name is
+// replaced, so a recreated cluster never trusts its predecessor's.
+func (s *Store) EnsureClusterCA(ctx context.Context, ns, name, uid string, generate func() (ClusterCA, error)) (ClusterCA, error) {
+	key := s.secretsKey(ns, name)
+	for range maxCASRetries {
+		cur, rev, stale, err := s.readSecrets(ctx, key)
+		if err != nil {
+			return ClusterCA{}, err
+		}
+		if cur.UID != uid {
+			cur = storedSecrets{UID: uid, Passwords: Passwords{}}
+		}
+		if cur.CA != nil && rev != 0 && !stale {
+			return *cur.CA, nil
+		}
+		next := cur
+		if next.Passwords == nil {
+			next.Passwords = Passwords{}
+		}
+		if next.CA == nil {
+			ca, err := generate()
+			if err != nil {
+				return ClusterCA{}, fmt.Errorf("make the MySQL CA of %s/%s: %w", ns, name, err)
+			}
+			next.CA = &ca
+		}
+		raw, err := s.encodeSecrets(key, next)
+		if err != nil {
+			return ClusterCA{}, fmt.Errorf("store the MySQL CA of %s/%s: %w", ns, name, err)
+		}
+		ok, err := s.putIfUnchanged(ctx, key, rev, raw)
+		if err != nil {
+			return ClusterCA{}, fmt.Errorf("store the MySQL CA of %s/%s: %w", ns, name, err)
+		}
+		if ok {
+			return *next.CA, nil
+		}
+	}
+	return ClusterCA{}, fmt.Errorf("store the MySQL CA of %s/%s: %w", ns, name, ErrConflict)
+}
+
+// ClusterCA returns the stored MySQL CA of the cluster with the given
+// uid; ok is false while it has none.
+func (s *Store) ClusterCA(ctx context.Context, ns, name, uid string) (ca ClusterCA, ok bool, err error) {
+	cur, _, _, err := s.readSecrets(ctx, s.secretsKey(ns, name))
+	if err != nil || cur.UID != uid || cur.CA == nil {
+		return ClusterCA{}, false, err
+	}
+	return *cur.CA, true, nil
+}
 
 // Passwords returns the stored passwords of the cluster with the given
 // uid; none yet is an empty set.

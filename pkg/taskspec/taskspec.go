@@ -56,6 +56,20 @@ type MySQL struct {
 	// a backup: the first member of a cluster created with spec.restore.
 	// An existing data directory ignores it.
 	Restore *Restore `json:"restore,omitempty"`
+	// TLS, when set, is the server's TLS (spec.tls).
+	TLS *TLS `json:"tls,omitempty"`
+}
+
+// TLS is what a mysqld serves TLS with, PEM: the CA bundle it trusts
+// (clients verify the servers with the same bundle, and a replica its
+// source), its certificate, issued for this task, and the certificate's
+// key. The executor writes them into its run directory, mode 0600.
+type TLS struct {
+	CA   string `json:"ca"`
+	Cert string `json:"cert"`
+	Key  string `json:"key"`
+	// Required refuses clients without TLS (require_secure_transport).
+	Required bool `json:"required,omitempty"`
 }
 
 // Target names a backup target and how to reach it.
@@ -130,6 +144,9 @@ type Backup struct {
 type Donor struct {
 	Host string `json:"host"`
 	Port int    `json:"port"`
+	// CA, when set, says the member serves TLS: connect with TLS only, and
+	// verify its certificate against this CA bundle (PEM) and Host.
+	CA string `json:"ca,omitempty"`
 }
 
 // User is one MySQL account and one grant.
@@ -160,6 +177,9 @@ func Parse(b []byte) (Data, error) {
 		}
 		if d.MySQL.AdminUser() == nil {
 			return Data{}, fmt.Errorf("task data: mysql.admin %q is not among mysql.users", d.MySQL.Admin)
+		}
+		if t := d.MySQL.TLS; t != nil && (t.CA == "" || t.Cert == "" || t.Key == "") {
+			return Data{}, errors.New("task data: mysql.tls needs ca, cert and key")
 		}
 	}
 	if d.Workload == WorkloadArchiver {

@@ -20,8 +20,9 @@ func TestParse(t *testing.T) {
 		`not json`:             "not a JSON object",
 		`{}`:                   "names no workload",
 		`{"workload":"mysql"}`: `lacks "mysql"`,
-		`{"workload":"mysql","mysql":{"serverID":0}}`:                           "serverID must not be 0",
-		`{"workload":"mysql","mysql":{"serverID":1,"admin":"root","users":[]}}`: `mysql.admin "root" is not among mysql.users`,
+		`{"workload":"mysql","mysql":{"serverID":0}}`:                                                                "serverID must not be 0",
+		`{"workload":"mysql","mysql":{"serverID":1,"admin":"root","users":[]}}`:                                      `mysql.admin "root" is not among mysql.users`,
+		`{"workload":"mysql","mysql":{"serverID":1,"admin":"a","users":[{"name":"a"}],"tls":{"ca":"C","cert":"X"}}}`: "mysql.tls needs ca, cert and key",
 	} {
 		if _, err := Parse([]byte(data)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v; want an error saying %q", data, err, want)

@@ -46,6 +46,10 @@ type Options struct {
 	Users []mysql.User
 	// Config lines are appended to the [mysqld] section of my.cnf.
 	Config []string
+	// CA, when the Config lines give the servers TLS, is the CA (PEM) their
+	// certificates chain to: Endpoint, Open and the readiness probe then
+	// connect over TLS with it.
+	CA []byte
 }
 
 // Instance is one running mariadbd.
@@ -65,6 +69,7 @@ type Instance struct {
 
 	bin  string
 	init string
+	ca   []byte
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has been waited for
 	err  error         // the process's exit; read after done
@@ -135,7 +140,7 @@ func prepare(t testing.TB, bin, adminPW, replPW string, opts Options) *Instance 
 		ErrorLog: filepath.Join(dir, "error.log"), Socket: filepath.Join(socketDir(t), "mysqld.sock"),
 		Port: testutil.FreePort(t), ServerID: lastServerID.Add(1),
 		AdminPassword: adminPW, ReplPassword: replPW,
-		bin: bin, init: filepath.Join(dir, "init.sql"),
+		bin: bin, init: filepath.Join(dir, "init.sql"), ca: opts.CA,
 	}
 	writeFile(t, in.ConfigFile, in.config(opts.Config))
 	users := append(in.accounts(), opts.Users...)
@@ -350,7 +355,7 @@ func (in *Instance) Restart(t testing.TB) {
 
 // Endpoint is the admin account over TCP.
 func (in *Instance) Endpoint() mysql.Endpoint {
-	return mysql.Endpoint{Host: "127.0.0.1", Port: in.Port, User: AdminUser, Password: in.AdminPassword}
+	return mysql.Endpoint{Host: "127.0.0.1", Port: in.Port, User: AdminUser, Password: in.AdminPassword, CA: in.ca}
 }
 
 // Source is the replication account, for replicas of this instance.
@@ -369,7 +374,7 @@ func (in *Instance) Open(t testing.TB) *mysql.Server {
 // the test ends.
 func (in *Instance) OpenAs(t testing.TB, user, password string) *mysql.Server {
 	t.Helper()
-	ep := mysql.Endpoint{Host: "127.0.0.1", Port: in.Port, User: user, Password: password}
+	ep := mysql.Endpoint{Host: "127.0.0.1", Port: in.Port, User: user, Password: password, CA: in.ca}
 	srv, err := mysql.Open(ep, mysql.MariaDB)
 	if err != nil {
 		t.Fatal(err)
