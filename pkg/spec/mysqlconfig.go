@@ -55,6 +55,8 @@ var managedOptions = map[string]bool{
 	"skip_slave_start": true, "skip_replica_start": true,
 	// The X Protocol listener is off: it would take a port Mysos did not reserve.
 	"mysqlx": true,
+	// spec.tls.required sets it; set alone it would lock Mysos out.
+	secureTransportOption: true,
 }
 
 // managedPrefixes are option families Mysos sets itself: semi-sync (turning
@@ -241,6 +243,9 @@ func refusedOption(name string) string {
 		// TLS files are spec.tls's to manage (Mysos sets them when it
 		// issues the certificates), and a user's own set-up without it.
 		return ""
+	}
+	if name == secureTransportOption {
+		return "set spec.tls.required: true instead (with spec.tls.enabled), so that Mysos connects over TLS too"
 	}
 	if managedOptions[name] {
 		return fmt.Sprintf("Mysos sets %s itself", name)

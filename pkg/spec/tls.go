@@ -3,7 +3,6 @@ package spec
 import (
 	"fmt"
 	"slices"
-	"strings"
 )
 
 // TLSSpec turns on TLS for a cluster's MySQL traffic: clients, replication
@@ -36,44 +35,31 @@ func (s *ClusterSpec) TLSEnabled() bool { return s.TLS != nil && s.TLS.Enabled }
 func (s *ClusterSpec) TLSRequired() bool { return s.TLSEnabled() && s.TLS.Required }
 
 // tlsOptions are the mysqld options spec.tls manages: with TLS on, Mysos
-// sets them itself. require_secure_transport is refused even with TLS off,
-// where it would lock Mysos out of the servers.
+// sets them itself.
 var tlsOptions = []string{"ssl", "ssl_ca", "ssl_capath", "ssl_cert", "ssl_key", "ssl_crl", "ssl_crlpath"}
 
 const secureTransportOption = "require_secure_transport"
 
-// validateTLS checks spec.tls and what spec.mysqlConfig may say about TLS.
+// validateTLS checks spec.tls and what spec.mysqlConfig may say about TLS
+// (require_secure_transport is refused with the other options Mysos sets,
+// in mysqlconfig.go).
 func validateTLS(s *ClusterSpec) ErrorList {
 	var errs ErrorList
 	if s.TLS != nil && s.TLS.Required && !s.TLS.Enabled {
 		errs = append(errs, invalidErr("spec.tls.required", true,
 			"needs spec.tls.enabled: true (the servers can only require TLS once Mysos gives them certificates)"))
 	}
-	for _, k := range sortedMapKeys(s.MySQLConfig) {
-		name := tlsOptionName(k)
-		switch {
-		case name == secureTransportOption:
-			errs = append(errs, forbiddenErr(keyPath("spec.mysqlConfig", k), nil,
-				"set spec.tls.required: true instead (with spec.tls.enabled), so that Mysos connects over TLS too; remove it from mysqlConfig"))
-		case s.TLSEnabled() && slices.Contains(tlsOptions, name):
-			errs = append(errs, forbiddenErr(keyPath("spec.mysqlConfig", k), nil,
-				fmt.Sprintf("with spec.tls.enabled Mysos sets %s itself from the certificates it issues; remove it from mysqlConfig", name)))
-		}
+	if !s.TLSEnabled() {
+		return errs
 	}
-	return errs
-}
-
-// tlsOptionName is the option k names, spelled with '_' and without the
-// prefixes mysqld accepts (loose_, maximum_, skip_, enable_, disable_).
-func tlsOptionName(k string) string {
-	name := strings.ToLower(strings.ReplaceAll(k, "-", "_"))
-	for _, prefixes := range [][]string{modifierPrefixes, booleanPrefixes} {
-		for _, p := range prefixes {
-			if rest, ok := strings.CutPrefix(name, p); ok {
-				name = rest
+	for _, k := range sortedMapKeys(s.MySQLConfig) {
+		for _, name := range optionNames(k) {
+			if slices.Contains(tlsOptions, name) {
+				errs = append(errs, forbiddenErr(keyPath("spec.mysqlConfig", k), nil,
+					fmt.Sprintf("with spec.tls.enabled Mysos sets %s itself from the certificates it issues; remove it from mysqlConfig", name)))
 				break
 			}
 		}
 	}
-	return name
+	return errs
 }

@@ -94,3 +94,16 @@ spec:
 		t.Fatalf("turning TLS off was refused:\n%v", errs)
 	}
 }
+
+// TestSecureTransportCannotBeSetByHand: require_secure_transport, however
+// spelled or abbreviated, is refused in favour of spec.tls.required.
+func TestSecureTransportCannotBeSetByHand(t *testing.T) {
+	for _, k := range []string{"require_secure_transport", "require-secure-transport", "loose_require_secure_transport", "require_secure"} {
+		c := validCluster()
+		c.Spec.MySQLConfig = map[string]string{k: "ON"}
+		errs := Validate(c)
+		if errs == nil || !strings.Contains(errs.Error(), "spec.tls.required") && !strings.Contains(errs.Error(), "abbreviation of require_secure_transport") {
+			t.Errorf("mysqlConfig %s: %v; want it refused pointing at spec.tls.required", k, errs)
+		}
+	}
+}
