@@ -7,17 +7,16 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
+	"github.com/mysos-project/mysos/pkg/pki"
 	"github.com/mysos-project/mysos/pkg/spec"
 )
 
@@ -58,28 +57,7 @@ func New(server, token string, tlsFiles ...TLSFiles) (*Client, error) {
 }
 
 func (f TLSFiles) config() (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if f.CAFile != "" {
-		raw, err := os.ReadFile(f.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("certificate authority: %w", err)
-		}
-		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM(raw) {
-			return nil, fmt.Errorf("certificate authority %s holds no PEM certificate", f.CAFile)
-		}
-	}
-	if (f.CertFile == "") != (f.KeyFile == "") {
-		return nil, errors.New("a client certificate needs its key, and a key its certificate: give both")
-	}
-	if f.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("client certificate: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
+	return pki.ClientTLS(f.CAFile, f.CertFile, f.KeyFile)
 }
 
 // Server returns the base URL.

@@ -31,25 +31,11 @@ var dumpPosition = regexp.MustCompile(`^-- SET GLOBAL gtid_slave_pos='([^']*)';`
 // only and verify the server's certificate against it and the host they
 // were given. The caller removes the file.
 func writeClientOptions(dir, user, password, caFile string) (string, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
+	opts := fmt.Sprintf("[client]\nuser=%s\npassword=\"%s\"\n", user, optionValue(password))
+	if caFile != "" {
+		opts += fmt.Sprintf("ssl-ca=\"%s\"\nssl-verify-server-cert\n", optionValue(caFile))
 	}
-	f, err := os.CreateTemp(dir, "client-*.cnf") // mode 0600
-	if err != nil {
-		return "", err
-	}
-	_, err = fmt.Fprintf(f, "[client]\nuser=%s\npassword=\"%s\"\n", user, optionValue(password))
-	if err == nil && caFile != "" {
-		_, err = fmt.Fprintf(f, "ssl-ca=\"%s\"\nssl-verify-server-cert\n", optionValue(caFile))
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), nil
+	return writePrivateFile(dir, "client-*.cnf", opts)
 }
 
 // writeCAFile writes a CA bundle (PEM) the client tools verify a server
@@ -58,14 +44,20 @@ func writeCAFile(dir, caPEM string) (string, error) {
 	if caPEM == "" {
 		return "", nil
 	}
+	return writePrivateFile(dir, "ca-*.pem", caPEM)
+}
+
+// writePrivateFile writes content to a new file in dir (created 0700 if
+// missing) that only this user can read, and returns its path.
+func writePrivateFile(dir, pattern, content string) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
-	f, err := os.CreateTemp(dir, "ca-*.pem") // mode 0600
+	f, err := os.CreateTemp(dir, pattern) // mode 0600
 	if err != nil {
 		return "", err
 	}
-	_, err = f.WriteString(caPEM)
+	_, err = f.WriteString(content)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -34,13 +34,9 @@ func (t TLS) serverConfig() (*tls.Config, error) {
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	if t.ClientCAFile != "" {
-		raw, err := os.ReadFile(t.ClientCAFile)
+		pool, err := pki.LoadCertPool(t.ClientCAFile)
 		if err != nil {
 			return nil, fmt.Errorf("--tls-client-ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(raw) {
-			return nil, fmt.Errorf("--tls-client-ca %s holds no PEM certificate", t.ClientCAFile)
 		}
 		// Verified if given: the executor download must work without one
 		// (the Mesos fetcher has none); requireClientCert guards the rest.

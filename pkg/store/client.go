@@ -2,7 +2,6 @@ package store
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/mysos-project/mysos/pkg/pki"
 )
 
 // ClientOptions say how to reach an external etcd cluster securely: TLS
@@ -60,26 +61,9 @@ func (o ClientOptions) Config() (clientv3.Config, error) {
 }
 
 func (o ClientOptions) tlsConfig() (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if o.CAFile != "" {
-		raw, err := os.ReadFile(o.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("--etcd-ca-file: %w", err)
-		}
-		tc.RootCAs = x509.NewCertPool()
-		if !tc.RootCAs.AppendCertsFromPEM(raw) {
-			return nil, fmt.Errorf("--etcd-ca-file %s holds no PEM certificate", o.CAFile)
-		}
-	}
-	if (o.CertFile == "") != (o.KeyFile == "") {
-		return nil, errors.New("--etcd-cert-file and --etcd-key-file go together")
-	}
-	if o.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("--etcd-cert-file/--etcd-key-file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
+	tc, err := pki.ClientTLS(o.CAFile, o.CertFile, o.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--etcd-ca-file, --etcd-cert-file, --etcd-key-file: %w", err)
 	}
 	return tc, nil
 }
