@@ -452,3 +452,20 @@ func (c *cluster) testRestart(t *testing.T) {
 	}
 	must(t, n.OpenAs(t, appUser.Name, appUser.Password).Ping(ctx))
 }
+
+// TestGrantOnDatabaseIsNotAPattern: privileges on database db_1 do not
+// reach dbX1, although GRANT reads a database name as a LIKE pattern.
+func TestGrantOnDatabaseIsNotAPattern(t *testing.T) {
+	user := mysql.User{Name: "narrow", Host: "127.0.0.1", Password: "narrow-pw", Privileges: []string{"ALL"}, On: "db_1.*"}
+	in := mysqltest.Start(t, mysqltest.Options{Users: []mysql.User{user}})
+	admin := in.Open(t)
+	ctx := ctxFor(t)
+	must(t, admin.SetReadOnly(ctx, false))
+	must(t, admin.Exec(ctx, "CREATE DATABASE db_1"))
+	must(t, admin.Exec(ctx, "CREATE DATABASE dbX1"))
+	narrow := in.OpenAs(t, user.Name, user.Password)
+	must(t, narrow.Exec(ctx, "CREATE TABLE db_1.t (id INT PRIMARY KEY)"))
+	if err := narrow.Exec(ctx, "CREATE TABLE dbX1.t (id INT PRIMARY KEY)"); err == nil {
+		t.Fatal("a grant on db_1 let its user create a table in dbX1")
+	}
+}

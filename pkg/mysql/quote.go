@@ -71,9 +71,17 @@ func quoteObject(on string) (string, error) {
 		return "", fmt.Errorf("privilege level %q: want *.*, db.* or db.table", on)
 	}
 	if table == "*" {
-		return quoteIdent(db) + ".*", nil
+		// At database level GRANT reads the name as a LIKE pattern: an
+		// unescaped '_' in "db_1" would also grant "dbX1".
+		return quoteIdent(escapeWildcards(db)) + ".*", nil
 	}
 	return quoteIdent(db) + "." + quoteIdent(table), nil
+}
+
+// escapeWildcards makes the LIKE wildcards of a database name in a GRANT
+// literal.
+func escapeWildcards(db string) string {
+	return strings.NewReplacer(`\`, `\\`, "_", `\_`, "%", `\%`).Replace(db)
 }
 
 // splitName takes one name off the front of s: "*", a backquoted name (in

@@ -39,6 +39,9 @@ func TestQuoteObject(t *testing.T) {
 		{"`my.db`.*", "`my.db`.*"},
 		{"`we``ird`.`t`", "`we``ird`.`t`"},
 		{"a`b.*", "`a``b`.*"},
+		{"db_1.*", "`db\\_1`.*"},
+		{"50%.*", "`50\\%`.*"},
+		{"db_1.t_1", "`db_1`.`t_1`"},
 	} {
 		got, err := quoteObject(tc.in)
 		if err != nil || got != tc.want {
