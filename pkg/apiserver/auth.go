@@ -151,10 +151,12 @@ func visible(r *http.Request, ns string) bool {
 	return t == nil || t.InNamespace(ns)
 }
 
-// guard wraps h with the authentication and authorization its access needs.
-func (s *Server) guard(access Access, endpoint string, h http.HandlerFunc) http.Handler {
+// guard wraps a route's handler with the authentication and authorization
+// its access needs.
+func (s *Server) guard(rt Route) http.Handler {
+	access, h := rt.Access, rt.handler
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if access == AccessLegacy || (access == AccessPublic && s.anonymous[endpoint]) {
+		if access == AccessLegacy || (access == AccessPublic && s.anonymous[rt.Endpoint]) {
 			h(w, r)
 			return
 		}
@@ -165,7 +167,11 @@ func (s *Server) guard(access Access, endpoint string, h http.HandlerFunc) http.
 		if who, ok := r.Context().Value(requesterKey{}).(*requester); ok {
 			who.name = t.Name
 		}
-		if problem := authorize(t, access, r); problem != "" {
+		problem := authorize(t, access, r)
+		if problem == "" && rt.AllNamespaces && !t.AllNamespaces() {
+			problem = fmt.Sprintf("token %q is limited to namespaces %s, and %s shows every namespace", t.Name, strings.Join(t.Namespaces, ","), r.URL.Path)
+		}
+		if problem != "" {
 			writeStatus(w, http.StatusForbidden, spec.ReasonForbidden, problem, nil)
 			return
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/mysos-project/mysos/internal/testutil"
 	"github.com/mysos-project/mysos/pkg/apiserver"
 	"github.com/mysos-project/mysos/pkg/reconciler"
+	"github.com/mysos-project/mysos/pkg/seal"
 	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
 )
@@ -40,7 +41,15 @@ func fileTokens() []apiserver.FileToken {
 // tokens above, tokens in etcd, and the given anonymous endpoints.
 func newAuthAPI(t *testing.T, anonymous []string) (*apiTest, *apiserver.Server) {
 	cli := testutil.EtcdClient(t, testutil.EmbeddedEtcd(t))
-	st := store.New(cli, "/mysos")
+	line, err := seal.GenerateKey("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := seal.ParseRing([]byte(line + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(cli, "/mysos").WithSealer(ring) // as the scheduler runs it
 	h, err := apiserver.New(apiserver.Config{
 		Store: st, Credentials: st, Status: st, Events: st, Legacy: st, Tokens: st, Quotas: st,
 		Token: token, FileTokens: fileTokens(), Anonymous: anonymous,
@@ -345,5 +354,25 @@ func TestWritesAreAuditLogged(t *testing.T) {
 		if strings.Contains(log, secret) {
 			t.Fatalf("a token appears in the log:\n%s", log)
 		}
+	}
+}
+
+// TestTeamsDoNotGetMysosAccounts: a namespace's admin reads its users'
+// passwords, not those of Mysos' own accounts (mysos_admin can do anything
+// on the server).
+func TestTeamsDoNotGetMysosAccounts(t *testing.T) {
+	a, _ := newAuthAPI(t, []string{})
+	if code, body := a.do("POST", "/api/v1/namespaces/team-a/clusters", "application/yaml", validYAML); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	const path = "/api/v1/namespaces/team-a/clusters/shop/credentials"
+	if code, body := a.do("GET", path+"?all=true", "", "", bearer(teamToken)); code != http.StatusForbidden || !strings.Contains(body, "every namespace") {
+		t.Fatalf("team admin asks for Mysos' accounts: %d %s; want 403", code, body)
+	}
+	if code, body := a.do("GET", path, "", "", bearer(teamToken)); code != http.StatusOK {
+		t.Fatalf("team admin reads its users: %d %s", code, body)
+	}
+	if code, body := a.do("GET", path+"?all=true", "", ""); code != http.StatusOK {
+		t.Fatalf("admin of every namespace: %d %s", code, body)
 	}
 }

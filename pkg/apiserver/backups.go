@@ -301,6 +301,13 @@ func destinationParam(w http.ResponseWriter, r *http.Request) (string, bool) {
 	if dest == "" {
 		return "", true
 	}
+	// A destination the request names makes the scheduler connect where it
+	// says: only admins may point it somewhere.
+	if t := identity(r); t != nil && t.Role != spec.RoleAdmin {
+		writeStatus(w, http.StatusForbidden, spec.ReasonForbidden, fmt.Sprintf(
+			"token %q (role %s) may not name a backup destination (?destination=): that needs role admin; without it the cluster's own destination is used", t.Name, t.Role), nil)
+		return "", false
+	}
 	if msg := spec.DestinationProblem(dest); msg != "" {
 		writeRefusal(w, r.PathValue("namespace"), r.PathValue("name"), invalidField("destination", dest, msg))
 		return "", false

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"net/http"
 	"slices"
@@ -49,6 +50,13 @@ func (s *Server) getCredentials(w http.ResponseWriter, r *http.Request) {
 		wanted[u.Name] = true
 	}
 	all := r.URL.Query().Get("all") == "true"
+	if t := identity(r); all && !t.AllNamespaces() {
+		// mysos_admin holds every privilege on the server: a team's own
+		// accounts are all it needs.
+		writeStatus(w, http.StatusForbidden, spec.ReasonForbidden, fmt.Sprintf(
+			"token %q may read the passwords of the cluster's users but not of Mysos' own accounts (?all=true): that needs an admin token of every namespace", t.Name), nil)
+		return
+	}
 	out := spec.Credentials{APIVersion: spec.APIVersion, Kind: spec.CredentialsKind, Cluster: name, Namespace: ns, Users: []spec.Credential{}}
 	if c.Status.Endpoints != nil {
 		out.Primary = c.Status.Endpoints.Primary

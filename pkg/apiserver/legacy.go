@@ -47,6 +47,10 @@ func (s *Server) legacyRoutes() []Route {
 
 func (s *Server) legacyCreate(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	if !parseLegacyForm(w, r) {
+		return
+	}
+	defer removeUploads(r)
 	c, password, err := legacyCluster(name, r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -68,9 +72,6 @@ func (s *Server) legacyCreate(w http.ResponseWriter, r *http.Request) {
 
 // legacyCluster turns the original form fields into a defaulted, valid spec.
 func legacyCluster(name string, r *http.Request) (*spec.MySQLCluster, string, error) {
-	if err := r.ParseMultipartForm(1 << 20); err != nil && !errors.Is(err, http.ErrNotMultipart) {
-		return nil, "", fmt.Errorf("bad form: %v", err)
-	}
 	user := r.FormValue("cluster_user")
 	if user == "" {
 		return nil, "", errors.New("Invalid user name: None")
@@ -157,10 +158,10 @@ func (s *Server) legacyDelete(w http.ResponseWriter, r *http.Request) {
 	// POST, PUT and PATCH only, so parse it as a POST's.
 	r = r.Clone(r.Context())
 	r.Method = http.MethodPost
-	if err := r.ParseMultipartForm(1 << 20); err != nil && !errors.Is(err, http.ErrNotMultipart) {
-		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
+	if !parseLegacyForm(w, r) {
 		return
 	}
+	defer removeUploads(r)
 	if !spec.IsDNSLabel(name) {
 		http.Error(w, fmt.Sprintf("Cluster %s not found", quoteName(name)), http.StatusNotFound)
 		return
@@ -191,6 +192,31 @@ func (s *Server) legacyDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("cluster deletion requested through the legacy API", "cluster", spec.DefaultNamespace+"/"+name)
 	writeJSON(w, http.StatusOK, map[string]string{"cluster_url": s.legacyClusterURL(name)})
+}
+
+// parseLegacyForm reads the form (urlencoded or multipart) of a body of at
+// most MaxBodyBytes, answering 413 or 400 itself when it cannot.
+func parseLegacyForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	err := r.ParseMultipartForm(64 << 10)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case err == nil || errors.Is(err, http.ErrNotMultipart):
+		return true
+	case errors.As(err, &tooLarge):
+		http.Error(w, fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes), http.StatusRequestEntityTooLarge)
+	default:
+		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
+	}
+	return false
+}
+
+// removeUploads deletes the files a multipart form spilled to disk: net/http
+// cleans up only after the request it was given, not a clone of it.
+func removeUploads(r *http.Request) {
+	if r.MultipartForm != nil {
+		_ = r.MultipartForm.RemoveAll()
+	}
 }
 
 // legacyStoreError answers a storage failure in the original API's plain

@@ -123,7 +123,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.routes = s.routeTable()
 	for _, rt := range s.routes {
-		s.mux.Handle(rt.Pattern, s.guard(rt.Access, rt.Endpoint, rt.handler))
+		s.mux.Handle(rt.Pattern, s.guard(rt))
 	}
 	return s, nil
 }
@@ -139,7 +139,10 @@ type Route struct {
 	Access  Access
 	// Endpoint names a public route for Config.Anonymous.
 	Endpoint string
-	handler  http.HandlerFunc
+	// AllNamespaces routes show every namespace at once (metrics): when
+	// they want a token, it must cover every namespace.
+	AllNamespaces bool
+	handler       http.HandlerFunc
 }
 
 // Routes returns the route table, for tests that walk every endpoint.
@@ -173,7 +176,7 @@ func (s *Server) routeTable() []Route {
 		{Pattern: "DELETE /api/v1/tokens/{token}", Access: AccessClusterAdmin, handler: s.deleteToken},
 	}
 	if s.cfg.Metrics != nil {
-		rt = append(rt, Route{Pattern: "GET /metrics", Access: AccessPublic, Endpoint: EndpointMetrics, handler: s.cfg.Metrics.ServeHTTP})
+		rt = append(rt, Route{Pattern: "GET /metrics", Access: AccessPublic, Endpoint: EndpointMetrics, AllNamespaces: true, handler: s.cfg.Metrics.ServeHTTP})
 	}
 	if s.cfg.Quotas != nil {
 		rt = append(rt, s.quotaRoutes()...)

@@ -21,6 +21,9 @@ import (
 func LoadOrCreateToken(path string) (token string, created bool, err error) {
 	raw, err := os.ReadFile(path)
 	if err == nil {
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			return "", false, fmt.Errorf("token file %s holds the admin token of every namespace but others may read it (mode %v): chmod 600 it", path, fi.Mode().Perm())
+		}
 		token = strings.TrimSpace(string(raw))
 		if token == "" {
 			return "", false, fmt.Errorf("token file %s is empty: delete it to have a new token generated", path)

@@ -113,6 +113,11 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) deleteToken(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("token")
+	if !spec.IsDNSLabel(name) {
+		writeStatus(w, http.StatusBadRequest, spec.ReasonBadRequest,
+			"token name "+quoteName(name)+" is not a valid name: use lowercase letters, digits and '-'", nil)
+		return
+	}
 	if s.files.has(name) {
 		writeStatus(w, http.StatusConflict, spec.ReasonConflict, "token "+quoteName(name)+" is defined in the scheduler's token files: remove it there and restart the scheduler", nil)
 		return

@@ -180,8 +180,15 @@ func readSmall(ctx context.Context, t Target, name string) ([]byte, error) {
 		return nil, err
 	}
 	defer r.Close()
-	return io.ReadAll(contextReader{ctx, r})
+	raw, err := io.ReadAll(io.LimitReader(contextReader{ctx, r}, maxSmallFile+1))
+	if err == nil && len(raw) > maxSmallFile {
+		err = fmt.Errorf("%s is larger than %d bytes: not a file Mysos wrote", name, maxSmallFile)
+	}
+	return raw, err
 }
+
+// maxSmallFile bounds what readSmall reads: manifests are a few KiB.
+const maxSmallFile = 1 << 20
 
 // errBadManifest: a manifest that Mysos did not write as it reads.
 var errBadManifest = errors.New("invalid manifest")

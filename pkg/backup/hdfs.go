@@ -11,6 +11,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/colinmarc/hdfs/v2"
@@ -22,23 +23,80 @@ import (
 // timeout and every copy checks the context between chunks.
 type hdfsTarget struct {
 	client   *hdfs.Client
+	conns    *hdfsConns
 	namenode string
 	root     string
 }
 
-// hdfsDialTimeout bounds connecting to the NameNode and the DataNodes.
-const hdfsDialTimeout = 10 * time.Second
+// hdfsDialTimeout bounds connecting to the NameNode and the DataNodes;
+// hdfsIdleTimeout bounds how long a connection may go without a byte
+// moving either way. The HDFS client takes no context, so without it a
+// server that accepts and never answers would hold a caller forever.
+const (
+	hdfsDialTimeout = 10 * time.Second
+	hdfsIdleTimeout = 30 * time.Second
+)
+
+// hdfsConns dials the target's connections, each with an idle timeout
+// (every read and write must make progress within idle), and keeps them
+// so that a call can be interrupted: the client's own Close waits for the
+// call it would interrupt.
+type hdfsConns struct {
+	dialer *net.Dialer
+	idle   time.Duration
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func (h *hdfsConns) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := h.dialer.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.conns = append(h.conns, c) // a target lives for one job: a few connections
+	return &idleConn{Conn: c, idle: h.idle}, nil
+}
+
+// closeAll closes every connection, failing the calls that use them.
+func (h *hdfsConns) closeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range h.conns {
+		_ = c.Close()
+	}
+}
+
+type idleConn struct {
+	net.Conn
+	idle time.Duration
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	if err := c.Conn.SetReadDeadline(time.Now().Add(c.idle)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.idle)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
+}
 
 func newHDFSTarget(namenode, root, user string) (*hdfsTarget, error) {
-	dialer := &net.Dialer{Timeout: hdfsDialTimeout}
+	conns := &hdfsConns{dialer: &net.Dialer{Timeout: hdfsDialTimeout}, idle: hdfsIdleTimeout}
 	client, err := hdfs.NewClient(hdfs.ClientOptions{
 		Addresses: []string{namenode}, User: user,
-		NamenodeDialFunc: dialer.DialContext, DatanodeDialFunc: dialer.DialContext,
+		NamenodeDialFunc: conns.dial, DatanodeDialFunc: conns.dial,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("backup target hdfs://%s%s: %w", namenode, root, err)
 	}
-	return &hdfsTarget{client: client, namenode: namenode, root: root}, nil
+	return &hdfsTarget{client: client, conns: conns, namenode: namenode, root: root}, nil
 }
 
 func (t *hdfsTarget) String() string { return "hdfs://" + t.namenode + t.root }
@@ -95,20 +153,30 @@ func (t *hdfsTarget) upload(ctx context.Context, tmp, final string, r io.Reader)
 	return Stored{Object: Object{Size: info.Size(), ModTime: info.ModTime()}, SHA256: sum}, nil
 }
 
-func (t *hdfsTarget) Open(_ context.Context, name string) (io.ReadCloser, error) {
+func (t *hdfsTarget) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
-	f, err := t.client.Open(t.path(name))
+	var f *hdfs.FileReader
+	err := t.withContext(ctx, func() (err error) {
+		f, err = t.client.Open(t.path(name))
+		return err
+	})
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s in %s", ErrNotFound, name, t)
 	}
 	return f, err
 }
 
-func (t *hdfsTarget) List(_ context.Context, prefix string) ([]Object, error) {
+func (t *hdfsTarget) List(ctx context.Context, prefix string) ([]Object, error) {
 	var out []Object
-	err := t.client.Walk(path.Join(t.root, prefixDir(prefix)), func(p string, info fs.FileInfo, err error) error {
+	err := t.withContext(ctx, func() error { return t.walk(prefix, &out) })
+	slices.SortFunc(out, func(a, b Object) int { return strings.Compare(a.Name, b.Name) })
+	return out, err
+}
+
+func (t *hdfsTarget) walk(prefix string, out *[]Object) error {
+	return t.client.Walk(path.Join(t.root, prefixDir(prefix)), func(p string, info fs.FileInfo, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
 				return nil // nothing stored there yet, or renamed or deleted meanwhile
@@ -120,19 +188,17 @@ func (t *hdfsTarget) List(_ context.Context, prefix string) ([]Object, error) {
 		}
 		name := strings.TrimPrefix(strings.TrimPrefix(p, t.root), "/")
 		if strings.HasPrefix(name, prefix) {
-			out = append(out, Object{Name: name, Size: info.Size(), ModTime: info.ModTime()})
+			*out = append(*out, Object{Name: name, Size: info.Size(), ModTime: info.ModTime()})
 		}
 		return nil
 	})
-	slices.SortFunc(out, func(a, b Object) int { return strings.Compare(a.Name, b.Name) })
-	return out, err
 }
 
-func (t *hdfsTarget) Delete(_ context.Context, name string) error {
+func (t *hdfsTarget) Delete(ctx context.Context, name string) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
-	err := t.client.Remove(t.path(name))
+	err := t.withContext(ctx, func() error { return t.client.Remove(t.path(name)) })
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("%w: %s in %s", ErrNotFound, name, t)
 	}
@@ -155,6 +221,21 @@ func closeWriter(ctx context.Context, w *hdfs.FileWriter) error {
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, time.Second)
+	}
+}
+
+// withContext runs an HDFS call, which takes no context, so that it ends
+// when ctx does: the target's connections are then closed, which
+// interrupts the call (the target is of no further use).
+func (t *hdfsTarget) withContext(ctx context.Context, call func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- call() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		t.conns.closeAll()
+		return fmt.Errorf("hdfs %s: %w", t, ctx.Err())
 	}
 }
 

@@ -11,11 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"syscall"
 
 	"github.com/mysos-project/mysos/pkg/mysql"
 )
@@ -47,10 +49,38 @@ func writeCAFile(dir, caPEM string) (string, error) {
 	return writePrivateFile(dir, "ca-*.pem", caPEM)
 }
 
+// ensurePrivateDir makes dir (mode 0700), or accepts it if it already is a
+// directory of this user that no one else may enter. The run directory's
+// name is predictable: a directory, or a symbolic link, that someone else
+// put there first could swap the files Mysos writes into it before they
+// are read, so it is refused.
+func ensurePrivateDir(dir string) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	err := os.Mkdir(dir, 0o700)
+	if err == nil || !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || !ok || int(st.Uid) != os.Geteuid() || fi.Mode().Perm()&0o077 != 0 {
+		owner := -1
+		if ok {
+			owner = int(st.Uid)
+		}
+		return fmt.Errorf("%s exists but is not a private directory of this user (%v, owner uid %d): someone else made it; remove it", dir, fi.Mode(), owner)
+	}
+	return nil
+}
+
 // writePrivateFile writes content to a new file in dir (created 0700 if
 // missing) that only this user can read, and returns its path.
 func writePrivateFile(dir, pattern, content string) (string, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := ensurePrivateDir(dir); err != nil {
 		return "", err
 	}
 	f, err := os.CreateTemp(dir, pattern) // mode 0600

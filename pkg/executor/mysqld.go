@@ -156,7 +156,7 @@ func (m *mysqld) Start(ctx context.Context) error {
 
 // prepare writes the config and the init file.
 func (m *mysqld) prepare() error {
-	if err := os.MkdirAll(m.cfg.RunDir, 0o700); err != nil {
+	if err := ensurePrivateDir(m.cfg.RunDir); err != nil {
 		return err
 	}
 	cnf, err := mysql.RenderConfig(m.cfg)

@@ -177,13 +177,19 @@ func cnfDefaults(c InstanceConfig) []cnfGroup {
 		networking.options = append(networking.options, opt("mysqlx", "OFF"))
 	}
 	groups := []cnfGroup{{
-		comment: []string{"Paths. The socket, pid file and error log live in the task sandbox."},
+		comment: []string{
+			"Paths. The socket, pid file and error log live in the task sandbox.",
+			"secure_file_priv confines LOAD DATA, LOAD_FILE and INTO OUTFILE to the",
+			"instance's own tmpdir: without it they reach every file mysqld's OS user",
+			"can, other clusters' on the same agent included.",
+		},
 		options: []cnfOption{
 			opt("datadir", filepath.Clean(c.DataDir)),
 			opt("socket", c.SocketPath()),
 			opt("pid_file", c.PIDFile()),
 			opt("log_error", c.ErrorLog()),
 			opt("tmpdir", filepath.Clean(c.TmpDir)),
+			opt("secure_file_priv", filepath.Clean(c.TmpDir)),
 		},
 	}, networking, {
 		comment: []string{"Character set (MariaDB's default is latin1); the collation is the server's default for it."},

@@ -85,7 +85,7 @@ var unsafeOptions = map[string]string{
 
 	"init_slave": whySQL, "init_replica": whySQL,
 
-	"init_file": whyFile, "secure_file_priv": whyFile, "general_log_file": whyFile, "slow_query_log_file": whyFile,
+	"init_file": whyFile, "secure_file_priv": whyFile, "language": whyFile, "general_log_file": whyFile, "slow_query_log_file": whyFile,
 	"log_slow_query_file": whyFile, "relay_log_info_file": whyFile, "master_info_file": whyFile,
 	"innodb_data_file_path": whyFile, "innodb_temp_data_file_path": whyFile, "innodb_undo_directory": whyFile,
 	"innodb_log_group_home_dir": whyFile, "innodb_tmpdir": whyFile, "slave_load_tmpdir": whyFile,
@@ -184,10 +184,37 @@ func validateConfigEntry(path, k, v string) ErrorList {
 // valueProblem checks the values of the few options whose value, not
 // name, could break Mysos.
 func valueProblem(path, k, v string) ErrorList {
-	name := normalizeOption(k)
+	for _, name := range optionNames(k) {
+		if errs := valueProblemOf(path, name, v); errs != nil {
+			return errs
+		}
+	}
+	return nil
+}
+
+// isSQLMode reports whether option name is sql_mode or an abbreviation
+// mysqld would read as it.
+func isSQLMode(name string) bool {
+	return len(name) >= len("sql_m") && strings.HasPrefix("sql_mode", name)
+}
+
+// setsNoBackslashEscapes reports whether an sql_mode value turns
+// NO_BACKSLASH_ESCAPES on: by name, by a prefix of it (mysqld accepts
+// unambiguous prefixes of set members) or by a numeric set value.
+func setsNoBackslashEscapes(v string) bool {
+	for _, item := range strings.Split(v, ",") {
+		item = strings.ToUpper(strings.TrimSpace(item))
+		if item != "" && (allDigits(item) || len(item) >= len("NO_B") && strings.HasPrefix("NO_BACKSLASH_ESCAPES", item)) {
+			return true
+		}
+	}
+	return false
+}
+
+func valueProblemOf(path, name, v string) ErrorList {
 	switch {
-	case name == "sql_mode" && strings.Contains(strings.ToUpper(v), "NO_BACKSLASH_ESCAPES"):
-		return ErrorList{forbiddenErr(path, v, "NO_BACKSLASH_ESCAPES would break how Mysos quotes passwords in SQL; remove it")}
+	case isSQLMode(name) && setsNoBackslashEscapes(v):
+		return ErrorList{forbiddenErr(path, v, "NO_BACKSLASH_ESCAPES (or a number, which may include it) would break how Mysos quotes passwords in SQL; give sql_mode as names, without it")}
 	case strings.Contains(name, "character_set") || strings.Contains(name, "collation"):
 		lower := strings.ToLower(strings.TrimSpace(v))
 		for _, cs := range unsafeCharsets {
@@ -239,10 +266,12 @@ func optionProblem(k string) string {
 // refusedOption says why the option called name (normalised, without
 // prefixes) may not be set, or "".
 func refusedOption(name string) string {
+	if slices.Contains(tlsOptions, name) && name != "ssl" {
+		// They name files on the agent (another cluster's key among them).
+		return fmt.Sprintf("%s names a file on the agent; Mysos sets it itself from the certificates it issues: set spec.tls.enabled: true", name)
+	}
 	if strings.HasPrefix(name, "ssl_") {
-		// TLS files are spec.tls's to manage (Mysos sets them when it
-		// issues the certificates), and a user's own set-up without it.
-		return ""
+		return "" // ciphers and the like
 	}
 	if name == secureTransportOption {
 		return "set spec.tls.required: true instead (with spec.tls.enabled), so that Mysos connects over TLS too"

@@ -40,7 +40,7 @@ func TestMySQLConfigAccepts(t *testing.T) {
 	for k, v := range map[string]string{
 		"slow_query_log": "ON", "general_log": "OFF", "log_slow_query": "ON", "long_query_time": "2",
 		"innodb_buffer_pool_instances": "2", "tmp_table_size": "64M", "skip_symbolic_links": "", "loose-performance_schema": "ON",
-		"ssl_cert": "/etc/mysql/cert.pem", "tls_version": "TLSv1.3", "character_set_server": "utf8mb4",
+		"ssl_cipher": "TLS_AES_256_GCM_SHA384", "tls_version": "TLSv1.3", "character_set_server": "utf8mb4",
 		"init_connect": "SELECT '[x]', '!x' -- '[' and '!' are fine inside", "sql_mode": "STRICT_TRANS_TABLES",
 	} {
 		c.Spec.MySQLConfig[k] = v

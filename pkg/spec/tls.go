@@ -2,7 +2,6 @@ package spec
 
 import (
 	"fmt"
-	"slices"
 )
 
 // TLSSpec turns on TLS for a cluster's MySQL traffic: clients, replication
@@ -52,9 +51,11 @@ func validateTLS(s *ClusterSpec) ErrorList {
 	if !s.TLSEnabled() {
 		return errs
 	}
+	// The options naming files are refused with or without TLS
+	// (mysqlconfig.go); with it, ssl itself is Mysos' too.
 	for _, k := range sortedMapKeys(s.MySQLConfig) {
 		for _, name := range optionNames(k) {
-			if slices.Contains(tlsOptions, name) {
+			if name == "ssl" {
 				errs = append(errs, forbiddenErr(keyPath("spec.mysqlConfig", k), nil,
 					fmt.Sprintf("with spec.tls.enabled Mysos sets %s itself from the certificates it issues; remove it from mysqlConfig", name)))
 				break

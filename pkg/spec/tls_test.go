@@ -19,7 +19,10 @@ func TestValidateTLS(t *testing.T) {
 		{"ssl_cert with tls on", func(c *MySQLCluster) {
 			c.Spec.TLS = &TLSSpec{Enabled: true}
 			c.Spec.MySQLConfig["ssl-cert"] = "/etc/mysql/cert.pem"
-		}, "spec.mysqlConfig[ssl-cert]", ErrorTypeForbidden, "Mysos sets ssl_cert itself"},
+		}, "spec.mysqlConfig[ssl-cert]", ErrorTypeForbidden, "Mysos sets it itself"},
+		{"ssl_key with tls off", func(c *MySQLCluster) {
+			c.Spec.MySQLConfig["ssl_key"] = "/tmp/mysos-0123456789ab/server-key.pem"
+		}, "spec.mysqlConfig[ssl_key]", ErrorTypeForbidden, "names a file on the agent"},
 		{"skip-ssl with tls on", func(c *MySQLCluster) {
 			c.Spec.TLS = &TLSSpec{Enabled: true, Required: true}
 			c.Spec.MySQLConfig["skip-ssl"] = ""
@@ -33,8 +36,6 @@ func TestValidateTLSAccepts(t *testing.T) {
 		"empty":             func(c *MySQLCluster) { c.Spec.TLS = &TLSSpec{} },
 		"enabled":           func(c *MySQLCluster) { c.Spec.TLS = &TLSSpec{Enabled: true} },
 		"enabled, required": func(c *MySQLCluster) { c.Spec.TLS = &TLSSpec{Enabled: true, Required: true} },
-		// Without spec.tls, a user's own TLS set-up stays theirs.
-		"own ssl_cert with tls off": func(c *MySQLCluster) { c.Spec.MySQLConfig["ssl_cert"] = "/etc/mysql/cert.pem" },
 		// Tuning TLS is fine either way.
 		"tls_version with tls on": func(c *MySQLCluster) {
 			c.Spec.TLS = &TLSSpec{Enabled: true}

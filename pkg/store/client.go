@@ -32,13 +32,18 @@ type ClientOptions struct {
 // Config turns the options into a client configuration, reading the files.
 func (o ClientOptions) Config() (clientv3.Config, error) {
 	cfg := clientv3.Config{Endpoints: o.Endpoints, DialTimeout: o.DialTimeout}
-	secure := o.CAFile != "" || o.CertFile != ""
+	secure := o.CAFile != "" || o.CertFile != "" || o.Username != ""
+	https := false
 	for _, ep := range o.Endpoints {
-		if strings.HasPrefix(ep, "https://") {
-			secure = true
+		// The etcd client speaks plain gRPC to http:// endpoints whatever
+		// else it is given: a password or a client key would cross the
+		// network in clear, and a CA would verify nothing.
+		if secure && !strings.HasPrefix(ep, "https://") {
+			return cfg, fmt.Errorf("etcd endpoint %s is not https://: --etcd-ca-file, --etcd-cert-file and --etcd-user need TLS endpoints", ep)
 		}
+		https = https || strings.HasPrefix(ep, "https://")
 	}
-	if secure {
+	if secure || https {
 		tc, err := o.tlsConfig()
 		if err != nil {
 			return cfg, err

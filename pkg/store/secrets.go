@@ -170,7 +170,8 @@ func (s *Store) readSecrets(ctx context.Context, key string) (storedSecrets, int
 	return st, rev, stale, nil
 }
 
-// ResealSecrets seals every stored set of passwords that is not sealed
+// ResealSecrets seals every stored set of passwords (and API token record)
+// that is not sealed
 // with the sealer's primary key (legacy plaintext, or an older key of the
 // ring) with the primary key, and returns how many it rewrote. Each is a
 // compare-and-swap on its mod revision, so a concurrent write is never
@@ -198,7 +199,8 @@ func (s *Store) ResealSecrets(ctx context.Context) (n int, err error) {
 			n++
 		}
 	}
-	return n, errors.Join(errs...)
+	tokens, err := s.resealTokens(ctx)
+	return n + tokens, errors.Join(append(errs, err)...)
 }
 
 // resealKey seals key's value v, at mod revision rev, with the primary key

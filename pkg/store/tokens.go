@@ -4,17 +4,22 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/mysos-project/mysos/pkg/seal"
 	"github.com/mysos-project/mysos/pkg/spec"
 )
 
 // API tokens created through the API are kept twice in one transaction: by
 // name (to list and delete them) and by the SHA-256 of their secret (to
 // authenticate a request with one read). The secret itself is never stored.
+// With a sealer the records are sealed like passwords, the etcd key bound
+// in: someone who can write etcd but has not the key file cannot mint a
+// token by writing a record, and a record that does not open is no token.
 
 type storedToken struct {
 	spec.APIToken
@@ -28,16 +33,20 @@ func (s *Store) tokenHashKey(sha256 string) string { return s.prefix + "/tokens/
 // ErrAlreadyExists if the name is taken.
 func (s *Store) CreateToken(ctx context.Context, t spec.APIToken, sha256 string) (*spec.APIToken, error) {
 	t.Token = ""
-	raw, err := json.Marshal(storedToken{APIToken: t, SHA256: sha256})
+	nameKey, hashKey := s.tokenNameKey(t.Name), s.tokenHashKey(sha256)
+	byName, err := s.encodeToken(nameKey, storedToken{APIToken: t, SHA256: sha256})
 	if err != nil {
 		return nil, err
 	}
-	nameKey, hashKey := s.tokenNameKey(t.Name), s.tokenHashKey(sha256)
+	byHash, err := s.encodeToken(hashKey, storedToken{APIToken: t, SHA256: sha256})
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	resp, err := s.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(nameKey), "=", 0), clientv3.Compare(clientv3.CreateRevision(hashKey), "=", 0)).
-		Then(clientv3.OpPut(nameKey, string(raw)), clientv3.OpPut(hashKey, string(raw))).
+		Then(clientv3.OpPut(nameKey, string(byName)), clientv3.OpPut(hashKey, string(byHash))).
 		Commit()
 	if err != nil {
 		return nil, fmt.Errorf("create token %s: %w", t.Name, err)
@@ -51,13 +60,17 @@ func (s *Store) CreateToken(ctx context.Context, t spec.APIToken, sha256 string)
 // TokenByHash returns the token whose secret has the given SHA-256;
 // ErrNotFound if none.
 func (s *Store) TokenByHash(ctx context.Context, sha256 string) (*spec.APIToken, error) {
-	var st storedToken
-	rev, err := s.readJSON(ctx, s.tokenHashKey(sha256), &st)
+	key := s.tokenHashKey(sha256)
+	v, rev, err := s.getRaw(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("read token: %w", err)
 	}
 	if rev == 0 {
 		return nil, fmt.Errorf("token %w", ErrNotFound)
+	}
+	st, _, err := s.decodeToken(key, v)
+	if err != nil {
+		return nil, fmt.Errorf("token record %s is no token (%v): %w", key, err, ErrNotFound)
 	}
 	return &st.APIToken, nil
 }
@@ -72,9 +85,9 @@ func (s *Store) ListTokens(ctx context.Context) ([]spec.APIToken, error) {
 	}
 	out := make([]spec.APIToken, 0, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
-		var st storedToken
-		if err := json.Unmarshal(kv.Value, &st); err != nil {
-			return nil, fmt.Errorf("decode %s: %w", kv.Key, err)
+		st, _, err := s.decodeToken(string(kv.Key), kv.Value)
+		if err != nil {
+			continue // not a token (see TokenByHash)
 		}
 		out = append(out, st.APIToken)
 	}
@@ -86,13 +99,17 @@ func (s *Store) ListTokens(ctx context.Context) ([]spec.APIToken, error) {
 func (s *Store) DeleteToken(ctx context.Context, name string) (*spec.APIToken, error) {
 	nameKey := s.tokenNameKey(name)
 	for range maxCASRetries {
-		var st storedToken
-		rev, err := s.readJSON(ctx, nameKey, &st)
+		v, rev, err := s.getRaw(ctx, nameKey)
 		if err != nil {
 			return nil, fmt.Errorf("read token: %w", err)
 		}
 		if rev == 0 {
 			return nil, fmt.Errorf("token %q %w", name, ErrNotFound)
+		}
+		st, _, err := s.decodeToken(nameKey, v)
+		if err != nil {
+			// Not a token; remove the record all the same.
+			st = storedToken{APIToken: spec.APIToken{Name: name}}
 		}
 		tctx, cancel := s.withTimeout(ctx)
 		resp, err := s.cli.Txn(tctx).
@@ -108,4 +125,61 @@ func (s *Store) DeleteToken(ctx context.Context, name string) (*spec.APIToken, e
 		}
 	}
 	return nil, fmt.Errorf("delete token %s: %w", name, ErrConflict)
+}
+
+func (s *Store) encodeToken(key string, st storedToken) ([]byte, error) {
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return nil, err
+	}
+	return s.sealSecrets(key, raw)
+}
+
+// decodeToken reads a token record: with a sealer it must be sealed and
+// open (stale when sealed with an older key); without one, plain JSON.
+func (s *Store) decodeToken(key string, v []byte) (st storedToken, stale bool, err error) {
+	plain := v
+	if s.sealer != nil {
+		var id string
+		if plain, id, err = s.sealer.Open(v, []byte(key)); err != nil {
+			return storedToken{}, false, err
+		}
+		stale = id != s.sealer.Primary()
+	} else if seal.IsSealed(v) {
+		return storedToken{}, false, errors.New("sealed, and this store has no key ring (--secrets-key-file)")
+	}
+	if err := json.Unmarshal(plain, &st); err != nil {
+		return storedToken{}, false, err
+	}
+	return st, stale, nil
+}
+
+// resealTokens seals again, with the primary key, the token records an
+// older key of the ring sealed. Unsealed records are not tokens and are
+// never sealed (that would turn one written by hand into a token).
+func (s *Store) resealTokens(ctx context.Context) (n int, err error) {
+	listCtx, cancel := s.withTimeout(ctx)
+	resp, err := s.cli.Get(listCtx, s.prefix+"/tokens/", clientv3.WithPrefix())
+	cancel()
+	if err != nil {
+		return 0, fmt.Errorf("reseal tokens: list: %w", err)
+	}
+	for _, kv := range resp.Kvs {
+		st, stale, err := s.decodeToken(string(kv.Key), kv.Value)
+		if err != nil || !stale {
+			continue
+		}
+		raw, err := s.encodeToken(string(kv.Key), st)
+		if err != nil {
+			return n, err
+		}
+		ok, err := s.putIfUnchanged(ctx, string(kv.Key), kv.ModRevision, raw)
+		if err != nil {
+			return n, fmt.Errorf("reseal tokens: %w", err)
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
 }

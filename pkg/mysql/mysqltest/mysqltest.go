@@ -190,6 +190,8 @@ func (in *Instance) config(extra []string) string {
 		"pid-file=" + filepath.Join(in.Dir, "mysqld.pid"),
 		"log_error=" + in.ErrorLog,
 		"tmpdir=" + in.Dir,
+		// As Mysos' own my.cnf: file access only in the instance's tmpdir.
+		"secure_file_priv=" + in.Dir,
 		fmt.Sprintf("port=%d", in.Port),
 		"bind-address=127.0.0.1",
 		"skip_name_resolve=ON",
