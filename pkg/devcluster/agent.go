@@ -273,9 +273,9 @@ func (a *Agent) HandleMasterMessage(msg any) {
 	}
 	switch m := msg.(type) {
 	case msgRegistered:
-		a.onRegisteredLocked(m.AgentID)
+		a.onRegisteredLocked(m)
 	case *msgRegistered:
-		a.onRegisteredLocked(m.AgentID)
+		a.onRegisteredLocked(*m)
 	case msgPing:
 		a.lastPing = time.Now()
 		if a.link != nil && a.info.ID != nil {
@@ -332,7 +332,8 @@ func (a *Agent) Refused() bool {
 	return a.refused
 }
 
-func (a *Agent) onRegisteredLocked(id mesos.AgentID) {
+func (a *Agent) onRegisteredLocked(m msgRegistered) {
+	id := m.AgentID
 	if a.info.ID != nil && a.info.ID.Value != id.Value {
 		a.log.Warn("master assigned a different agent id", "old", a.info.ID.Value, "new", id.Value)
 	}
@@ -346,6 +347,35 @@ func (a *Agent) onRegisteredLocked(id mesos.AgentID) {
 		a.log.Info("registered with master", "id", id.Value)
 		// Resume the status update streams: their heads go out again now.
 		a.flushStreamsLocked()
+	}
+	for _, rc := range m.Reconcile {
+		a.reconcileTasksLocked(rc)
+	}
+}
+
+// reconcileTasksLocked answers the master about tasks it placed on this
+// agent that the re-registration did not report, as Mesos'
+// Slave::reregistered does: a task the agent knows (its launch arrived
+// after the report was sent) needs no answer, its own updates follow; one
+// it does not know (the launch was lost) ends with a reliable TASK_DROPPED,
+// or TASK_LOST for a framework that is not partition-aware.
+func (a *Agent) reconcileTasksLocked(rc msgReconcileTasks) {
+	fwID := rc.Framework.GetID().GetValue()
+	for _, id := range rc.TaskIDs {
+		if _, _, t := a.findTaskLocked(fwID, id.Value); t != nil || a.pendingUpdatesLocked(fwID, id.Value) {
+			continue // known, or already answered (a repeated registration)
+		}
+		fw := a.frameworks[fwID]
+		if fw == nil {
+			fw = a.frameworkLocked(rc.Framework)
+		}
+		state := mesos.TASK_LOST
+		if (&agentFramework{info: rc.Framework}).hasCapability(mesos.FrameworkInfo_Capability_PARTITION_AWARE) {
+			state = mesos.TASK_DROPPED
+		}
+		a.log.Warn("reconciling a task unknown to the agent", "framework", fwID, "task", id.Value, "state", state.String())
+		a.statusUpdateLocked(fw, nil, agentStatus(id.Value, state, mesos.REASON_RECONCILIATION,
+			"Reconciliation: task unknown to the agent"))
 	}
 }
 

@@ -332,12 +332,17 @@ func hasVolume(o *mesos.Offer) bool {
 
 // offerWhere waits for an offer on agentID that satisfies ok, declining
 // (without a filter) every other offer received since the previous call, so
-// that the agent's free resources come back together.
+// that the agent's free resources come back together. Offers the master
+// rescinded are skipped: after an agent restart, call cl.sync first so that
+// their RESCIND has arrived.
 func offerWhere(t *testing.T, cl *scClient, agentID string, ok func(*mesos.Offer) bool) mesos.Offer {
 	t.Helper()
 	for {
 		i, o := cl.nextOffer(cl.offerCursor, agentID)
 		cl.offerCursor = i + 1
+		if cl.rescinded(o.ID) {
+			continue
+		}
 		if ok(&o) {
 			return o
 		}
@@ -365,7 +370,8 @@ func runCommand(t *testing.T, cl *scClient, offer mesos.Offer, task mesos.TaskIn
 // One ACCEPT reserves disk, creates a persistent volume on it and launches
 // a task that writes into the volume. The volume comes back in the next
 // offer, a second task reads the data, so does a third after an agent
-// restart, and DESTROY + UNRESERVE gives the plain disk back.
+// restart (an offer held across the restart is rescinded and not used), and
+// DESTROY + UNRESERVE gives the plain disk back.
 func TestClusterScenarioPersistentVolume(t *testing.T) {
 	c, cl := scSetup(t, 1)
 	agentID := c.Agents()[0].ID
@@ -386,10 +392,23 @@ func TestClusterScenarioPersistentVolume(t *testing.T) {
 	offer = offerWhere(t, cl, agentID, hasVolume)
 	runCommand(t, cl, offer, scCommandTask("reader-1", agentID, read, scVolume(64)))
 
+	// The volume is offered again once reader-1 ended; that offer is held
+	// across the agent restart. The master rescinds it when the agent comes
+	// back on a new connection, so it must not be used: cl.sync makes sure
+	// its RESCIND is in, and offerWhere skips it.
+	_, ev := cl.await(cl.offerCursor, "an offer of the volume before the restart", func(e *scheduler.Event) bool {
+		o := offerOn(e, agentID)
+		return o != nil && hasVolume(o)
+	})
+	held := *offerOn(ev, agentID)
 	if err := c.RestartAgent(0); err != nil {
 		t.Fatal(err)
 	}
 	waitAgentsRegistered(t, c)
+	cl.sync(agentID)
+	if !cl.rescinded(held.ID) {
+		t.Fatalf("offer %s, made before the agent restarted, was not rescinded", held.ID.Value)
+	}
 	offer = offerWhere(t, cl, agentID, hasVolume)
 	runCommand(t, cl, offer, scCommandTask("reader-2", agentID, read, scVolume(64)))
 

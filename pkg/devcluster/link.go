@@ -11,9 +11,19 @@ import (
 // real Mesos (RunTaskMessage, KillTaskMessage, ...), which is why they carry
 // mesos types.
 type (
-	// msgRegistered answers msgRegisterAgent with the agent's id.
+	// msgRegistered answers msgRegisterAgent with the agent's id. Reconcile
+	// lists, for a re-registration, the tasks the master placed on the
+	// agent that its report lacked (Mesos' SlaveReregisteredMessage carries
+	// them as ReconcileTasksMessages).
 	msgRegistered struct {
-		AgentID mesos.AgentID
+		AgentID   mesos.AgentID
+		Reconcile []msgReconcileTasks
+	}
+	// msgReconcileTasks asks the agent about tasks of one framework: it ends
+	// with a reliable terminal update every one it does not know.
+	msgReconcileTasks struct {
+		Framework mesos.FrameworkInfo
+		TaskIDs   []mesos.TaskID
 	}
 	// msgRunTasks launches tasks. Executor is nil for command tasks: the agent
 	// then runs its built-in command executor. Group is true for LAUNCH_GROUP.

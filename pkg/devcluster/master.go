@@ -490,14 +490,28 @@ func (m *Master) registerAgent(from *link, r *msgRegisterAgent) {
 	old := m.agents[id]
 	unreachableSince, wasUnreachable := m.unreachable[id]
 	delete(m.unreachable, id)
+	checkpointed := r.CheckpointedResources
+	if old != nil {
+		// Like Mesos (Master::___reregisterSlave), the master keeps its own
+		// view of a registered agent's reservations and volumes, and sends
+		// it back below: the report may predate operations the master
+		// applied and sent after the agent wrote it.
+		checkpointed = old.checkpointed()
+	}
 	a := &magent{id: id, info: info, link: from, registered: now, reregistered: now, ponged: true,
-		total: applyCheckpointed(info.Resources, r.CheckpointedResources)}
+		total: applyCheckpointed(info.Resources, checkpointed)}
 	if old != nil {
 		a.registered = old.registered
 		delete(m.agentByLink, old.link)
-		for _, o := range m.offers {
-			if o.agentID == id {
-				m.removeOffer(o, true)
+		if old.link != from {
+			// The agent comes back on a new connection (it restarted):
+			// Mesos rescinds an agent's offers when its connection breaks.
+			// One that re-registers on the same connection (its pings
+			// stopped for a while) keeps them.
+			for _, o := range m.offers {
+				if o.agentID == id {
+					m.removeOffer(o, true)
+				}
 			}
 		}
 	}
@@ -579,10 +593,23 @@ func (m *Master) registerAgent(from *link, r *msgRegisterAgent) {
 			fw.send(updateEvent(st))
 		}
 	}
-	// Tasks the master placed on this agent that it no longer has.
-	for _, fw := range m.frameworks {
-		for tid, t := range fw.tasks {
+	// Tasks the master placed on this agent that its report lacks. An agent
+	// the master knew may have written the report before a launch reached
+	// it (the launch is on its way, behind the report): as Mesos does
+	// (Master::reconcileKnownSlave), the master keeps those tasks and asks
+	// the agent, which ends the ones it does not know. Otherwise the tasks
+	// are gone.
+	var reconcile []msgReconcileTasks
+	for _, fwID := range slices.Sorted(maps.Keys(m.frameworks)) {
+		fw := m.frameworks[fwID]
+		var ask []mesos.TaskID
+		for _, tid := range slices.Sorted(maps.Keys(fw.tasks)) {
+			t := fw.tasks[tid]
 			if t.agentID != id || reported[fw.id][tid] || isTerminal(t.state()) {
+				continue
+			}
+			if old != nil {
+				ask = append(ask, mesos.TaskID{Value: tid})
 				continue
 			}
 			state := mesos.TASK_LOST
@@ -592,10 +619,18 @@ func (m *Master) registerAgent(from *link, r *msgRegisterAgent) {
 			fw.send(updateEvent(masterStatus(tid, state, mesos.REASON_RECONCILIATION, "Reconciliation: Task is unknown to the agent", id)))
 			delete(fw.tasks, tid)
 		}
+		if len(ask) > 0 {
+			m.log.Warn("tasks missing from the re-registering agent's report; reconciling them with the agent", "agent", id,
+				"framework", fw.id, "tasks", len(ask))
+			reconcile = append(reconcile, msgReconcileTasks{Framework: fw.info, TaskIDs: ask})
+		}
 	}
 	// The agent's report replaced what the master knew: count it afresh.
 	m.recomputeAllocated(a)
-	from.sendToAgent(msgRegistered{AgentID: mesos.AgentID{Value: id}})
+	from.sendToAgent(msgRegistered{AgentID: mesos.AgentID{Value: id}, Reconcile: reconcile})
+	if old != nil {
+		from.sendToAgent(msgCheckpointResources{Resources: a.checkpointed()})
+	}
 	for fwID := range shutdown {
 		from.sendToAgent(msgShutdownFramework{FrameworkID: mesos.FrameworkID{Value: fwID}})
 	}

@@ -468,6 +468,29 @@ func (c *scClient) rescindedLocked(id string) bool {
 	return false
 }
 
+// rescinded reports whether the master rescinded offer id (as far as the
+// events received so far tell).
+func (c *scClient) rescinded(id mesos.OfferID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rescindedLocked(id.Value)
+}
+
+// sync returns once every event the master queued for this framework
+// before the call has arrived: it asks about a task that does not exist on
+// agentID (a registered agent) and waits for the answer, which the master
+// queues behind them. After an agent came back, for instance, the RESCIND
+// of every offer the master withdrew then has arrived.
+func (c *scClient) sync(agentID string) {
+	c.tb.Helper()
+	from := c.mark()
+	id := fmt.Sprintf("sync-%d", from)
+	c.reconcile(scheduler.Call_Reconcile_Task{TaskID: mesos.TaskID{Value: id}, AgentID: &mesos.AgentID{Value: agentID}})
+	c.await(from, "the answer to the reconciliation of "+id, func(e *scheduler.Event) bool {
+		return e.Type == scheduler.Event_UPDATE && e.Update.Status.TaskID.Value == id
+	})
+}
+
 func (c *scClient) markUsed(ids ...mesos.OfferID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

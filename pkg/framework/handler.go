@@ -101,8 +101,14 @@ func (f *Framework) subscribedEvent(ctx context.Context, caller calls.Caller, s 
 
 // updateEvent records a status update and tells whoever listens.
 func (f *Framework) updateEvent(st mesos.TaskStatus) {
-	t := f.noteStatus(st)
+	t, before, known := f.noteStatus(st)
 	f.log.Debug("task status", "task", t.ID, "state", t.State.String(), "reason", t.Reason, "message", t.Message)
+	if known && before.Terminal() && !t.Terminal() {
+		// The table now says what runs; whoever acted on the terminal
+		// state (the reconciler) sees the task again.
+		f.log.Warn("a task reported ended is alive", "task", t.ID, "state", t.State.String(),
+			"was", before.State.String(), "reason", before.Reason, "message", before.Message)
+	}
 	if t.Terminal() {
 		f.cfg.Metrics.Ended(t.State.String(), t.Reason)
 	}

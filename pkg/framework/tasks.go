@@ -80,12 +80,13 @@ func (f *Framework) TasksWithPrefix(prefix string) []Task {
 	return out
 }
 
-// noteStatus records a status update. Updates older than what is known
-// (reconciliation answers racing executor updates) are kept only when they
-// are terminal or the first word, since Mesos delivers a task's updates
-// in order per source.
-func (f *Framework) noteStatus(st mesos.TaskStatus) Task {
-	t := Task{
+// noteStatus records a status update: the latest word wins, as the
+// master's stream orders a task's updates. It also returns what was known
+// before, if anything: a task reported ended may turn out alive, when a
+// terminal answer raced its launch (a reconciliation or KILL that reached
+// the master before the ACCEPT), and its own updates then follow.
+func (f *Framework) noteStatus(st mesos.TaskStatus) (t Task, before Task, known bool) {
+	t = Task{
 		ID: st.TaskID.Value, AgentID: st.GetAgentID().GetValue(), State: st.GetState(),
 		Message: st.GetMessage(), Healthy: st.Healthy, Updated: time.Now(),
 	}
@@ -97,11 +98,12 @@ func (f *Framework) noteStatus(st mesos.TaskStatus) Task {
 	if f.tasks == nil {
 		f.tasks = map[string]Task{}
 	}
+	before, known = f.tasks[t.ID]
 	if t.AgentID == "" {
-		t.AgentID = f.tasks[t.ID].AgentID
+		t.AgentID = before.AgentID
 	}
 	f.tasks[t.ID] = t
-	return t
+	return t, before, known
 }
 
 // noteLaunched records tasks just sent in an ACCEPT as TASK_STAGING, as

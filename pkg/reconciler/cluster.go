@@ -177,6 +177,7 @@ func nextLook(w world) time.Duration {
 func (r *ClusterReconciler) observe(c *spec.MySQLCluster, instances []*store.Instance, subscribed bool) world {
 	return world{
 		cluster: c, instances: instances, task: r.Mesos.Task,
+		tasks:          r.Mesos.TasksWithPrefix(TaskIDPrefix(c.Metadata.Namespace, c.Metadata.Name)),
 		recentlyKilled: func(id string) bool { return r.recent(r.killed, id, killRetry) },
 		recentlyAsked:  func(id string) bool { return r.recent(r.asked, id, unknownTaskGrace) },
 		sqlDownSince:   r.silentSince,
@@ -227,7 +228,9 @@ func (r *ClusterReconciler) perform(ctx context.Context, cluster *spec.MySQLClus
 		// clear the filters earlier declines set.
 		r.revive(ctx)
 		return nil
-	case actKill:
+	case actAdopt:
+		return r.Store.PutInstance(ctx, c)
+	case actKill, actKillSuperseded:
 		r.mark(&r.killed, c.TaskID)
 		return r.Mesos.Kill(ctx, c.TaskID, c.AgentID)
 	case actReconcileTask:
@@ -308,7 +311,7 @@ func orDefault(d, def time.Duration) time.Duration {
 // why: the errors a user must see), a restore completed.
 var lifecycleEvents = map[actionKind]string{
 	actAddFinalizer: "ClusterCreated", actCreate: "InstanceCreated", actRelease: "InstanceReleased", actMove: "InstanceMoved",
-	actRestored: "Restored", actRelaunch: "InstanceRelaunched",
+	actRestored: "Restored", actRelaunch: "InstanceRelaunched", actAdopt: "TaskAdopted",
 }
 
 func (r *ClusterReconciler) lifecycleEvent(ctx context.Context, c *spec.MySQLCluster, a action) {

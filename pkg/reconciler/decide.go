@@ -3,6 +3,8 @@ package reconciler
 import (
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -37,6 +39,10 @@ const (
 	actSemiSync        actionKind = "SetSemiSync"
 	actCreateDatabase  actionKind = "CreateDatabase"
 	actRemoveFinalizer actionKind = "RemoveFinalizer"
+
+	// A task reported ended that runs after all (revivedTaskAction).
+	actAdopt          actionKind = "AdoptTask"          // Pending, its task alive on its agent → Launched with it
+	actKillSuperseded actionKind = "KillSupersededTask" // an earlier task of an instance alive beside its current one
 )
 
 // action is a decision: what to do and, for record changes, the record as
@@ -84,6 +90,9 @@ type world struct {
 	cluster   *spec.MySQLCluster
 	instances []*store.Instance
 	task      func(id string) (framework.Task, bool)
+	// tasks is every task of the cluster Mesos told of (the framework's
+	// table), instances', backups' and the archiver's.
+	tasks []framework.Task
 	// recentlyKilled and recentlyAsked report calls this process made lately.
 	recentlyKilled func(taskID string) bool
 	recentlyAsked  func(taskID string) bool
@@ -154,6 +163,7 @@ func decide(w world) []action {
 			out = append(out, action{kind: actCreate, inst: newInstance(c, ord, w.now), why: "wanted by spec.replicas"})
 		}
 	}
+	out = append(out, supersededTaskActions(w)...)
 	out = append(out, operationActions(w)...)
 	for _, inst := range w.instances {
 		if a, ok := instanceAction(w, inst); ok {
@@ -184,6 +194,9 @@ func releaseAction(w world, inst *store.Instance, deleting bool) action {
 func instanceAction(w world, inst *store.Instance) (action, bool) {
 	switch inst.Phase {
 	case store.InstancePending:
+		if a, ok := revivedTaskAction(w, inst); ok {
+			return a, true
+		}
 		if inst.AgentID != "" && w.now.Sub(inst.Since) > w.timeouts.relaunch {
 			next := *inst
 			next.AgentID, next.Hostname, next.Domain, next.Port, next.PersistenceID = "", "", "", 0, ""
@@ -239,6 +252,86 @@ func relaunchAction(w world, inst *store.Instance, t framework.Task) action {
 		return action{kind: actMove, inst: &next, why: why + "; its agent is gone, so it starts afresh elsewhere"}
 	}
 	return action{kind: actRelaunch, inst: &next, why: why}
+}
+
+// revivedTaskAction handles a Pending instance whose last task Mesos
+// reports alive after it reported it ended. A terminal answer can race the
+// task's launch: a RECONCILE or KILL that reaches the master before the
+// ACCEPT (calls travel on separate connections) is answered TASK_GONE,
+// and the task's own updates follow. The instance must neither lose the task nor get a
+// second one: on its own agent and volume the task is adopted back (if the
+// launcher writes a relaunch at the same time, one of the two writes
+// fails); a task the instance has moved away from is killed.
+func revivedTaskAction(w world, inst *store.Instance) (action, bool) {
+	if inst.TaskID == "" {
+		return action{}, false
+	}
+	t, known := w.task(inst.TaskID)
+	if !known || t.Terminal() {
+		return action{}, false
+	}
+	if inst.AgentID != "" && inst.PersistenceID != "" && t.AgentID == inst.AgentID {
+		next := *inst
+		next.Phase = store.InstanceLaunched
+		next.Since = w.now
+		next.NotBefore = time.Time{}
+		return action{kind: actAdopt, inst: &next,
+			why: fmt.Sprintf("task %s, reported ended, is %s on agent %s after all: the instance keeps it", t.ID, t.State, t.AgentID)}, true
+	}
+	if w.recentlyKilled(t.ID) {
+		return action{}, false
+	}
+	stray := *inst
+	stray.AgentID = t.AgentID
+	return action{kind: actKillSuperseded, inst: &stray,
+		why: fmt.Sprintf("task %s, reported ended, is %s on agent %s after all, but the instance left that agent or volume", t.ID, t.State, t.AgentID)}, true
+}
+
+// supersededTaskActions kills tasks of an instance that Mesos reports alive
+// although the instance's record names a later launch: a task reported
+// ended (see revivedTaskAction) that turned out alive after its instance
+// was launched again. One instance never runs two tasks (two mysqld with
+// one server id, possibly on one volume).
+func supersededTaskActions(w world) []action {
+	var out []action
+	for _, t := range slices.SortedFunc(slices.Values(w.tasks), func(a, b framework.Task) int { return strings.Compare(a.ID, b.ID) }) {
+		if t.Terminal() || w.recentlyKilled(t.ID) {
+			continue
+		}
+		ordinal, launch, ok := instanceTaskOf(t.ID)
+		if !ok {
+			continue
+		}
+		inst := w.instanceRecord(ordinal)
+		if inst.TaskID == "" || inst.TaskID == t.ID || launch >= inst.Launches {
+			continue
+		}
+		stray := *inst
+		stray.TaskID, stray.AgentID = t.ID, t.AgentID
+		out = append(out, action{kind: actKillSuperseded, inst: &stray,
+			why: fmt.Sprintf("task %s (launch %d) is %s, but the instance runs launch %d (task %s) now", t.ID, launch, t.State, inst.Launches, inst.TaskID)})
+	}
+	return out
+}
+
+// instanceTaskOf parses the id of an instance's task,
+// "<ns>.<name>.<ordinal>.<launch>-<random>" (see Launcher.launch): its
+// ordinal and launch number. False for the cluster's other tasks (backups,
+// the archiver).
+func instanceTaskOf(taskID string) (ordinal, launch int, ok bool) {
+	parts := strings.Split(taskID, ".")
+	if len(parts) != 4 {
+		return 0, 0, false
+	}
+	ordinal, err := strconv.Atoi(parts[2])
+	if err != nil {
+		return 0, 0, false
+	}
+	n, _, _ := strings.Cut(parts[3], "-")
+	if launch, err = strconv.Atoi(n); err != nil {
+		return 0, 0, false
+	}
+	return ordinal, launch, true
 }
 
 // crashBackoff doubles from 2 s up to 2 min.
