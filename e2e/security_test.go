@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mysos-project/mysos/internal/testutil"
+	"github.com/mysos-project/mysos/pkg/devcluster"
 	"github.com/mysos-project/mysos/pkg/pki"
 )
 
@@ -151,5 +152,37 @@ func TestSchedulerOnSecuredEtcd(t *testing.T) {
 	out, err := exec.Command(filepath.Join(binDir, "mysos-scheduler"), args...).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "authentication failed") {
 		t.Fatalf("scheduler with a wrong etcd password: %v\n%s\nwant it to stop, saying authentication failed", err, out)
+	}
+}
+
+// TestSchedulerAuthenticatesToMesos: against a master that authenticates
+// frameworks (Mesos' --authenticate_http_frameworks with --credentials),
+// the scheduler subscribes with its principal and the secret from
+// --mesos-secret-file; with a wrong secret it does not, and says why; a
+// request without credentials gets 401.
+func TestSchedulerAuthenticatesToMesos(t *testing.T) {
+	c := startDevClusterWith(t, devcluster.Config{Agents: 1, FrameworkCredentials: map[string]string{"mysos": "mesos-secret"}})
+	resp, err := http.Post(c.MasterURL()+"/api/v1/scheduler", "application/json", strings.NewReader(`{"type":"SUBSCRIBE"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "Basic") {
+		t.Fatalf("a call without credentials: %d %v; want 401 asking for Basic", resp.StatusCode, resp.Header)
+	}
+
+	dir := t.TempDir()
+	good := writeFile(t, dir, "secret", "mesos-secret\n")
+	s := startMesosScheduler(t, c, nil, "--mesos-principal", "mysos", "--mesos-secret-file", good)
+	waitSubscribed(t, s, c)
+
+	bad := writeFile(t, dir, "wrong", "guess\n")
+	wrong := startMesosScheduler(t, c, nil, "--mesos-principal", "mysos", "--mesos-secret-file", bad)
+	testutil.WaitFor(t, 30*time.Second, "the scheduler with a wrong secret to report why it is not subscribed", func() bool {
+		body := wrong.readyz()
+		return strings.Contains(body, "[!]mesos") && strings.Contains(strings.ToLower(body), "auth")
+	})
+	if strings.Contains(wrong.log.String(), "mesos-secret") || strings.Contains(s.log.String(), "mesos-secret") {
+		t.Fatal("the Mesos secret appears in a scheduler's log")
 	}
 }

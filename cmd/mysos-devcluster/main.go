@@ -20,7 +20,7 @@ import (
 func main() {
 	cfg := devcluster.Config{}
 	var fast bool
-	var logLevel, logFormat string
+	var logLevel, logFormat, credentials string
 	t := devcluster.DefaultTimeouts()
 	cmd := &cobra.Command{
 		Use:   "mysos-devcluster",
@@ -47,6 +47,11 @@ CPU and memory. See docs/devcluster.md.`,
 			}
 			cfg.Logger = log
 			cfg.Timeouts = t
+			if credentials != "" {
+				if cfg.FrameworkCredentials, err = devcluster.LoadCredentials(credentials); err != nil {
+					return err
+				}
+			}
 			if fast {
 				cfg.Timeouts = devcluster.FastTimeouts()
 				// Flags given explicitly still apply on top of --fast.
@@ -83,6 +88,7 @@ CPU and memory. See docs/devcluster.md.`,
 	f.StringVar(&cfg.WorkDir, "work-dir", "/tmp/mysos-devcluster", "agents' work dirs (sandboxes, volumes, checkpoints)")
 	f.BoolVar(&fast, "fast", false, "test timeouts: failures detected in about a second")
 	f.StringVar(&cfg.Isolation, "isolation", "posix", "posix (no limits, Mesos' default) or cgroups (CPU shares and quota, memory limits per container)")
+	f.StringVar(&credentials, "credentials", "", `authenticate schedulers (HTTP basic) against this file, in Mesos' format {"credentials": [{"principal": "p", "secret": "s"}]}`)
 	f.BoolVar(&cfg.Netns, "netns", false, "give every agent a network namespace of its own on a private subnet (root only; see docs/devcluster.md)")
 	f.DurationVar(&t.Heartbeat, "heartbeat-interval", t.Heartbeat, "scheduler HEARTBEAT interval")
 	f.DurationVar(&t.AgentPing, "agent-ping-timeout", t.AgentPing, "agent health check interval")

@@ -43,6 +43,10 @@ type Config struct {
 	// "cgroups" (Mesos' cgroups/cpu,cgroups/mem: CPU shares, quota and a
 	// memory limit per container; posix when cgroups are unavailable).
 	Isolation string
+	// FrameworkCredentials, when set, make the masters authenticate
+	// schedulers (HTTP basic authentication; Mesos' --credentials with
+	// --authenticate_http_frameworks): principal to secret.
+	FrameworkCredentials map[string]string
 	// Netns gives every agent a network namespace of its own (root only):
 	// an address on a private subnet, reachable from the host and the other
 	// agents through a bridge, and cut off from all of them by a partition.
@@ -304,7 +308,7 @@ func (c *Cluster) electLocked(i int) error {
 	c.route.Store(&route{leader: -1})
 	if i >= 0 {
 		ms := c.masters[i]
-		c.master = NewMaster(MasterConfig{Listen: ms.addr, Timeouts: c.cfg.Timeouts, registry: c.reg},
+		c.master = NewMaster(MasterConfig{Listen: ms.addr, Timeouts: c.cfg.Timeouts, Credentials: c.cfg.FrameworkCredentials, registry: c.reg},
 			c.log.With("component", "master", "master", i))
 		c.leader = i
 		info := c.master.Info()

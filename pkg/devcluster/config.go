@@ -94,6 +94,10 @@ type MasterConfig struct {
 	Timeouts Timeouts
 	// Version is what /version reports (Mesos 1.10 semantics by default).
 	Version string
+	// Credentials, when set, make the master authenticate schedulers with
+	// HTTP basic authentication against these principals and secrets, as
+	// Mesos does with --authenticate_http_frameworks and --credentials.
+	Credentials map[string]string
 	// registry is what survives the master: the agents admitted, unreachable
 	// and gone. The cluster hands the same one to every master it elects;
 	// nil means a new, empty one.

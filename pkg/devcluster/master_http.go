@@ -2,6 +2,7 @@ package devcluster
 
 import (
 	"bytes"
+	"crypto/subtle"
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
@@ -49,6 +50,13 @@ func (m *Master) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serveScheduler implements POST /api/v1/scheduler, checking in the order
 // real Mesos does.
 func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
+	principal, ok := m.authenticate(r)
+	if !ok {
+		// libprocess' basic authenticator answers before the endpoint runs.
+		w.Header().Set("WWW-Authenticate", `Basic realm="mesos"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
 	if m.recoveringNow() {
 		writeError(w, http.StatusServiceUnavailable, "Master has not finished recovery")
 		return
@@ -77,6 +85,11 @@ func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "Subscribe calls should not include the 'Mesos-Stream-Id' header")
 			return
 		}
+		if p := call.Subscribe.GetFrameworkInfo().GetPrincipal(); principal != "" && p != "" && p != principal {
+			writeError(w, http.StatusForbidden, fmt.Sprintf(
+				"Authenticated principal '%s' does not match principal '%s' set in `FrameworkInfo`", principal, p))
+			return
+		}
 		m.subscribe(w, r, call, respCodec)
 		return
 	}
@@ -87,6 +100,20 @@ func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeError(w, code, msg)
+}
+
+// authenticate checks a request's HTTP basic credentials when the master
+// has any, returning the principal ("" when it authenticates no one).
+func (m *Master) authenticate(r *http.Request) (string, bool) {
+	if len(m.cfg.Credentials) == 0 {
+		return "", true
+	}
+	user, pass, ok := r.BasicAuth()
+	want, known := m.cfg.Credentials[user]
+	if !ok || !known || subtle.ConstantTimeCompare([]byte(pass), []byte(want)) != 1 {
+		return "", false
+	}
+	return user, true
 }
 
 // handleCall runs a non-SUBSCRIBE call and returns the status to answer.
