@@ -2,8 +2,8 @@ package devcluster
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"compress/gzip"
+	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"io"
