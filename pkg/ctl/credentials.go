@@ -97,7 +97,7 @@ command lines verify the server with it (--ssl-ca, --ssl-verify-server-cert).`,
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().BoolVar(&all, "all", false, "include Mysos' own accounts")
+	cmd.Flags().BoolVar(&all, "all", false, "include Mysos' own accounts (needs an admin token of every namespace)")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "table, json, password (the one USER's password alone, for scripts) or ca (the CA certificate, PEM)")
 	cmd.Flags().StringVar(&caFile, "ca-file", "", "write the CA certificate the cluster's servers are verified with (spec.tls) to this file")
 	return cmd
