@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,13 +18,20 @@ import (
 // With Config.Isolation "cgroups" the agents isolate executors as Mesos'
 // agent does with --isolation=cgroups/cpu,cgroups/mem: each container (an
 // executor, or a command task) gets a cgroup with CPU shares and a CFS quota
-// from its cpus and a memory limit from its mem. When the kernel kills a
+// from its cpus and a memory limit from its mem. As Mesos' agent calls
+// Containerizer::update, the limits follow the executor's resources plus its
+// live tasks': they grow when a task is added to a running executor, and
+// shrink when a task ends (memory as Mesos' memory isolator does: the soft
+// limit follows, the hard limit is only ever raised, since lowering it below
+// what is in use would invoke the OOM killer). When the kernel kills a
 // process of a container for memory, the whole container is destroyed and
-// its tasks fail with REASON_CONTAINER_LIMITATION_MEMORY. Cgroups v1 (the
-// cpu and memory controllers) are used where mounted; a unified v2
-// hierarchy otherwise. Containers' cgroups go under the dev cluster's own
-// (nested in the process's current cgroup, so limits around the dev cluster
-// still hold) and are removed when the container ends.
+// its tasks fail with REASON_CONTAINER_LIMITATION_MEMORY. A unified cgroup v2
+// hierarchy mounted at /sys/fs/cgroup is used (with its cpu and memory
+// controllers) where there is one; cgroup v1's cpu and memory controllers
+// otherwise.
+// Containers' cgroups go under the dev cluster's own (nested in the
+// process's current cgroup, so limits around the dev cluster still hold) and
+// are removed when the container ends.
 
 // Limits are what a container's resources allow.
 type Limits struct {
@@ -33,148 +39,124 @@ type Limits struct {
 	MemBytes uint64
 }
 
-// cgroupsV1 manages containers' cgroups on cgroup v1's cpu and memory
-// controllers.
-type cgroupsV1 struct {
-	cpuRoot, memRoot string // the dev cluster's own cgroups
-	log              *slog.Logger
+// Mesos' isolators' constants (slave/containerizer/mesos/constants.hpp).
+const (
+	cpuSharesPerCPU = 1024
+	minCPUShares    = 2
+	cfsPeriodUs     = 100000
+	minCFSQuotaUs   = 1000
+	minMemory       = 32 << 20
+)
+
+// shares, quota and soft memory limit of lim, as Mesos computes them.
+func (lim Limits) shares() int64  { return max(minCPUShares, int64(lim.CPUs*cpuSharesPerCPU)) }
+func (lim Limits) quotaUs() int64 { return max(minCFSQuotaUs, int64(lim.CPUs*cfsPeriodUs)) }
+func (lim Limits) memory() uint64 { return max(minMemory, lim.MemBytes) }
+
+// cgroups is a cgroup hierarchy the isolation puts containers in: cgroup
+// v1's cpu and memory controllers (cgroupsV1) or the unified v2 hierarchy
+// (cgroupsV2).
+type cgroups interface {
+	// mode is "v1" or "v2".
+	mode() string
+	// roots are the dev cluster's own cgroups, the containers' parents.
+	roots() []string
+	// create makes a container's cgroup with the limits lim.
+	create(id string, lim Limits) (cgContainer, error)
+	// container is the cgroup of an existing container.
+	container(id string) cgContainer
+	// close removes the dev cluster's own cgroups (and empty containers').
+	close()
+}
+
+// cgContainer is one container's cgroup.
+type cgContainer interface {
+	// launch starts spec's process with base so that it is inside the
+	// container's cgroup from its first instruction.
+	launch(base Launcher, spec ProcessSpec) (Process, error)
+	// update sets the limits of a running container: CPU both ways, the
+	// soft memory limit both ways, the hard memory limit only upwards.
+	update(lim Limits) error
+	// oomKills is the number of processes the kernel killed in the
+	// container for memory.
+	oomKills() int
+	// kill kills every process in the container.
+	kill()
+	// remove deletes the cgroup; it must be empty.
+	remove()
 }
 
 // oomPoll is how often a container's OOM counter is read.
 const oomPoll = 50 * time.Millisecond
 
 // newCgroups prepares the dev cluster's cgroups, or says why it cannot.
-func newCgroups(name string, log *slog.Logger) (*cgroupsV1, error) {
+func newCgroups(name string, log *slog.Logger) (cgroups, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("cgroups need root")
 	}
-	cg := &cgroupsV1{log: log}
-	for _, c := range []struct {
-		controller string
-		root       *string
-	}{{"cpu", &cg.cpuRoot}, {"memory", &cg.memRoot}} {
-		mount := filepath.Join("/sys/fs/cgroup", c.controller)
-		if _, err := os.Stat(filepath.Join(mount, "cgroup.procs")); err != nil {
-			return nil, fmt.Errorf("cgroup v1 controller %s is not mounted at %s", c.controller, mount)
-		}
-		current, err := currentCgroup(c.controller)
+	return openCgroups("/sys/fs/cgroup", name, log, realCgroupFS{})
+}
+
+// openCgroups picks the hierarchy under mount: v2 when a unified hierarchy
+// is mounted there (it has cgroup.controllers), v1 otherwise. fs makes and
+// removes v2 cgroups (a fake tree's in tests).
+func openCgroups(mount, name string, log *slog.Logger, fs cgroupFS) (cgroups, error) {
+	if _, err := os.Stat(filepath.Join(mount, "cgroup.controllers")); err == nil {
+		current, err := currentCgroupV2()
 		if err != nil {
 			return nil, err
 		}
-		*c.root = filepath.Join(mount, current, name)
-		if err := os.MkdirAll(*c.root, 0o755); err != nil {
-			return nil, fmt.Errorf("cgroups: %w", err)
-		}
+		return newCgroupsV2(mount, current, name, log, fs)
 	}
-	cg.removeEmpty() // what a dev cluster killed with -9 left on this block
-	return cg, nil
+	return newCgroupsV1(mount, name, log)
 }
 
-// removeEmpty removes the containers' cgroups no process is in any more.
-func (cg *cgroupsV1) removeEmpty() {
-	for _, root := range []string{cg.cpuRoot, cg.memRoot} {
-		entries, _ := os.ReadDir(root)
-		for _, e := range entries {
-			if e.IsDir() {
-				_ = os.Remove(filepath.Join(root, e.Name())) // fails while in use
-			}
-		}
-	}
-}
-
-// currentCgroup is this thread's cgroup path in a v1 controller.
-func currentCgroup(controller string) (string, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/cgroup", syscall.Gettid()))
+// cgWrite writes v to an existing cgroup interface file (never creating
+// one: the kernel makes them).
+func cgWrite(path, v string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
 	if err != nil {
-		return "", err
+		return err
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) == 3 && slicesContains(strings.Split(parts[1], ","), controller) {
-			return parts[2], nil
-		}
-	}
-	return "", fmt.Errorf("cgroups: this process is in no %s cgroup", controller)
-}
-
-func slicesContains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// cgContainer is one container's cgroups.
-type cgContainer struct {
-	cpu, mem string
-}
-
-func (cg *cgroupsV1) create(id string, lim Limits) (*cgContainer, error) {
-	ct := &cgContainer{cpu: filepath.Join(cg.cpuRoot, id), mem: filepath.Join(cg.memRoot, id)}
-	for _, dir := range []string{ct.cpu, ct.mem} {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			ct.remove()
-			return nil, fmt.Errorf("cgroups: %w", err)
-		}
-	}
-	shares := max(2, int64(lim.CPUs*1024))
-	quota := max(1000, int64(lim.CPUs*100000))
-	writes := map[string]string{
-		filepath.Join(ct.cpu, "cpu.shares"):        strconv.FormatInt(shares, 10),
-		filepath.Join(ct.cpu, "cpu.cfs_period_us"): "100000",
-		filepath.Join(ct.cpu, "cpu.cfs_quota_us"):  strconv.FormatInt(quota, 10),
-	}
-	if lim.MemBytes > 0 {
-		writes[filepath.Join(ct.mem, "memory.limit_in_bytes")] = strconv.FormatUint(lim.MemBytes, 10)
-	}
-	for path, v := range writes {
-		if err := os.WriteFile(path, []byte(v), 0o644); err != nil {
-			ct.remove()
-			return nil, fmt.Errorf("cgroups: %s: %w", path, err)
-		}
-	}
-	return ct, nil
-}
-
-// startInside runs start (which forks the container's process) on a thread
-// that joined the container's cgroups, so the process is inside from its
-// first instruction; the thread then goes back.
-func (ct *cgContainer) startInside(start func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	tid := strconv.Itoa(syscall.Gettid())
-	var back []string
-	for _, c := range []struct{ controller, dir string }{{"cpu", ct.cpu}, {"memory", ct.mem}} {
-		cur, err := currentCgroup(c.controller)
-		if err != nil {
-			return err
-		}
-		back = append(back, filepath.Join("/sys/fs/cgroup", c.controller, cur, "tasks"))
-		if err := os.WriteFile(filepath.Join(c.dir, "tasks"), []byte(tid), 0o644); err != nil {
-			return fmt.Errorf("cgroups: join %s: %w", c.dir, err)
-		}
-	}
-	err := start()
-	for _, tasks := range back {
-		if werr := os.WriteFile(tasks, []byte(tid), 0o644); werr != nil {
-			runtime.LockOSThread() // this thread stays in the container's cgroups: let Go end it
-		}
+	_, err = f.WriteString(v)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
 	return err
 }
 
-// oomKills is the number of processes the kernel killed in the container
-// for memory.
-func (ct *cgContainer) oomKills() int {
-	b, err := os.ReadFile(filepath.Join(ct.mem, "memory.oom_control"))
+// cgWriteAll writes the files in order, stopping at the first error.
+func cgWriteAll(dir string, kv ...string) error {
+	for i := 0; i+1 < len(kv); i += 2 {
+		if err := cgWrite(filepath.Join(dir, kv[i]), kv[i+1]); err != nil {
+			return fmt.Errorf("cgroups: %s: %w", filepath.Join(dir, kv[i]), err)
+		}
+	}
+	return nil
+}
+
+// cgReadUint reads a number from a cgroup file; "max" is the largest.
+func cgReadUint(path string) (uint64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "max" {
+		return ^uint64(0), nil
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
+
+// cgKeyedValue reads key's value in a flat keyed file (memory.events,
+// memory.oom_control).
+func cgKeyedValue(path, key string) int {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
+		if v, ok := strings.CutPrefix(line, key+" "); ok {
 			n, _ := strconv.Atoi(strings.TrimSpace(v))
 			return n
 		}
@@ -182,33 +164,50 @@ func (ct *cgContainer) oomKills() int {
 	return 0
 }
 
-// remove deletes the container's cgroups; they must be empty.
-func (ct *cgContainer) remove() {
-	for _, dir := range []string{ct.cpu, ct.mem} {
-		for range 50 { // a just-killed process may take a moment to leave
-			if err := os.Remove(dir); err == nil || os.IsNotExist(err) {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
+// killProcs kills the processes listed in a cgroup.procs file.
+func killProcs(procs string) {
+	b, _ := os.ReadFile(procs)
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil && pid > 0 {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
 }
 
-// close removes the dev cluster's own cgroups.
-func (cg *cgroupsV1) close() {
-	cg.removeEmpty()
-	for _, root := range []string{cg.cpuRoot, cg.memRoot} {
-		_ = os.Remove(root)
+// removeDir removes a container's cgroup, waiting a little for a just-killed
+// process to leave it.
+func removeDir(rmdir func(string) error, dir string) {
+	for range 50 {
+		if err := rmdir(dir); err == nil || os.IsNotExist(err) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
-// cgroupLauncher puts each container it starts into cgroups of its own.
-type cgroupLauncher struct {
-	base Launcher
-	cg   *cgroupsV1
+// procCgroupLines are this thread's lines of /proc/self/cgroup.
+func procCgroupLines() ([]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/cgroup", syscall.Gettid()))
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	return lines, nil
 }
 
-// Launch starts spec inside fresh cgroups when it has limits.
+// ---- the launcher -------------------------------------------------------
+
+// cgroupLauncher puts each container it starts into a cgroup of its own.
+type cgroupLauncher struct {
+	base Launcher
+	cg   cgroups
+}
+
+// Launch starts spec inside a fresh cgroup when it has limits.
 func (l cgroupLauncher) Launch(spec ProcessSpec) (Process, error) {
 	if spec.Limits == nil {
 		return l.base.Launch(spec)
@@ -217,13 +216,9 @@ func (l cgroupLauncher) Launch(spec ProcessSpec) (Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	var p Process
-	err = ct.startInside(func() error {
-		var err error
-		p, err = l.base.Launch(spec)
-		return err
-	})
+	p, err := ct.launch(l.base, spec)
 	if err != nil {
+		ct.kill()
 		ct.remove()
 		return nil, err
 	}
@@ -232,17 +227,28 @@ func (l cgroupLauncher) Launch(spec ProcessSpec) (Process, error) {
 	return cp, nil
 }
 
+// Update sets a running container's limits to lim, as Mesos'
+// Containerizer::update does when its executor's tasks change.
+func (l cgroupLauncher) Update(containerID string, lim Limits) error {
+	return l.cg.container(containerID).update(lim)
+}
+
+// containerUpdater is a Launcher that can change a running container's
+// limits.
+type containerUpdater interface {
+	Update(containerID string, lim Limits) error
+}
+
 // cgroupProcess is a container's main process; it ends the container when
 // the kernel killed one of its processes for memory, as Mesos' memory
 // isolator does.
 type cgroupProcess struct {
 	Process
-	ct       *cgContainer
-	done     chan struct{}
-	once     sync.Once
-	mu       sync.Mutex
-	oomKill  bool
-	waitDone bool
+	ct      cgContainer
+	done    chan struct{}
+	once    sync.Once
+	mu      sync.Mutex
+	oomKill bool
 }
 
 func (p *cgroupProcess) watchMemory() {
@@ -258,13 +264,15 @@ func (p *cgroupProcess) watchMemory() {
 				p.oomKill = true
 				p.mu.Unlock()
 				_ = p.Process.Signal(syscall.SIGKILL)
+				p.ct.kill()
 				return
 			}
 		}
 	}
 }
 
-// Wait waits for the process, then removes the container's cgroups.
+// Wait waits for the process, then destroys the container: whatever is
+// left in it is killed and its cgroup removed.
 func (p *cgroupProcess) Wait() (syscall.WaitStatus, error) {
 	ws, err := p.Process.Wait()
 	if p.ct.oomKills() > 0 {
@@ -273,7 +281,8 @@ func (p *cgroupProcess) Wait() (syscall.WaitStatus, error) {
 		p.mu.Unlock()
 	}
 	p.once.Do(func() { close(p.done) })
-	_ = p.Process.Signal(syscall.SIGKILL) // whatever is left of the container
+	_ = p.Process.Signal(syscall.SIGKILL)
+	p.ct.kill()
 	p.ct.remove()
 	return ws, err
 }

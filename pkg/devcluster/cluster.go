@@ -74,9 +74,9 @@ type Cluster struct {
 	leader  int     // index into masters; -1 while no master leads
 	master  *Master // the leader's; nil while no master leads
 	agents  []*agentSlot
-	net     *agentNet  // the agents' loopback addresses
-	nsnet   *netnsNet  // the agents' namespaces, with Config.Netns
-	cg      *cgroupsV1 // containers' cgroups, with Config.Isolation "cgroups"
+	net     *agentNet // the agents' loopback addresses
+	nsnet   *netnsNet // the agents' namespaces, with Config.Netns
+	cg      cgroups   // containers' cgroups, with Config.Isolation "cgroups"
 
 	// route is what the HTTP handlers read, without c.mu, so that a server
 	// shutdown under c.mu never waits for a handler that waits for c.mu.
@@ -584,7 +584,7 @@ func (c *Cluster) setUpIsolation() {
 			return
 		}
 		c.cg = cg
-		c.log.Info("executors run with cgroups isolation: CPU shares and quota, memory limits", "cpu", cg.cpuRoot, "memory", cg.memRoot)
+		c.log.Info("executors run with cgroups isolation: CPU shares and quota, memory limits", "cgroup", cg.mode(), "roots", cg.roots())
 	default:
 		c.log.Warn("unknown isolation; executors run with posix isolation", "isolation", c.cfg.Isolation)
 	}

@@ -2,7 +2,9 @@ package devcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -266,14 +268,14 @@ func (a *Agent) runTasksLocked(m msgRunTasks) {
 		}
 		return
 	}
-	if ex == nil {
+	start := ex == nil
+	if start {
 		var err error
 		ex, err = a.newExecutorLocked(fw, info, false)
 		if err != nil {
 			a.failLaunchLocked(fw, info, m.Tasks, err)
 			return
 		}
-		a.startExecutorLocked(ex)
 	}
 	unit := launchUnit{Tasks: m.Tasks, Group: m.Group}
 	for _, t := range m.Tasks {
@@ -282,6 +284,14 @@ func (a *Agent) runTasksLocked(m msgRunTasks) {
 		ex.links = append(ex.links, a.linkVolumes(ex.directory, t.Resources)...)
 	}
 	ex.queued = append(ex.queued, unit)
+	if start {
+		// Queued first, so that the container is sized for these tasks.
+		a.startExecutorLocked(ex)
+	} else {
+		// As Mesos' agent, the container grows before the tasks reach
+		// the executor.
+		a.updateContainerLocked(ex)
+	}
 	if ex.state == execRunning && ex.conn != nil {
 		a.deliverQueuedLocked(ex)
 	}
@@ -405,7 +415,7 @@ func (a *Agent) startExecutorLocked(ex *agentExecutor) {
 	}
 	command := ex.info.Command
 	ex.links = append(ex.links, a.linkVolumes(ex.directory, ex.info.Resources)...)
-	limits := limitsOf(ex.info.Resources, ex.queuedResources())
+	limits := ex.limits()
 	go func() {
 		err := fetchURIs(ctx, uris, ex.directory)
 		var proc *procEntry
@@ -448,6 +458,8 @@ func (a *Agent) startExecutorLocked(ex *agentExecutor) {
 		if ex.state == execTerminated || ex.state == execTerminating && ex.exitReason != 0 {
 			_ = proc.signal(sigKILL)
 		}
+		// Tasks added or ended while it was starting.
+		a.updateContainerLocked(ex)
 		a.log.Info("executor started", "framework", ex.fw.id(), "executor", ex.id(), "pid", proc.pid)
 		if ex.fw.checkpoint() {
 			a.saveCheckpointLocked()
@@ -829,15 +841,32 @@ func (a *Agent) taskReportLocked(fw *agentFramework, ex *agentExecutor, t *agent
 	return task
 }
 
-// queuedResources are the resources of the tasks waiting for the executor:
-// its container is sized for them too, as Mesos sizes an executor's
-// container for its tasks.
-func (ex *agentExecutor) queuedResources() []mesos.Resource {
-	var out []mesos.Resource
-	for _, u := range ex.queued {
-		for _, t := range u.Tasks {
-			out = append(out, t.Resources...)
+// limits are what the executor's container may use: the executor's
+// resources plus its live (queued or launched, not terminal) tasks', as
+// Mesos sizes an executor's container (Executor::allocatedResources).
+func (ex *agentExecutor) limits() *Limits {
+	rs := [][]mesos.Resource{ex.info.Resources}
+	for _, t := range ex.tasks {
+		if !isTerminalState(t.state) {
+			rs = append(rs, t.info.Resources)
 		}
 	}
-	return out
+	return limitsOf(rs...)
+}
+
+// updateContainerLocked sets the limits of ex's running container to what
+// its executor and live tasks hold, as Mesos' agent calls
+// Containerizer::update when a task is added to a running executor or ends.
+// A command task's container ends with its task: it is never resized.
+func (a *Agent) updateContainerLocked(ex *agentExecutor) {
+	u, ok := a.launcher.(containerUpdater)
+	if !ok || ex.commandTask || ex.proc == nil || ex.proc.exited() || ex.state == execTerminated {
+		return
+	}
+	lim := ex.limits()
+	if err := u.Update(ex.containerID, *lim); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		a.log.Warn("container limits not updated", "executor", ex.id(), "container", ex.containerID, "err", err)
+		return
+	}
+	a.log.Debug("container limits updated", "executor", ex.id(), "container", ex.containerID, "cpus", lim.CPUs, "mem", lim.MemBytes)
 }

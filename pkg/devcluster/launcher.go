@@ -35,6 +35,9 @@ type ProcessSpec struct {
 	// resources allow (enforced by the cgroups isolation only).
 	ContainerID string
 	Limits      *Limits
+	// CgroupDir, when set, is the container's open cgroup v2 directory: the
+	// process is cloned straight into it (clone3 with CLONE_INTO_CGROUP).
+	CgroupDir *os.File
 }
 
 // limitsOf are the limits resources give a container.
@@ -92,6 +95,9 @@ func (LocalLauncher) Launch(spec ProcessSpec) (Process, error) {
 	cmd.Env, cmd.Dir = spec.Env, spec.Dir
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if spec.CgroupDir != nil {
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(spec.CgroupDir.Fd())
+	}
 	err = cmd.Start()
 	stdout.Close()
 	stderr.Close()

@@ -115,11 +115,17 @@ func (a *Agent) statusUpdateLocked(fw *agentFramework, ex *agentExecutor, st mes
 	if ex != nil {
 		if t := ex.tasks[st.TaskID.Value]; t != nil {
 			a.ckTaskLocked(ex, st.TaskID.Value)
+			ended := !isTerminalState(t.state) && isTerminalState(st.GetState())
 			t.state = st.GetState()
 			t.launched = true
 			t.statuses = append(t.statuses, st)
 			if n := len(t.statuses); n > 10 {
 				t.statuses = t.statuses[n-10:]
+			}
+			if ended {
+				// As Mesos' agent, the container shrinks before the
+				// update goes on.
+				a.updateContainerLocked(ex)
 			}
 		}
 	}
