@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"crypto/tls"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -380,9 +381,10 @@ func (a *archiver) afterBreak(ctx context.Context, err error) {
 
 // resumeAfterPurge handles a source that refused to send from a.pos. If
 // its binary log is past a.pos, the binary logs after a.pos were purged:
-// archiving resumes at the source's position, and a restore from a backup
-// older than that will be refused as a gap. Otherwise the source has not
-// reached a.pos yet (a lagging replica), and the archiver waits for it.
+// archiving resumes where its oldest remaining binary log begins (every
+// transaction it still has is archived), and a restore from a backup older
+// than that will be refused as a gap. Otherwise the source has not reached
+// a.pos yet (a lagging replica), and the archiver waits for it.
 func (a *archiver) resumeAfterPurge(ctx context.Context) error {
 	src, err := mysql.Open(mysql.Endpoint{Host: a.spec.Source.Host, Port: a.spec.Source.Port, User: a.spec.User, Password: a.spec.Password,
 		CA: []byte(a.spec.Source.CA)}, mysql.MariaDB)
@@ -390,27 +392,64 @@ func (a *archiver) resumeAfterPurge(ctx context.Context) error {
 		return err
 	}
 	defer src.Close()
-	var text string
-	if err := src.DB().QueryRowContext(ctx, "SELECT @@GLOBAL.gtid_binlog_pos").Scan(&text); err != nil {
-		return err
-	}
-	binlog, err := mysql.ParseGTIDSet("mariadb", text)
+	binlog, err := queryGTIDSet(ctx, src, "SELECT @@GLOBAL.gtid_binlog_pos")
 	if err != nil {
 		return err
 	}
 	if !binlog.Contains(a.pos) {
 		return fmt.Errorf("%s's binary log is at %s, before the archive's end %s: waiting for it", a.spec.Instance, binlog, a.pos)
 	}
+	start, err := oldestBinlogStart(ctx, src)
+	if err != nil {
+		return err
+	}
 	if a.pos.IsEmpty() {
-		a.log.Warn("the source's binary logs no longer hold its whole history: the archive starts at its current position", "position", binlog.String())
+		a.log.Warn("the source's binary logs no longer hold its whole history: the archive starts where its oldest one begins", "position", start.String())
 	} else {
-		a.log.Error("the archive has a gap: the source purged the binary logs after the archive's end; archiving resumes at its current position, and restores cannot replay across the gap: take a new full backup",
-			"archive end", a.pos.String(), "resumes at", binlog.String())
+		a.log.Error("the archive has a gap: the source purged the binary logs after the archive's end; archiving resumes where its oldest one begins, and restores cannot replay across the gap: take a new full backup",
+			"archive end", a.pos.String(), "resumes at", start.String())
 	}
 	a.mu.Lock()
-	a.pos = binlog
+	a.pos = start
 	a.mu.Unlock()
 	return nil
+}
+
+// oldestBinlogStart is the GTID position at the start of the source's
+// oldest binary log: what it can still send.
+func oldestBinlogStart(ctx context.Context, src *mysql.Server) (mysql.GTIDSet, error) {
+	rows, err := src.DB().QueryContext(ctx, "SHOW BINARY LOGS")
+	if err != nil {
+		return mysql.GTIDSet{}, err
+	}
+	var first string
+	if rows.Next() {
+		cols, _ := rows.Columns()
+		dest := make([]any, len(cols))
+		for i := range dest {
+			dest[i] = new(sql.RawBytes)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			rows.Close()
+			return mysql.GTIDSet{}, err
+		}
+		first = string(*dest[0].(*sql.RawBytes))
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return mysql.GTIDSet{}, err
+	}
+	if first == "" {
+		return mysql.GTIDSet{}, errors.New("the source has no binary log")
+	}
+	return queryGTIDSet(ctx, src, "SELECT BINLOG_GTID_POS(?, 4)", first)
+}
+
+func queryGTIDSet(ctx context.Context, src *mysql.Server, query string, args ...any) (mysql.GTIDSet, error) {
+	var text sql.NullString
+	if err := src.DB().QueryRowContext(ctx, query, args...).Scan(&text); err != nil {
+		return mysql.GTIDSet{}, err
+	}
+	return mysql.ParseGTIDSet("mariadb", text.String)
 }
 
 // store uploads the open segment's whole transactions, retrying until

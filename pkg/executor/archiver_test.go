@@ -150,6 +150,29 @@ func TestArchiverPurgedAndBehind(t *testing.T) {
 	}
 }
 
+// A source whose older binary logs were purged while its current one holds
+// transactions the archive lacks: the archive starts where that binary log
+// begins, so nothing the source still has is skipped.
+func TestArchiverResumesFromOldestBinlog(t *testing.T) {
+	target := taskspec.Target{URL: "file://" + t.TempDir()}
+	src := mysqltest.Start(t, mysqltest.Options{})
+	db := src.Open(t)
+	mustExec(t, db, "CREATE DATABASE shop", "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(200))")
+	writeRows(t, db, 1, 10)
+	purgeBinlogs(t, db)
+	oldest := binlogPos(t, db)
+	writeRows(t, db, 11, 20) // in the binary log that remains
+	w := startArchiver(t, archiverSpec(src, target))
+	writeRows(t, db, 21, 25)
+	waitArchived(t, target, db)
+	if err := w.Stop(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if segs := listSegments(t, target); segs[0].Start != oldest.String() {
+		t.Fatalf("the archive starts at %q; the source's oldest binary log begins at %s (rows 11-20 are still in it)", segs[0].Start, oldest)
+	}
+}
+
 // A source whose binary log begins late (a replica seeded from a dump):
 // the archive starts right before its first transaction.
 func TestArchiverHistoryStartsLate(t *testing.T) {
