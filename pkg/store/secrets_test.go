@@ -27,6 +27,7 @@ func TestSecretsAtRest(t *testing.T) {
 		"LegacyPlaintextMigrates":     testLegacyMigrates,
 		"ResealReportsWhatItCannot":   testResealErrors,
 		"NoPasswordInPlaintext":       testNoPlaintextPassword,
+		"TokenRecordsRotate":          testTokenRecordsRotate,
 	} {
 		t.Run(name, func(t *testing.T) { test(t, cli, k0, k1) })
 	}
@@ -379,5 +380,47 @@ func testNoPlaintextPassword(t *testing.T, cli *clientv3.Client, _, k1 string) {
 	}
 	if len(secrets) < 7 {
 		t.Fatalf("only %d passwords checked", len(secrets))
+	}
+}
+
+// testTokenRecordsRotate: API token records are sealed like passwords and
+// move to a new key with ResealSecrets; a record written in plaintext (by
+// someone without the key file) is no token and is never sealed into one.
+func testTokenRecordsRotate(t *testing.T, cli *clientv3.Client, k0, k1 string) {
+	ctx := context.Background()
+	const prefix = "/sealed-tokens"
+	old := store.New(cli, prefix).WithSealer(keyRing(t, k0))
+	const hash = "aa00000000000000000000000000000000000000000000000000000000000000"
+	if _, err := old.CreateToken(ctx, spec.APIToken{Name: "ci", Role: spec.RoleReadOnly}, hash); err != nil {
+		t.Fatal(err)
+	}
+	if id := sealedBy(t, cli, prefix+"/tokens/by-hash/"+hash); id != "k0" {
+		t.Fatalf("token record sealed by %q; want k0", id)
+	}
+	const forged = "bb00000000000000000000000000000000000000000000000000000000000000"
+	if _, err := cli.Put(ctx, prefix+"/tokens/by-hash/"+forged, `{"name":"x","role":"admin","sha256":"`+forged+`"}`); err != nil {
+		t.Fatal(err)
+	}
+	rotated := store.New(cli, prefix).WithSealer(keyRing(t, k1, k0))
+	if _, err := rotated.ResealSecrets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"by-hash/" + hash, "by-name/ci"} {
+		if id := sealedBy(t, cli, prefix+"/tokens/"+key); id != "k1" {
+			t.Fatalf("token record %s sealed by %q after ResealSecrets; want k1", key, id)
+		}
+	}
+	if v, _ := rawValue(t, cli, prefix+"/tokens/by-hash/"+forged); seal.IsSealed(v) {
+		t.Fatal("ResealSecrets sealed a plaintext token record, making it a token")
+	}
+	onlyNew := store.New(cli, prefix).WithSealer(keyRing(t, k1))
+	if tok, err := onlyNew.TokenByHash(ctx, hash); err != nil || tok.Name != "ci" {
+		t.Fatalf("token with the old key removed: %v %v", tok, err)
+	}
+	if _, err := onlyNew.TokenByHash(ctx, forged); err == nil {
+		t.Fatal("a plaintext token record authenticates")
+	}
+	if list, err := onlyNew.ListTokens(ctx); err != nil || len(list) != 1 || list[0].Name != "ci" {
+		t.Fatalf("ListTokens = %v, %v; want only ci", list, err)
 	}
 }
