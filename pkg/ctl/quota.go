@@ -1,11 +1,13 @@
 package ctl
 
 import (
+	"context"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mysos-project/mysos/pkg/client"
 	"github.com/mysos-project/mysos/pkg/spec"
 )
 
@@ -29,31 +31,21 @@ read its quota.`,
 		Short: "Show the quota and what the namespace uses",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			q, err := c.Quota(cmd.Context(), g.namespace)
-			if err != nil {
-				return err
-			}
-			if output != "table" {
-				return printStructured(g.out, q, output)
-			}
-			used := spec.QuotaAmounts{}
-			if q.Used != nil {
-				used = *q.Used
-			}
-			tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RESOURCE\tUSED\tLIMIT")
-			fmt.Fprintf(tw, "instances\t%s\t%s\n", count(used.Instances), count(q.Hard.Instances))
-			fmt.Fprintf(tw, "cpus\t%s\t%s\n", orDash(string(used.CPUs)), orDash(string(q.Hard.CPUs)))
-			fmt.Fprintf(tw, "mem\t%s\t%s\n", orDash(string(used.Memory)), orDash(string(q.Hard.Memory)))
-			fmt.Fprintf(tw, "disk\t%s\t%s\n", orDash(string(used.Disk)), orDash(string(q.Hard.Disk)))
-			return tw.Flush()
+			return show(cmd.Context(), g, output, func(c *client.Client, ctx context.Context) (*spec.ResourceQuota, error) {
+				return c.Quota(ctx, g.namespace)
+			}, func(q *spec.ResourceQuota) error {
+				used := spec.QuotaAmounts{}
+				if q.Used != nil {
+					used = *q.Used
+				}
+				tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "RESOURCE\tUSED\tLIMIT")
+				fmt.Fprintf(tw, "instances\t%s\t%s\n", count(used.Instances), count(q.Hard.Instances))
+				fmt.Fprintf(tw, "cpus\t%s\t%s\n", orDash(string(used.CPUs)), orDash(string(q.Hard.CPUs)))
+				fmt.Fprintf(tw, "mem\t%s\t%s\n", orDash(string(used.Memory)), orDash(string(q.Hard.Memory)))
+				fmt.Fprintf(tw, "disk\t%s\t%s\n", orDash(string(used.Disk)), orDash(string(q.Hard.Disk)))
+				return tw.Flush()
+			})
 		},
 	}
 	get.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json or yaml")

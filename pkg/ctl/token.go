@@ -1,12 +1,14 @@
 package ctl
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mysos-project/mysos/pkg/client"
 	"github.com/mysos-project/mysos/pkg/spec"
 )
 
@@ -53,26 +55,17 @@ the scheduler keeps only its SHA-256. Tokens defined in the scheduler's
 		Short: "List tokens (names, roles, namespaces; never secrets)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			items, err := c.Tokens(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if output != "table" {
-				return printStructured(g.out, spec.APITokenList{APIVersion: spec.APIVersion, Kind: spec.APITokenListKind, Items: items}, output)
-			}
-			tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tROLE\tNAMESPACES\tSOURCE\tCREATED")
-			for _, t := range items {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Name, t.Role, scope(t), t.Source, orDash(t.CreationTimestamp))
-			}
-			return tw.Flush()
+			return show(cmd.Context(), g, output, func(c *client.Client, ctx context.Context) (spec.APITokenList, error) {
+				items, err := c.Tokens(ctx)
+				return spec.APITokenList{APIVersion: spec.APIVersion, Kind: spec.APITokenListKind, Items: items}, err
+			}, func(list spec.APITokenList) error {
+				tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tROLE\tNAMESPACES\tSOURCE\tCREATED")
+				for _, t := range list.Items {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Name, t.Role, scope(t), t.Source, orDash(t.CreationTimestamp))
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	del := &cobra.Command{
@@ -105,26 +98,34 @@ func newWhoAmICmd(g *globals) *cobra.Command {
 		Short: "Show the token mysosctl uses: its name, role and namespaces",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
+			return show(cmd.Context(), g, output, (*client.Client).WhoAmI, func(t *spec.APIToken) error {
+				_, err := fmt.Fprintf(g.out, "token %s, role %s, %s (from %s)\n", t.Name, t.Role, scope(*t), t.Source)
 				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			t, err := c.WhoAmI(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if output != "table" {
-				return printStructured(g.out, t, output)
-			}
-			fmt.Fprintf(g.out, "token %s, role %s, %s (from %s)\n", t.Name, t.Role, scope(*t), t.Source)
-			return nil
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json or yaml")
 	return cmd
+}
+
+// show runs a read command: it checks -o, gets the object with a client,
+// and prints it as JSON or YAML, or with table for the table format.
+func show[T any](ctx context.Context, g *globals, output string, get func(*client.Client, context.Context) (T, error), table func(T) error) error {
+	if err := checkOutput(output); err != nil {
+		return err
+	}
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	v, err := get(c, ctx)
+	if err != nil {
+		return err
+	}
+	if output != "table" {
+		return printStructured(g.out, v, output)
+	}
+	return table(v)
 }
 
 func scope(t spec.APIToken) string {
