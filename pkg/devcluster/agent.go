@@ -56,6 +56,7 @@ type Agent struct {
 	closed      bool
 	closing     chan struct{}
 	ck          *ckState // checkpoint log (checkpoint.go)
+	fetchCache  *fetchCache
 	loopStarted bool
 	wg          sync.WaitGroup
 }
@@ -130,6 +131,7 @@ func NewAgent(cfg AgentConfig, log *slog.Logger) (*Agent, error) {
 	}
 	a := &Agent{
 		cfg:        cfg,
+		fetchCache: newFetchCache(filepath.Join(cfg.WorkDir, "fetch-cache")),
 		log:        log.With("agent", cfg.Hostname),
 		launcher:   cfg.Launcher,
 		host:       host,

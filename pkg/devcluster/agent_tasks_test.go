@@ -11,6 +11,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -112,7 +114,7 @@ func TestAgentFetcher(t *testing.T) {
 		{Value: srv.URL + "/bundle.tar.gz"},
 		{Value: local, OutputFile: aptr("renamed.txt")},
 		{Value: "file://" + local},
-	}, sandbox)
+	}, sandbox, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +129,7 @@ func TestAgentFetcher(t *testing.T) {
 			t.Fatalf("%s: %q %v", name, b, err)
 		}
 	}
-	if err := fetchURIs(context.Background(), []mesos.CommandInfo_URI{{Value: srv.URL + "/missing"}}, sandbox); err == nil {
+	if err := fetchURIs(context.Background(), []mesos.CommandInfo_URI{{Value: srv.URL + "/missing"}}, sandbox, nil, ""); err == nil {
 		t.Fatal("404 fetched")
 	}
 
@@ -348,5 +350,76 @@ func TestAgentParseResources(t *testing.T) {
 		if got := stoutDuration(d); got != want {
 			t.Errorf("stoutDuration(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// The fetcher cache: a URI with cache=true is downloaded once per user,
+// also when launches overlap, and each sandbox gets the file (executable
+// or extracted as asked); without cache=true every fetch downloads; a
+// failed download is not cached.
+func TestAgentFetcherCache(t *testing.T) {
+	var mu sync.Mutex
+	hits := map[string]int{}
+	failing := true
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits[r.URL.Path]++
+		fail := failing && r.URL.Path == "/flaky"
+		mu.Unlock()
+		if fail {
+			http.Error(w, "not yet", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "#!/bin/sh\necho "+r.URL.Path+"\n")
+	}))
+	defer srv.Close()
+	cache := newFetchCache(filepath.Join(t.TempDir(), "fetch-cache"))
+	cached := mesos.CommandInfo_URI{Value: srv.URL + "/exec?sha256=1", Executable: aptr(true), Cache: aptr(true), OutputFile: aptr("exec")}
+	plain := mesos.CommandInfo_URI{Value: srv.URL + "/plain", Executable: aptr(true)}
+
+	var wg sync.WaitGroup
+	sandboxes := make([]string, 8)
+	errs := make([]error, 8)
+	for i := range sandboxes {
+		sandboxes[i] = t.TempDir()
+		wg.Go(func() {
+			errs[i] = fetchURIs(context.Background(), []mesos.CommandInfo_URI{cached, plain}, sandboxes[i], cache, "alice")
+		})
+	}
+	wg.Wait()
+	for i, sb := range sandboxes {
+		if errs[i] != nil {
+			t.Fatalf("sandbox %d: %v", i, errs[i])
+		}
+		fi, err := os.Stat(filepath.Join(sb, "exec"))
+		if err != nil || fi.Mode().Perm() != 0o755 {
+			t.Fatalf("sandbox %d: exec %v %v", i, fi, err)
+		}
+		if b, _ := os.ReadFile(filepath.Join(sb, "exec")); !strings.Contains(string(b), "/exec") {
+			t.Fatalf("sandbox %d: exec holds %q", i, b)
+		}
+	}
+	if err := fetchURIs(context.Background(), []mesos.CommandInfo_URI{cached}, t.TempDir(), cache, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if hits["/exec"] != 2 || hits["/plain"] != 8 {
+		t.Errorf("downloads: /exec %d (want 2: once for alice, once for bob), /plain %d (want 8)", hits["/exec"], hits["/plain"])
+	}
+	mu.Unlock()
+
+	flaky := mesos.CommandInfo_URI{Value: srv.URL + "/flaky", Cache: aptr(true), Extract: aptr(false)}
+	if err := fetchURIs(context.Background(), []mesos.CommandInfo_URI{flaky}, t.TempDir(), cache, "alice"); err == nil {
+		t.Fatal("a 503 was fetched")
+	}
+	mu.Lock()
+	failing = false
+	mu.Unlock()
+	sb := t.TempDir()
+	if err := fetchURIs(context.Background(), []mesos.CommandInfo_URI{flaky}, sb, cache, "alice"); err != nil {
+		t.Fatalf("after the server recovered: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(sb, "flaky")); !strings.Contains(string(b), "/flaky") {
+		t.Fatalf("flaky holds %q", b)
 	}
 }

@@ -30,7 +30,7 @@ const (
 // canonicalResource converts one resource, in either format, to the
 // canonical one.
 func canonicalResource(r mesos.Resource) mesos.Resource {
-	c := *proto.Clone(&r).(*mesos.Resource)
+	c := cloneResource(&r)
 	if len(c.Reservations) == 0 && c.Role != nil && *c.Role != "*" && *c.Role != "" {
 		ri := mesos.Resource_ReservationInfo{Role: proto.String(*c.Role)}
 		if c.Reservation != nil {
@@ -62,7 +62,7 @@ func canonical(rs []mesos.Resource) mesos.Resources {
 // legacyResource converts a canonical resource to the pre-refinement format;
 // false when it has stacked reservations that format cannot express.
 func legacyResource(r mesos.Resource) (mesos.Resource, bool) {
-	c := *proto.Clone(&r).(*mesos.Resource)
+	c := cloneResource(&r)
 	switch len(c.Reservations) {
 	case 0:
 		c.Role = proto.String("*")
@@ -83,7 +83,7 @@ func legacyResource(r mesos.Resource) (mesos.Resource, bool) {
 func allocatedTo(rs []mesos.Resource, role string) []mesos.Resource {
 	out := make([]mesos.Resource, 0, len(rs))
 	for _, r := range rs {
-		c := *proto.Clone(&r).(*mesos.Resource)
+		c := cloneResource(&r)
 		c.AllocationInfo = &mesos.Resource_AllocationInfo{Role: proto.String(role)}
 		out = append(out, c)
 	}
@@ -108,7 +108,7 @@ func offerFormat(rs []mesos.Resource, role string, refinement bool) []mesos.Reso
 
 // stripVolume removes the persistence and volume of a disk resource.
 func stripVolume(r mesos.Resource) mesos.Resource {
-	c := *proto.Clone(&r).(*mesos.Resource)
+	c := cloneResource(&r)
 	if c.Disk != nil {
 		c.Disk.Persistence = nil
 		c.Disk.Volume = nil
@@ -121,7 +121,7 @@ func stripVolume(r mesos.Resource) mesos.Resource {
 
 // popReservation removes the last reservation of a canonical resource.
 func popReservation(r mesos.Resource) mesos.Resource {
-	c := *proto.Clone(&r).(*mesos.Resource)
+	c := cloneResource(&r)
 	if n := len(c.Reservations); n > 0 {
 		c.Reservations = c.Reservations[:n-1]
 	}
@@ -142,7 +142,7 @@ func mapResources(rs []mesos.Resource, f func(mesos.Resource) mesos.Resource) me
 // containsAll reports whether have holds every resource of want, counting
 // multiplicity (mesos-go's ContainsAll does not).
 func containsAll(have, want []mesos.Resource) bool {
-	rest := mesos.Resources(have).Clone()
+	rest := scratch(have)
 	for _, w := range want {
 		if w.Validate() != nil {
 			return false
@@ -150,26 +150,30 @@ func containsAll(have, want []mesos.Resource) bool {
 		if w.IsEmpty() {
 			continue
 		}
-		found := false
-		for i := range rest {
-			if rest[i].Contains(w) {
-				rest.Subtract1(w)
-				found = true
-				break
-			}
-		}
-		if !found {
+		if !containsOne(rest, w) {
 			return false
 		}
+		rest.Subtract1(w)
 	}
 	return true
 }
 
-// minus subtracts what is contained and ignores the rest.
+// containsOne reports whether one resource of have holds w (valid, not
+// empty).
+func containsOne(have mesos.Resources, w mesos.Resource) bool {
+	for i := range have {
+		if have[i].Contains(w) {
+			return true
+		}
+	}
+	return false
+}
+
+// resMinus subtracts what is contained and ignores the rest.
 func resMinus(have []mesos.Resource, take []mesos.Resource) mesos.Resources {
-	rest := mesos.Resources(have).Clone()
+	rest := scratch(have)
 	for _, w := range take {
-		if containsAll(rest, []mesos.Resource{w}) {
+		if w.Validate() == nil && !w.IsEmpty() && containsOne(rest, w) {
 			rest.Subtract1(w)
 		}
 	}
@@ -178,11 +182,49 @@ func resMinus(have []mesos.Resource, take []mesos.Resource) mesos.Resources {
 
 // plus adds resources.
 func resPlus(have []mesos.Resource, add []mesos.Resource) mesos.Resources {
-	out := mesos.Resources(have).Clone()
+	out := scratch(have)
 	for _, r := range add {
 		out.Add1(r)
 	}
 	return out
+}
+
+// scratch is a new slice of rs's resources that shares the messages they
+// point to (scalars, ranges, reservations, disk info). The dev cluster
+// treats those as immutable: mesos-go's arithmetic is copy-on-write
+// (Subtract and Add replace a resource's Scalar, Ranges or Set, never change
+// one in place; Add1 clones what it appends), and code that changes a
+// resource's nested messages clones it first (cloneResource). Deep copies
+// through gogo/protobuf's reflection on every subtraction made the
+// allocator's rounds and the launch of 3,000 tasks CPU-bound
+// (docs/benchmarks.md). What crosses from master to agent is still cloned.
+func scratch(rs []mesos.Resource) mesos.Resources {
+	return append(mesos.Resources(nil), rs...)
+}
+
+// cloneResources deep-copies resources through their generated protobuf
+// code (Marshal, Unmarshal), several times faster than proto.Clone.
+func cloneResources(rs []mesos.Resource) mesos.Resources {
+	if rs == nil {
+		return nil
+	}
+	out := make(mesos.Resources, len(rs))
+	for i := range rs {
+		out[i] = cloneResource(&rs[i])
+	}
+	return out
+}
+
+func cloneResource(r *mesos.Resource) mesos.Resource {
+	var c mesos.Resource
+	b, err := r.Marshal()
+	if err == nil {
+		err = c.Unmarshal(b)
+	}
+	if err != nil { // cannot happen for a message that was decoded
+		return *proto.Clone(r).(*mesos.Resource)
+	}
+	return c
 }
 
 // isCheckpointed: dynamic reservations and persistent volumes are what an
@@ -354,18 +396,45 @@ func (a *magent) addUsed(rs mesos.Resources) {
 		if r.Validate() != nil || r.IsEmpty() {
 			continue
 		}
-		if !a.inexact && r.GetType() != mesos.SCALAR {
-			// Adding then subtracting gives used back only when r does not
-			// overlap it.
-			tmp := a.used.Clone()
-			tmp.Add1(r)
-			tmp.Subtract1(r)
-			if !resEqual(tmp, a.used) {
-				a.inexact = true
-			}
+		if !a.inexact && overlaps(a.used, r) {
+			// Adding then subtracting would not give used back.
+			a.inexact = true
 		}
 		a.used.Add1(r)
 	}
+}
+
+// overlaps reports whether adding r to rs would merge ranges or set items
+// rs already has: the resource r joins (the first it is addable to) shares a
+// port, say. Scalars never overlap.
+func overlaps(rs mesos.Resources, r mesos.Resource) bool {
+	for i := range rs {
+		if !rs[i].Addable(r) {
+			continue
+		}
+		switch r.GetType() {
+		case mesos.RANGES:
+			for _, x := range rs[i].GetRanges().GetRange() {
+				for _, y := range r.GetRanges().GetRange() {
+					if x.Begin <= y.End && y.Begin <= x.End {
+						return true
+					}
+				}
+			}
+		case mesos.SET:
+			items := map[string]bool{}
+			for _, x := range rs[i].GetSet().GetItem() {
+				items[x] = true
+			}
+			for _, y := range r.GetSet().GetItem() {
+				if items[y] {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return false
 }
 
 func (a *magent) subUsed(rs mesos.Resources) {
@@ -425,7 +494,7 @@ func (m *Master) freeResources(a *magent) mesos.Resources {
 // freeResourcesSlow subtracts every task, executor and offer of the agent
 // in turn. Caller holds m.mu.
 func (m *Master) freeResourcesSlow(a *magent) mesos.Resources {
-	free := a.total.Clone()
+	free := cloneResources(a.total)
 	m.allocItems(a.id, func(rs mesos.Resources) { free = resMinus(free, rs) })
 	return free
 }
@@ -463,7 +532,7 @@ func allocatable(free mesos.Resources, role string, refinement bool) mesos.Resou
 		if !refinement && len(r.Reservations) > 1 {
 			continue
 		}
-		out = append(out, *proto.Clone(&r).(*mesos.Resource))
+		out = append(out, cloneResource(&r))
 	}
 	return out
 }

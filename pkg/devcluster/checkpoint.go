@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unsafe"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
@@ -86,8 +88,57 @@ type ckStream struct {
 
 type ckMeta struct {
 	AgentID               string                `json:"agent_id,omitempty"`
-	CheckpointedResources []mesos.Resource      `json:"checkpointed_resources"`
+	CheckpointedResources ckResources           `json:"checkpointed_resources"`
 	Frameworks            []mesos.FrameworkInfo `json:"frameworks"`
+}
+
+// ckResources are resources in the checkpoint log, each written as its
+// protobuf encoding (a base64 string): mesos-go's JSON encoding of a
+// reserved resource with labels costs tens of microseconds, and the agent
+// record holds every reservation and volume of the agent. Reading also
+// takes the JSON objects older logs hold.
+type ckResources []mesos.Resource
+
+func (rs ckResources) MarshalJSON() ([]byte, error) {
+	if rs == nil {
+		return []byte("null"), nil
+	}
+	enc := make([][]byte, len(rs))
+	for i := range rs {
+		b, err := rs[i].Marshal()
+		if err != nil {
+			return nil, err
+		}
+		enc[i] = b
+	}
+	return json.Marshal(enc)
+}
+
+func (rs *ckResources) UnmarshalJSON(data []byte) error {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return err
+	}
+	if raw == nil {
+		*rs = nil
+		return nil
+	}
+	out := make(ckResources, len(raw))
+	for i, r := range raw {
+		if len(r) > 0 && r[0] == '"' {
+			var b []byte
+			if err := json.Unmarshal(r, &b); err != nil {
+				return err
+			}
+			if err := out[i].Unmarshal(b); err != nil {
+				return err
+			}
+		} else if err := json.Unmarshal(r, &out[i]); err != nil {
+			return err
+		}
+	}
+	*rs = out
+	return nil
 }
 
 type ckRef struct {
@@ -109,12 +160,71 @@ type ckTaskRec struct {
 
 type ckOp struct {
 	Meta      *ckMeta    `json:"meta,omitempty"`
+	Resources *ckResDiff `json:"resources,omitempty"`
 	Exec      *ckExecRec `json:"exec,omitempty"`
 	DelExec   *ckRef     `json:"del_exec,omitempty"`
 	Task      *ckTaskRec `json:"task,omitempty"`
 	DelTask   *ckRef     `json:"del_task,omitempty"`
 	Stream    *ckStream  `json:"stream,omitempty"`
 	DelStream *ckRef     `json:"del_stream,omitempty"`
+}
+
+// ckResDiff changes the checkpointed resources of the last agent record:
+// one resource equal to each of Del (by protobuf encoding) goes, Add come.
+// A RESERVE or CREATE then costs the log what it changed, not every
+// reservation and volume of the agent.
+type ckResDiff struct {
+	Del ckResources `json:"del,omitempty"`
+	Add ckResources `json:"add,omitempty"`
+}
+
+// resourceMultiset counts resources by their protobuf encoding.
+func resourceMultiset(rs []mesos.Resource) map[string]int {
+	m := make(map[string]int, len(rs))
+	for i := range rs {
+		b, _ := rs[i].Marshal()
+		m[string(b)]++
+	}
+	return m
+}
+
+// diffResources is what turns the multiset from into the resources to.
+func diffResources(from map[string]int, to []mesos.Resource) (d ckResDiff, toSet map[string]int) {
+	toSet = resourceMultiset(to)
+	for enc, n := range from {
+		for range n - toSet[enc] {
+			var r mesos.Resource
+			_ = r.Unmarshal([]byte(enc))
+			d.Del = append(d.Del, r)
+		}
+	}
+	seen := map[string]int{}
+	for i := range to {
+		b, _ := to[i].Marshal()
+		if seen[string(b)]++; seen[string(b)] > from[string(b)] {
+			d.Add = append(d.Add, to[i])
+		}
+	}
+	return d, toSet
+}
+
+// apply replays a diff onto rs.
+func (d ckResDiff) apply(rs ckResources) ckResources {
+	out := append(ckResources(nil), rs...)
+	for _, del := range d.Del {
+		want, _ := del.Marshal()
+		for i := range out {
+			if b, _ := out[i].Marshal(); string(b) == string(want) {
+				out = append(out[:i], out[i+1:]...)
+				break
+			}
+		}
+	}
+	out = append(out, d.Add...)
+	if len(out) == 0 {
+		return nil // as the agent holds no resources after a checkpoint of none
+	}
+	return out
 }
 
 type ckBatch struct {
@@ -155,11 +265,16 @@ type ckState struct {
 	size     int64
 	snapSize int64
 	broken   bool // a write failed: the next save writes a snapshot
-	meta     []byte
-	execs    map[ckExecKey]ckExecFP
-	tasks    map[ckTaskKey]struct{}
-	streams  map[streamKey]struct{}
-	rescan   map[ckExecKey]struct{}
+	meta     ckMetaKey
+	// metaRes keeps the checkpointed resources last written alive, so that
+	// a new slice can never reuse their address (meta compares by it).
+	metaRes []mesos.Resource
+	// metaSet are the checkpointed resources the log holds, by encoding.
+	metaSet map[string]int
+	execs   map[ckExecKey]ckExecFP
+	tasks   map[ckTaskKey]struct{}
+	streams map[streamKey]struct{}
+	rescan  map[ckExecKey]struct{}
 }
 
 const ckCompactMin = 1 << 20
@@ -210,6 +325,37 @@ func (a *Agent) ckMetaLocked() ckMeta {
 		m.Frameworks = append(m.Frameworks, a.frameworks[id].info)
 	}
 	return m
+}
+
+// ckMetaKey identifies the agent record's content without encoding it, so
+// a save need not marshal every reservation and volume to learn that none
+// changed (that made saves O(resources) each, and a busy agent's launches
+// quadratic: docs/benchmarks.md). The checkpointed resources are compared
+// by identity: they are only ever replaced by a new slice, never changed in
+// place.
+type ckMetaKey struct {
+	agentID    string
+	resources  *mesos.Resource
+	nResources int
+	frameworks string // each checkpointing framework's id and encoded info
+}
+
+func (a *Agent) ckMetaKeyLocked() ckMetaKey {
+	k := ckMetaKey{agentID: a.info.GetID().GetValue(), resources: unsafe.SliceData(a.checkpointed), nResources: len(a.checkpointed)}
+	ids := make([]string, 0, len(a.frameworks))
+	for id, fw := range a.frameworks {
+		if fw.checkpoint() {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	var b strings.Builder
+	for _, id := range ids {
+		info, _ := a.frameworks[id].info.Marshal()
+		fmt.Fprintf(&b, "%s:%x;", id, info)
+	}
+	k.frameworks = b.String()
+	return k
 }
 
 func ckExecRecord(ex *agentExecutor) ckExecutor {
@@ -266,15 +412,17 @@ func (a *Agent) saveCheckpointLocked() {
 		return
 	}
 	var ops []ckOp
-	meta := a.ckMetaLocked()
-	mb, err := json.Marshal(meta)
-	if err != nil {
-		a.log.Error("checkpoint failed", "err", err)
-		return
-	}
-	if !bytes.Equal(mb, ck.meta) {
-		ops = append(ops, ckOp{Meta: &meta})
-		ck.meta = mb
+	if key := a.ckMetaKeyLocked(); key != ck.meta {
+		if key.agentID == ck.meta.agentID && key.frameworks == ck.meta.frameworks && ck.metaSet != nil {
+			var d ckResDiff
+			d, ck.metaSet = diffResources(ck.metaSet, a.checkpointed)
+			ops = append(ops, ckOp{Resources: &d})
+		} else {
+			meta := a.ckMetaLocked()
+			ops = append(ops, ckOp{Meta: &meta})
+			ck.metaSet = resourceMultiset(a.checkpointed)
+		}
+		ck.meta, ck.metaRes = key, a.checkpointed
 	}
 	live := a.liveExecsLocked()
 	written := map[ckTaskKey]bool{}
@@ -363,12 +511,7 @@ func (a *Agent) saveCheckpointLocked() {
 // writeSnapshotLocked replaces the log with one snapshot of the whole state.
 func (a *Agent) writeSnapshotLocked() {
 	ck := a.ckLocked()
-	meta := a.ckMetaLocked()
-	mb, err := json.Marshal(meta)
-	if err != nil {
-		a.log.Error("checkpoint failed", "err", err)
-		return
-	}
+	meta, key := a.ckMetaLocked(), a.ckMetaKeyLocked()
 	ops := []ckOp{{Meta: &meta}}
 	execs := map[ckExecKey]ckExecFP{}
 	live := a.liveExecsLocked()
@@ -412,7 +555,7 @@ func (a *Agent) writeSnapshotLocked() {
 	ck.size = int64(len(line))
 	ck.snapSize = ck.size
 	ck.broken = false
-	ck.meta = mb
+	ck.meta, ck.metaRes, ck.metaSet = key, a.checkpointed, resourceMultiset(a.checkpointed)
 	ck.execs = execs
 	clear(ck.tasks)
 	clear(ck.streams)
@@ -485,6 +628,8 @@ func readCheckpoint(data []byte) (*ckAgent, error) {
 			switch {
 			case op.Meta != nil:
 				meta = *op.Meta
+			case op.Resources != nil:
+				meta.CheckpointedResources = op.Resources.apply(meta.CheckpointedResources)
 			case op.Exec != nil:
 				e := op.Exec.Executor
 				execs[ckExecKey{op.Exec.Framework, e.Info.ExecutorID.Value}] = &e

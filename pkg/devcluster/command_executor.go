@@ -103,7 +103,7 @@ func (a *Agent) runCommand(ctx context.Context, ex *agentExecutor, t mesos.TaskI
 	if t.Command != nil {
 		uris = t.Command.URIs
 	}
-	fetchErr := fetchURIs(ctx, uris, ex.directory)
+	fetchErr := fetchURIs(ctx, uris, ex.directory, a.fetchCache, fetchUser(t.Command, ex.fw))
 
 	a.mu.Lock()
 	if a.closed || ex.state == execTerminated {

@@ -402,6 +402,15 @@ func commandArgv(c *mesos.CommandInfo) (string, []string, error) {
 	return *c.Value, argv, nil
 }
 
+// fetchUser is the user a command's URIs are fetched (and cached) for: the
+// command's own, else its framework's, as in Mesos.
+func fetchUser(c *mesos.CommandInfo, fw *agentFramework) string {
+	if u := c.GetUser(); u != "" {
+		return u
+	}
+	return fw.info.GetUser()
+}
+
 // startExecutorLocked fetches the executor's URIs and starts its process in
 // the background, then arms the registration timeout.
 func (a *Agent) startExecutorLocked(ex *agentExecutor) {
@@ -417,7 +426,7 @@ func (a *Agent) startExecutorLocked(ex *agentExecutor) {
 	ex.links = append(ex.links, a.linkVolumes(ex.directory, ex.info.Resources)...)
 	limits := ex.limits()
 	go func() {
-		err := fetchURIs(ctx, uris, ex.directory)
+		err := fetchURIs(ctx, uris, ex.directory, a.fetchCache, fetchUser(command, ex.fw))
 		var proc *procEntry
 		if err == nil {
 			var path string

@@ -23,17 +23,19 @@ import (
 // sandbox, under output_file or the URI's base name; executable=true makes
 // it 0755 (and is never extracted); otherwise archives (.tar, .tar.gz, .tgz,
 // .tar.bz2, .zip) are extracted into the sandbox when extract is true, the
-// default. The cache flag is ignored. Any failure fails the launch.
-func fetchURIs(ctx context.Context, uris []mesos.CommandInfo_URI, sandbox string) error {
+// default. A URI with cache=true comes from the agent's fetcher cache
+// (fetchcache.go) when cache is not nil, keyed by user and URI. Any failure
+// fails the launch.
+func fetchURIs(ctx context.Context, uris []mesos.CommandInfo_URI, sandbox string, cache *fetchCache, user string) error {
 	for _, u := range uris {
-		if err := fetchURI(ctx, u, sandbox); err != nil {
+		if err := fetchURI(ctx, u, sandbox, cache, user); err != nil {
 			return fmt.Errorf("failed to fetch '%s': %w", u.Value, err)
 		}
 	}
 	return nil
 }
 
-func fetchURI(ctx context.Context, u mesos.CommandInfo_URI, sandbox string) error {
+func fetchURI(ctx context.Context, u mesos.CommandInfo_URI, sandbox string, cache *fetchCache, user string) error {
 	name := u.GetOutputFile()
 	if name == "" {
 		p := u.Value
@@ -49,10 +51,34 @@ func fetchURI(ctx context.Context, u mesos.CommandInfo_URI, sandbox string) erro
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return err
 	}
+	if u.GetCache() && cache != nil {
+		cached, err := cache.get(ctx, user, u.Value, func(ctx context.Context, tmp string) error {
+			return download(ctx, u.Value, tmp)
+		})
+		if err != nil {
+			return err
+		}
+		if err := linkOrCopy(cached, dest); err != nil {
+			return err
+		}
+	} else if err := download(ctx, u.Value, dest); err != nil {
+		return err
+	}
+	if u.GetExecutable() {
+		return os.Chmod(dest, 0o755)
+	}
+	if u.Extract == nil || *u.Extract {
+		return extractArchive(dest, sandbox)
+	}
+	return nil
+}
+
+// download writes what uri names to dest.
+func download(ctx context.Context, uri, dest string) error {
 	var src io.ReadCloser
 	switch {
-	case strings.HasPrefix(u.Value, "http://"), strings.HasPrefix(u.Value, "https://"):
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.Value, nil)
+	case strings.HasPrefix(uri, "http://"), strings.HasPrefix(uri, "https://"):
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
 		if err != nil {
 			return err
 		}
@@ -65,14 +91,14 @@ func fetchURI(ctx context.Context, u mesos.CommandInfo_URI, sandbox string) erro
 			return fmt.Errorf("HTTP %s", resp.Status)
 		}
 		src = resp.Body
-	case strings.HasPrefix(u.Value, "file://"):
-		f, err := os.Open(strings.TrimPrefix(u.Value, "file://"))
+	case strings.HasPrefix(uri, "file://"):
+		f, err := os.Open(strings.TrimPrefix(uri, "file://"))
 		if err != nil {
 			return err
 		}
 		src = f
-	case filepath.IsAbs(u.Value):
-		f, err := os.Open(u.Value)
+	case filepath.IsAbs(uri):
+		f, err := os.Open(uri)
 		if err != nil {
 			return err
 		}
@@ -89,16 +115,7 @@ func fetchURI(ctx context.Context, u mesos.CommandInfo_URI, sandbox string) erro
 		out.Close()
 		return err
 	}
-	if err := out.Close(); err != nil {
-		return err
-	}
-	if u.GetExecutable() {
-		return os.Chmod(dest, 0o755)
-	}
-	if u.Extract == nil || *u.Extract {
-		return extractArchive(dest, sandbox)
-	}
-	return nil
+	return out.Close()
 }
 
 // extractArchive unpacks file into dir when its name says it is an archive.

@@ -131,7 +131,7 @@ func (a *magent) checkpointed() []mesos.Resource {
 	var out []mesos.Resource
 	for _, r := range a.total {
 		if isCheckpointed(r) {
-			out = append(out, *proto.Clone(&r).(*mesos.Resource))
+			out = append(out, cloneResource(&r))
 		}
 	}
 	return out

@@ -216,10 +216,20 @@ func TestMasterReserveCreateLaunch(t *testing.T) {
 	if code, body := tm.postJSON(t, s.streamID, mtAccept(s.fwID, o.ID.Value, ops)); code != 202 {
 		t.Fatalf("accept %d %s", code, body)
 	}
-	var ck msgCheckpointResources
-	for i := 0; i < 2; i++ {
-		ck = fa.expect(t, func(m any) bool { _, ok := m.(msgCheckpointResources); return ok }).(msgCheckpointResources)
+	// RESERVE and CREATE reach the agent as one checkpoint of their result,
+	// before the task.
+	var checkpoints []msgCheckpointResources
+	run := fa.expect(t, func(m any) bool {
+		if ck, ok := m.(msgCheckpointResources); ok {
+			checkpoints = append(checkpoints, ck)
+		}
+		_, ok := m.(msgRunTasks)
+		return ok
+	}).(msgRunTasks)
+	if len(checkpoints) != 1 {
+		t.Fatalf("%d checkpoint messages before the task; want 1 with the result of RESERVE and CREATE", len(checkpoints))
 	}
+	ck := checkpoints[0]
 	var sawVol bool
 	for _, r := range ck.Resources {
 		if r.GetDisk().GetPersistence().GetID() == "mysos-vol-1" && r.GetDisk().GetVolume().GetMode() == mesos.RW && r.AllocationInfo == nil {
@@ -232,7 +242,6 @@ func TestMasterReserveCreateLaunch(t *testing.T) {
 	if !sawVol || len(ck.Resources) != 3 {
 		t.Errorf("checkpointed resources %v", ck.Resources)
 	}
-	run := mtRunTasks(t, fa)
 	if d := mtResourceByName(run.Tasks[0].Resources, "disk"); d.GetDisk().GetVolume().GetContainerPath() != "data" || d.ReservationRole() != "mysos" {
 		t.Errorf("task volume %v", d)
 	}
@@ -292,9 +301,7 @@ func TestMasterReserveCreateLaunch(t *testing.T) {
 	}
 	ops = `[{"type":"DESTROY","destroy":{"volumes":[` + strings.Join(volJSON, ",") + `]}},{"type":"UNRESERVE","unreserve":{"resources":[` + strings.Join(rest, ",") + `]}}]`
 	tm.postJSON(t, s2.streamID, mtAccept(s2.fwID, o2.ID.Value, ops))
-	for i := 0; i < 2; i++ {
-		ck = fa.expect(t, func(m any) bool { _, ok := m.(msgCheckpointResources); return ok }).(msgCheckpointResources)
-	}
+	ck = fa.expect(t, func(m any) bool { _, ok := m.(msgCheckpointResources); return ok }).(msgCheckpointResources)
 	if len(ck.Resources) != 0 {
 		t.Errorf("after DESTROY+UNRESERVE: %v", ck.Resources)
 	}

@@ -43,11 +43,19 @@ func (a *Agent) volumeDir(r mesos.Resource) string {
 
 // checkpointResourcesLocked applies msgCheckpointResources.
 func (a *Agent) checkpointResourcesLocked(rs []mesos.Resource) {
-	keep := map[string]bool{}
+	keep, had := map[string]bool{}, map[string]bool{}
+	for _, r := range a.checkpointed {
+		if isVolume(r) {
+			had[a.volumeDir(r)] = true
+		}
+	}
 	for _, r := range rs {
 		if isVolume(r) {
 			dir := a.volumeDir(r)
 			keep[dir] = true
+			if had[dir] {
+				continue // made when it was checkpointed, or at recovery
+			}
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				a.log.Error("cannot create volume", "dir", dir, "err", err)
 			}

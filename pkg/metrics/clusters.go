@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +19,19 @@ type Clusters struct {
 	threads  *prometheus.GaugeVec
 	role     *prometheus.GaugeVec
 	states   *prometheus.GaugeVec
+
+	// written are the instance series each cluster's last observation set,
+	// so the next drops exactly those it does not set again: deleting by a
+	// partial match walks every series of every cluster, which made each
+	// pass O(clusters) (docs/benchmarks.md).
+	mu      sync.Mutex
+	written map[string]map[series]bool
+}
+
+// series is one labelled gauge: its vector and label values (joined).
+type series struct {
+	vec    *prometheus.GaugeVec
+	values string
 }
 
 // Phases a cluster can be in, so that every phase has a series (0 or 1).
@@ -57,6 +72,7 @@ func newClusters(reg prometheus.Registerer) *Clusters {
 			Name: "mysos_instance_role", Help: "1 for the role an instance has (primary, replica, errant, none), 0 for the others.",
 		}, append(instance, "role")),
 	}
+	c.written = map[string]map[series]bool{}
 	reg.MustRegister(c.phase, c.ready, c.up, c.readOnly, c.lag, c.gtidLag, c.threads, c.role, c.states)
 	return c
 }
@@ -88,37 +104,53 @@ func (c *Clusters) Observe(ns, cluster, phase string, ready int, instances []Ins
 		c.phase.WithLabelValues(ns, cluster, p).Set(bool01(p == phase))
 	}
 	c.ready.WithLabelValues(ns, cluster).Set(float64(ready))
-	c.forgetInstances(ns, cluster)
+	now := map[series]bool{}
+	set := func(v *prometheus.GaugeVec, value float64, labels ...string) {
+		v.WithLabelValues(labels...).Set(value)
+		now[series{v, strings.Join(labels, "\x00")}] = true
+	}
 	states := map[string]int{}
 	for _, in := range instances {
 		states[in.State]++
 	}
 	for state, n := range states {
-		c.states.WithLabelValues(ns, cluster, state).Set(float64(n))
+		set(c.states, float64(n), ns, cluster, state)
 	}
 	for _, in := range instances {
 		if in.GTIDLag != nil {
-			c.gtidLag.WithLabelValues(ns, cluster, in.Name).Set(float64(*in.GTIDLag))
+			set(c.gtidLag, float64(*in.GTIDLag), ns, cluster, in.Name)
 		}
 		if in.Replica {
-			c.threads.WithLabelValues(ns, cluster, in.Name, "io").Set(bool01(in.IORunning))
-			c.threads.WithLabelValues(ns, cluster, in.Name, "sql").Set(bool01(in.SQLRunning))
+			set(c.threads, bool01(in.IORunning), ns, cluster, in.Name, "io")
+			set(c.threads, bool01(in.SQLRunning), ns, cluster, in.Name, "sql")
 		}
-		c.up.WithLabelValues(ns, cluster, in.Name).Set(bool01(in.Up))
-		c.readOnly.WithLabelValues(ns, cluster, in.Name).Set(bool01(in.ReadOnly))
+		set(c.up, bool01(in.Up), ns, cluster, in.Name)
+		set(c.readOnly, bool01(in.ReadOnly), ns, cluster, in.Name)
 		for _, r := range Roles {
-			c.role.WithLabelValues(ns, cluster, in.Name, r).Set(bool01(r == in.Role))
+			set(c.role, bool01(r == in.Role), ns, cluster, in.Name, r)
 		}
 		if in.Lag != nil {
-			c.lag.WithLabelValues(ns, cluster, in.Name).Set(in.Lag.Seconds())
+			set(c.lag, in.Lag.Seconds(), ns, cluster, in.Name)
 		}
 	}
+	c.replaceWritten(ns+"/"+cluster, now)
 }
 
-func (c *Clusters) forgetInstances(ns, cluster string) {
-	labels := prometheus.Labels{"namespace": ns, "cluster": cluster}
-	for _, v := range []*prometheus.GaugeVec{c.up, c.readOnly, c.lag, c.gtidLag, c.threads, c.role, c.states} {
-		v.DeletePartialMatch(labels)
+// replaceWritten records a cluster's series and deletes those of its
+// previous observation that are gone.
+func (c *Clusters) replaceWritten(key string, now map[series]bool) {
+	c.mu.Lock()
+	before := c.written[key]
+	if now == nil {
+		delete(c.written, key)
+	} else {
+		c.written[key] = now
+	}
+	c.mu.Unlock()
+	for s := range before {
+		if !now[s] {
+			s.vec.DeleteLabelValues(strings.Split(s.values, "\x00")...)
+		}
 	}
 }
 
@@ -127,10 +159,11 @@ func (c *Clusters) Forget(ns, cluster string) {
 	if c == nil {
 		return
 	}
-	labels := prometheus.Labels{"namespace": ns, "cluster": cluster}
-	c.phase.DeletePartialMatch(labels)
-	c.ready.DeletePartialMatch(labels)
-	c.forgetInstances(ns, cluster)
+	for _, p := range Phases {
+		c.phase.DeleteLabelValues(ns, cluster, p)
+	}
+	c.ready.DeleteLabelValues(ns, cluster)
+	c.replaceWritten(ns+"/"+cluster, nil)
 }
 
 func bool01(b bool) float64 {

@@ -19,7 +19,11 @@ import (
 // ClusterStore is what the reconciler needs from storage.
 type ClusterStore interface {
 	Get(ctx context.Context, ns, name string) (*spec.MySQLCluster, error)
+	// ReadCluster reads what a pass needs of a cluster in one request, and
+	// UpdateStatusFrom writes its status without reading it again.
+	ReadCluster(ctx context.Context, ns, name string) (*store.ClusterState, error)
 	UpdateStatus(ctx context.Context, ns, name, uid string, mutate func(*spec.ClusterStatus) error) (*spec.MySQLCluster, error)
+	UpdateStatusFrom(ctx context.Context, st *store.ClusterState, mutate func(*spec.ClusterStatus) error) (*spec.MySQLCluster, error)
 	SetFinalizers(ctx context.Context, ns, name, uid string, finalizers []string) error
 	PublishEndpoints(ctx context.Context, ns, name, uid string, e spec.Endpoints) (spec.Endpoints, error)
 	InstanceStore
@@ -104,29 +108,19 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, key string) (Result, 
 	if !ok {
 		return Result{}, fmt.Errorf("malformed cluster key %q", key)
 	}
-	c, err := r.Store.Get(ctx, ns, name)
+	state, err := r.Store.ReadCluster(ctx, ns, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return r.reapOrphans(ctx, ns, name)
 	}
 	if err != nil {
 		return Result{}, err
 	}
-	instances, err := r.Store.ListInstances(ctx, ns, name)
-	if err != nil {
-		return Result{}, err
-	}
-	jobs, err := r.Store.ListBackupJobs(ctx, ns, name)
-	if err != nil {
-		return Result{}, err
-	}
-	archiver, err := r.Store.GetArchiver(ctx, ns, name)
-	if err != nil {
-		return Result{}, err
-	}
+	c := state.Cluster
 	subscribed, reason := r.Mesos.Subscribed()
-	w := r.observe(c, instances, subscribed)
-	w.jobs, w.backupDestination, w.archiver = jobs, r.Backups.Destination(c), archiver
-	w.servers, w.passwords, w.tlsCA = r.observeServers(ctx, c, instances)
+	w := r.observe(c, state.Instances, subscribed)
+	w.stored = state
+	w.jobs, w.backupDestination, w.archiver = state.BackupJobs, r.Backups.Destination(c), state.Archiver
+	w.servers, w.passwords, w.tlsCA = r.observeServers(ctx, c, state.Instances)
 	r.trackSilence(w)
 	actions := decide(w)
 	if err := r.writeStatus(ctx, c, w, reason); err != nil {

@@ -125,12 +125,15 @@ func (c *Controller) reconcileOne(ctx context.Context, key string) {
 		c.Log.Warn("reconcile failed; retrying with backoff", "cluster", key, "err", err)
 		c.Queue.AddRateLimited(key)
 	case res.Requeue:
+		// The next pass decides when to look again.
 		c.Queue.Forget(key)
+		c.Queue.CancelAfter(key)
 		c.Queue.Add(key)
 	case res.RequeueAfter > 0:
 		c.Queue.Forget(key)
 		c.Queue.AddAfter(key, res.RequeueAfter)
 	default:
 		c.Queue.Forget(key)
+		c.Queue.CancelAfter(key)
 	}
 }

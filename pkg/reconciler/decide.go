@@ -88,6 +88,7 @@ const (
 // world is everything one pass observed.
 type world struct {
 	cluster   *spec.MySQLCluster
+	stored    *store.ClusterState // what the pass read, to write the status from
 	instances []*store.Instance
 	task      func(id string) (framework.Task, bool)
 	// tasks is every task of the cluster Mesos told of (the framework's

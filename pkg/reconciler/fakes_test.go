@@ -175,6 +175,31 @@ func (f *fakeStore) Get(_ context.Context, ns, name string) (*spec.MySQLCluster,
 	return &cp, nil
 }
 
+// ReadCluster composes the fake's reads, as the real store's one
+// transaction returns them.
+func (f *fakeStore) ReadCluster(ctx context.Context, ns, name string) (*store.ClusterState, error) {
+	c, err := f.Get(ctx, ns, name)
+	if err != nil {
+		return nil, err
+	}
+	st := &store.ClusterState{Cluster: c}
+	if st.Instances, err = f.ListInstances(ctx, ns, name); err != nil {
+		return nil, err
+	}
+	if st.BackupJobs, err = f.ListBackupJobs(ctx, ns, name); err != nil {
+		return nil, err
+	}
+	if st.Archiver, err = f.GetArchiver(ctx, ns, name); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+func (f *fakeStore) UpdateStatusFrom(ctx context.Context, st *store.ClusterState, mutate func(*spec.ClusterStatus) error) (*spec.MySQLCluster, error) {
+	m := st.Cluster.Metadata
+	return f.UpdateStatus(ctx, m.Namespace, m.Name, m.UID, mutate)
+}
+
 func (f *fakeStore) UpdateStatus(_ context.Context, ns, name, uid string, mutate func(*spec.ClusterStatus) error) (*spec.MySQLCluster, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

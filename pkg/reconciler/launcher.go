@@ -29,6 +29,10 @@ type ExecutorConfig struct {
 	// URI is where agents fetch mysos-executor from (the Mesos fetcher);
 	// SHA256, when set, is checked before it runs.
 	URI, SHA256 string
+	// Cache lets agents keep the fetched executor in their fetcher cache
+	// (Mesos' CommandInfo.URI.cache); only for a URI whose content never
+	// changes, such as the scheduler's own, which names its SHA-256.
+	Cache bool
 	// Workload is what the executor runs: "hold" (a placeholder that keeps
 	// the volume) until the MySQL workload exists.
 	Workload string
@@ -49,7 +53,7 @@ func (e ExecutorConfig) command() mesos.CommandInfo {
 	}
 	return mesos.CommandInfo{
 		Value: proto.String(run), Shell: proto.Bool(true),
-		URIs: []mesos.CommandInfo_URI{{Value: e.URI, Executable: proto.Bool(true), OutputFile: proto.String(executorFile)}},
+		URIs: []mesos.CommandInfo_URI{{Value: e.URI, Executable: proto.Bool(true), OutputFile: proto.String(executorFile), Cache: proto.Bool(e.Cache)}},
 	}
 }
 

@@ -10,6 +10,12 @@ import (
 // being processed is never handed to a second worker; if it is added
 // meanwhile, it is processed again afterwards. Failed keys back off
 // exponentially.
+//
+// A key has at most one delayed add: the latest AddAfter replaces the one
+// pending, since it comes from the key's latest pass, which knows best when
+// to look again. (Independent timers per call made every event start
+// another periodic chain of passes, so an idle cluster was reconciled ever
+// more often: docs/benchmarks.md.)
 type Queue struct {
 	mu         sync.Mutex
 	cond       *sync.Cond
@@ -17,6 +23,7 @@ type Queue struct {
 	dirty      map[string]bool // waiting in ready, or to be re-queued when Done
 	processing map[string]bool
 	failures   map[string]int
+	delayed    map[string]*time.Timer
 	shutdown   bool
 
 	baseDelay, maxDelay time.Duration
@@ -28,6 +35,7 @@ func NewQueue(baseDelay, maxDelay time.Duration) *Queue {
 		dirty:      map[string]bool{},
 		processing: map[string]bool{},
 		failures:   map[string]int{},
+		delayed:    map[string]*time.Timer{},
 		baseDelay:  baseDelay,
 		maxDelay:   maxDelay,
 	}
@@ -50,13 +58,52 @@ func (q *Queue) Add(key string) {
 	q.cond.Signal()
 }
 
-// AddAfter adds key once d has passed.
+// AddAfter adds key once d has passed, replacing the key's pending delayed
+// add, if any.
 func (q *Queue) AddAfter(key string, d time.Duration) {
 	if d <= 0 {
+		q.CancelAfter(key)
 		q.Add(key)
 		return
 	}
-	time.AfterFunc(d, func() { q.Add(key) })
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.shutdown {
+		return
+	}
+	if t := q.delayed[key]; t != nil {
+		t.Stop()
+	}
+	var t *time.Timer
+	t = time.AfterFunc(d, func() {
+		q.mu.Lock()
+		current := q.delayed[key] == t
+		if current {
+			delete(q.delayed, key)
+		}
+		q.mu.Unlock()
+		if current {
+			q.Add(key)
+		}
+	})
+	q.delayed[key] = t
+}
+
+// CancelAfter drops key's pending delayed add.
+func (q *Queue) CancelAfter(key string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if t := q.delayed[key]; t != nil {
+		t.Stop()
+		delete(q.delayed, key)
+	}
+}
+
+// Delayed is the number of keys with a delayed add pending.
+func (q *Queue) Delayed() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.delayed)
 }
 
 // AddRateLimited adds key after its backoff, which doubles with each call
@@ -126,5 +173,9 @@ func (q *Queue) ShutDown() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.shutdown = true
+	for key, t := range q.delayed {
+		t.Stop()
+		delete(q.delayed, key)
+	}
 	q.cond.Broadcast()
 }

@@ -1,6 +1,8 @@
 package reconciler
 
 import (
+	"context"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -113,4 +115,69 @@ func TestQueueShutDownReleasesWaitingWorkers(t *testing.T) {
 	if ok := <-done; ok {
 		t.Fatal("Get returned a key after shutdown")
 	}
+}
+
+// A key has one delayed add: the latest replaces the one pending (a long
+// delay pending, a short one comes: the key arrives soon; a short one
+// pending, a long one comes: only the long one stays), and CancelAfter
+// drops it.
+func TestQueueDelayedAddReplacesThePendingOne(t *testing.T) {
+	q := NewQueue(time.Millisecond, time.Second)
+	q.AddAfter("a", time.Hour)
+	q.AddAfter("a", 10*time.Millisecond)
+	if n := q.Delayed(); n != 1 {
+		t.Fatalf("%d delayed adds pending; want 1", n)
+	}
+	if key, ok := q.Get(); !ok || key != "a" {
+		t.Fatalf("Get = %q, %v", key, ok)
+	}
+	q.Done("a")
+	if n := q.Delayed(); n != 0 {
+		t.Fatalf("%d delayed adds pending after the add fired; want 0", n)
+	}
+	q.AddAfter("b", time.Millisecond)
+	q.AddAfter("b", time.Hour)
+	q.AddAfter("c", time.Hour)
+	if n := q.Delayed(); n != 2 {
+		t.Fatalf("%d delayed adds pending; want 2 (b and c)", n)
+	}
+	q.CancelAfter("b")
+	if n := q.Delayed(); n != 1 {
+		t.Fatalf("%d delayed adds pending after CancelAfter; want 1", n)
+	}
+	q.ShutDown()
+	if n := q.Delayed(); n != 0 {
+		t.Fatalf("%d delayed adds pending after ShutDown", n)
+	}
+}
+
+// requeueAfterHour counts passes and always asks to look again in an hour.
+type requeueAfterHour struct{ passes atomic.Int32 }
+
+func (r *requeueAfterHour) Reconcile(context.Context, string) (Result, error) {
+	r.passes.Add(1)
+	return Result{RequeueAfter: time.Hour}, nil
+}
+
+// However often events wake a key, the controller keeps one periodic look
+// at it pending, not one per pass (which made idle clusters reconcile ever
+// more often).
+func TestControllerKeepsOnePeriodicLookPerKey(t *testing.T) {
+	r := &requeueAfterHour{}
+	c := NewController(r, 2, slog.New(slog.DiscardHandler))
+	keys := make(chan string)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx, keys); close(done) }()
+	for i := range 10 {
+		keys <- "ns/a"
+		keys <- "ns/b"
+		testutil.WaitFor(t, 10*time.Second, "both keys reconciled", func() bool { return r.passes.Load() >= int32(2*(i+1)) })
+	}
+	testutil.WaitFor(t, 10*time.Second, "the last passes to schedule their looks", func() bool { return c.Queue.Delayed() == 2 })
+	if n := c.Queue.Delayed(); n != 2 {
+		t.Fatalf("%d delayed looks pending for 2 keys after %d passes", n, r.passes.Load())
+	}
+	cancel()
+	<-done
 }

@@ -33,7 +33,11 @@ func (r *ClusterReconciler) writeStatus(ctx context.Context, c *spec.MySQLCluste
 		want.endpoints = &published
 	}
 	now := w.now.Truncate(time.Second)
-	_, err := r.Store.UpdateStatus(ctx, c.Metadata.Namespace, c.Metadata.Name, c.Metadata.UID, func(st *spec.ClusterStatus) error {
+	stored := w.stored
+	if stored == nil {
+		stored = &store.ClusterState{Cluster: c}
+	}
+	_, err := r.Store.UpdateStatusFrom(ctx, stored, func(st *spec.ClusterStatus) error {
 		st.Phase = want.phase
 		st.ObservedGeneration = want.generation
 		st.ReadyReplicas = want.readyReplicas

@@ -33,8 +33,13 @@ func loadExecutorArtifact(path string) (*executorArtifact, error) {
 }
 
 // ServeHTTP serves the binary; it is not secret, and the fetcher sends no
-// credentials.
+// credentials. A URI naming another digest (a scheduler's before an
+// upgrade) gets 404, so no agent caches this binary under it.
 func (a *executorArtifact) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if want := r.URL.Query().Get("sha256"); want != "" && want != a.sha256 {
+		http.Error(w, "this scheduler serves mysos-executor sha256 "+a.sha256+", not "+want, http.StatusNotFound)
+		return
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("X-Checksum-Sha256", a.sha256)
 	http.ServeFile(w, r, a.path)

@@ -2,11 +2,17 @@ package scheduler
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -64,4 +70,62 @@ func TestSlowHeadersAreCutOff(t *testing.T) {
 		t.Fatalf("normal request: %v %v", ok, err)
 	}
 	ok.Body.Close()
+}
+
+// The executor artifact: served for its own digest or none, refused for
+// another (a pre-upgrade URI), so that no fetcher cache keeps this binary
+// under a URI that names other content.
+func TestExecutorArtifactDigest(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mysos-executor")
+	if err := os.WriteFile(path, []byte("binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a, err := loadExecutorArtifact(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(withArtifact(http.NotFoundHandler(), a, false))
+	defer srv.Close()
+	for query, want := range map[string]int{"": 200, "?sha256=" + a.sha256: 200, "?sha256=0123": 404} {
+		resp, err := http.Get(srv.URL + ArtifactPath + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d %q; want %d", ArtifactPath+query, resp.StatusCode, body, want)
+		}
+		if want == 200 && (string(body) != "binary" || resp.Header.Get("X-Checksum-Sha256") != a.sha256) {
+			t.Errorf("GET %s: body %q, checksum %q", ArtifactPath+query, body, resp.Header.Get("X-Checksum-Sha256"))
+		}
+	}
+}
+
+// --debug-listen serves Go's profiles on their own listener, and stops
+// with the context.
+func TestServeDebug(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	addr, err := serveDebug(ctx, &wg, "127.0.0.1:0", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "goroutine profile") {
+		t.Fatalf("goroutine profile: %d %.200s", resp.StatusCode, body)
+	}
+	cancel()
+	wg.Wait()
+	if _, err := http.Get("http://" + addr + "/debug/pprof/"); err == nil {
+		t.Fatal("profiles still served after the context ended")
+	}
+	if _, err := serveDebug(context.Background(), &wg, "127.0.0.1:-1", slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "--debug-listen") {
+		t.Fatalf("a bad address: %v", err)
+	}
 }

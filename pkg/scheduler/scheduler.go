@@ -74,8 +74,10 @@ type Options struct {
 	Backups reconciler.Backups
 	// LegacyAPI serves the original Mysos' POST/DELETE /clusters/<name>.
 	LegacyAPI bool
-	Version   string
-	Logger    *slog.Logger
+	// DebugListen, when set, serves Go's profiles (/debug/pprof/) there.
+	DebugListen string
+	Version     string
+	Logger      *slog.Logger
 	// Ready, when set, is called with the API's address once it serves.
 	Ready func(addr string)
 
@@ -219,6 +221,15 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 	if err != nil {
 		return err
 	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	serving, stopServing := context.WithCancel(ctx) // ends the profiles' server on every return
+	defer stopServing()
+	if o.DebugListen != "" {
+		if _, err := serveDebug(serving, &wg, o.DebugListen, log); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.Listen, err)
@@ -237,7 +248,6 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 		return err
 	}
 	srv := newHTTPServer(withArtifact(api, artifact, o.TLS.ClientCAFile != ""), apiLimits)
-	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
 	wg.Go(func() { serveErr <- srv.Serve(ln) })
 	wg.Go(func() { runWhileLeader(ctx, st, o, mesos, log) })
@@ -294,7 +304,8 @@ func newHTTPServer(h http.Handler, l httpLimits) *http.Server {
 
 // executorDelivery decides how agents get mysos-executor: from --executor-uri
 // if given, else from this scheduler, which serves its own --executor at
-// ArtifactPath (advertised as --advertise-url, default http://<listen>).
+// ArtifactPath (advertised as --advertise-url, default http://<listen>),
+// fetched once per agent through the Mesos fetcher cache.
 func executorDelivery(o *Options, baseURL string) (*executorArtifact, error) {
 	if o.Executor.URI != "" || !o.ServeExecutor {
 		return nil, nil
@@ -307,8 +318,10 @@ func executorDelivery(o *Options, baseURL string) (*executorArtifact, error) {
 	if base == "" {
 		base = baseURL
 	}
-	o.Executor.URI = strings.TrimSuffix(base, "/") + ArtifactPath
-	o.Executor.SHA256 = a.sha256
+	// The URI names the binary's digest, so agents may cache it: a new
+	// executor comes with a new URI, never as a stale cache hit.
+	o.Executor.URI = strings.TrimSuffix(base, "/") + ArtifactPath + "?sha256=" + a.sha256
+	o.Executor.SHA256, o.Executor.Cache = a.sha256, true
 	return a, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -77,14 +78,19 @@ func (s *Store) GetArchiver(ctx context.Context, ns, name string) (*Archiver, er
 	if err != nil {
 		return nil, fmt.Errorf("read the archiver of %s/%s: %w", ns, name, err)
 	}
-	if len(resp.Kvs) == 0 {
+	return decodeArchiver(ns, name, resp.Kvs)
+}
+
+// decodeArchiver decodes a cluster's archiver record, nil if kvs is empty.
+func decodeArchiver(ns, name string, kvs []*mvccpb.KeyValue) (*Archiver, error) {
+	if len(kvs) == 0 {
 		return nil, nil
 	}
 	var a Archiver
-	if err := json.Unmarshal(resp.Kvs[0].Value, &a); err != nil {
+	if err := json.Unmarshal(kvs[0].Value, &a); err != nil {
 		return nil, fmt.Errorf("decode the archiver of %s/%s: %w", ns, name, err)
 	}
-	a.ModRevision = resp.Kvs[0].ModRevision
+	a.ModRevision = kvs[0].ModRevision
 	return &a, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/mysos-project/mysos/pkg/backup"
@@ -128,8 +129,13 @@ func (s *Store) ListBackupJobs(ctx context.Context, ns, name string) ([]*BackupJ
 	if err != nil {
 		return nil, fmt.Errorf("list backup jobs: %w", err)
 	}
-	out := make([]*BackupJob, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
+	return s.decodeBackupJobs(resp.Kvs)
+}
+
+// decodeBackupJobs decodes backup job records, oldest first per cluster.
+func (s *Store) decodeBackupJobs(kvs []*mvccpb.KeyValue) ([]*BackupJob, error) {
+	out := make([]*BackupJob, 0, len(kvs))
+	for _, kv := range kvs {
 		var j BackupJob
 		if err := json.Unmarshal(kv.Value, &j); err != nil {
 			return nil, fmt.Errorf("decode backup job %s: %w", strings.TrimPrefix(string(kv.Key), s.prefix), err)

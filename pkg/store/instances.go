@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -140,8 +141,13 @@ func (s *Store) ListInstances(ctx context.Context, ns, name string) ([]*Instance
 	if err != nil {
 		return nil, fmt.Errorf("list instances: %w", err)
 	}
-	out := make([]*Instance, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
+	return s.decodeInstances(resp.Kvs)
+}
+
+// decodeInstances decodes instance records, sorted by cluster and ordinal.
+func (s *Store) decodeInstances(kvs []*mvccpb.KeyValue) ([]*Instance, error) {
+	out := make([]*Instance, 0, len(kvs))
+	for _, kv := range kvs {
 		var inst Instance
 		if err := json.Unmarshal(kv.Value, &inst); err != nil {
 			return nil, fmt.Errorf("decode instance %s: %w", strings.TrimPrefix(string(kv.Key), s.prefix), err)

@@ -350,27 +350,34 @@ func (s *Store) UpdateStatus(ctx context.Context, ns, name, uid string, mutate f
 		if err != nil {
 			return nil, err
 		}
-		if snap.obj.Metadata.UID != uid {
-			return nil, fmt.Errorf("cluster %s/%s with uid %s: %w", ns, name, uid, ErrNotFound)
-		}
-		before := snap.obj.Status
-		next := *snap.obj
-		next.Status = *deepCopyStatus(&before)
-		if err := mutate(&next.Status); err != nil {
-			return nil, err
-		}
-		if spec.SameJSON(before, next.Status) {
-			return snap.obj, nil
-		}
-		ok, err := s.putStatusIfUnchanged(ctx, snap, &next)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			return &next, nil
+		if obj, done, err := s.tryUpdateStatus(ctx, snap, uid, mutate); done || err != nil {
+			return obj, err
 		}
 	}
 	return nil, fmt.Errorf("status of %s/%s: %w: too many concurrent writers", ns, name, ErrConflict)
+}
+
+// tryUpdateStatus applies mutate to the status snap holds and writes it if
+// it changed and nobody wrote it since snap was read; done is false when
+// somebody did.
+func (s *Store) tryUpdateStatus(ctx context.Context, snap *snapshot, uid string, mutate func(*spec.ClusterStatus) error) (obj *spec.MySQLCluster, done bool, err error) {
+	if snap.obj.Metadata.UID != uid {
+		return nil, false, fmt.Errorf("cluster %s/%s with uid %s: %w", snap.obj.Metadata.Namespace, snap.obj.Metadata.Name, uid, ErrNotFound)
+	}
+	before := snap.obj.Status
+	next := *snap.obj
+	next.Status = *deepCopyStatus(&before)
+	if err := mutate(&next.Status); err != nil {
+		return nil, false, err
+	}
+	if spec.SameJSON(before, next.Status) {
+		return snap.obj, true, nil
+	}
+	ok, err := s.putStatusIfUnchanged(ctx, snap, &next)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	return &next, true, nil
 }
 
 func (s *Store) putStatusIfUnchanged(ctx context.Context, snap *snapshot, next *spec.MySQLCluster) (bool, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -56,6 +57,7 @@ func TestStore(t *testing.T) {
 		t.Run("EventsListedOldestFirst", func(t *testing.T) { testEvents(t, s) })
 		t.Run("EventsBounded", func(t *testing.T) { testEventsBounded(t, s) })
 		t.Run("EventsGoWithTheCluster", func(t *testing.T) { testEventsDeleted(t, s) })
+		t.Run("ReadClusterAndUpdateStatusFrom", func(t *testing.T) { testReadCluster(t, s) })
 	})
 }
 
@@ -579,4 +581,82 @@ func testEventsDeleted(t *testing.T, s *store.Store) {
 	if got, _ := s.ListEvents(ctx, "default", "evnew"); len(got) != 0 {
 		t.Fatalf("a new cluster inherited %v", reasons(got))
 	}
+}
+
+// ReadCluster returns in one read what the separate reads return;
+// UpdateStatusFrom writes nothing when nothing changed, writes a change,
+// applies its change on top of a status somebody wrote since the read, and
+// is not fooled by a caller that changed the state's cluster in memory.
+func testReadCluster(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	created, err := s.Create(ctx, newCluster("state", 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid := created.Metadata.UID
+	for _, o := range []int{1, 0} {
+		if err := s.PutInstance(ctx, &store.Instance{Namespace: "default", Cluster: "state", ClusterUID: uid, Ordinal: o, Phase: store.InstancePending}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.PutBackupJob(ctx, &store.BackupJob{Namespace: "default", Cluster: "state", ClusterUID: uid, ID: "b1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutArchiver(ctx, &store.Archiver{Namespace: "default", Cluster: "state", ClusterUID: uid, Phase: store.InstancePending}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateStatus(ctx, "default", "state", uid, func(st *spec.ClusterStatus) error { st.Phase = spec.PhaseCreating; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.ReadCluster(ctx, "default", "state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	insts, _ := s.ListInstances(ctx, "default", "state")
+	jobs, _ := s.ListBackupJobs(ctx, "default", "state")
+	arch, _ := s.GetArchiver(ctx, "default", "state")
+	got, _ := s.Get(ctx, "default", "state")
+	if !spec.SameJSON(st.Cluster, got) || !spec.SameJSON(st.Instances, insts) || !spec.SameJSON(st.BackupJobs, jobs) || !spec.SameJSON(st.Archiver, arch) {
+		t.Fatalf("ReadCluster differs from the separate reads:\n%+v\n%+v %+v %+v %+v", st, got, insts, jobs, arch)
+	}
+	if _, err := s.ReadCluster(ctx, "default", "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ReadCluster of a missing cluster: %v", err)
+	}
+
+	rev := func() string {
+		c, _ := s.Get(ctx, "default", "state")
+		return string(c.Status.Phase) + "@" + statusRevision(t, s, c)
+	}
+	before := rev()
+	st.Cluster.Status.Phase = spec.PhaseRunning // in memory only: the write must still see Creating stored
+	if _, err := s.UpdateStatusFrom(ctx, st, func(cs *spec.ClusterStatus) error { cs.Phase = spec.PhaseCreating; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if after := rev(); after != before {
+		t.Fatalf("an unchanged status was written: %s -> %s", before, after)
+	}
+	if _, err := s.UpdateStatusFrom(ctx, st, func(cs *spec.ClusterStatus) error { cs.Phase = spec.PhaseRunning; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := s.Get(ctx, "default", "state"); c.Status.Phase != spec.PhaseRunning {
+		t.Fatalf("phase %q after UpdateStatusFrom; want Running", c.Status.Phase)
+	}
+	// st is stale now: the write is retried on the stored status.
+	if _, err := s.UpdateStatusFrom(ctx, st, func(cs *spec.ClusterStatus) error { cs.ReadyReplicas = 2; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := s.Get(ctx, "default", "state"); c.Status.Phase != spec.PhaseRunning || c.Status.ReadyReplicas != 2 {
+		t.Fatalf("status %+v; want Running (written since the read) and 2 ready", c.Status)
+	}
+}
+
+// statusRevision is the status key's mod revision, read through List's
+// resourceVersion of the whole list: any status write moves it.
+func statusRevision(t *testing.T, s *store.Store, c *spec.MySQLCluster) string {
+	t.Helper()
+	_, rev, err := s.List(context.Background(), c.Metadata.Namespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strconv.FormatInt(rev, 10)
 }
