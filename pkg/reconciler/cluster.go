@@ -25,7 +25,7 @@ type ClusterStore interface {
 	UpdateStatus(ctx context.Context, ns, name, uid string, mutate func(*spec.ClusterStatus) error) (*spec.MySQLCluster, error)
 	UpdateStatusFrom(ctx context.Context, st *store.ClusterState, mutate func(*spec.ClusterStatus) error) (*spec.MySQLCluster, error)
 	SetFinalizers(ctx context.Context, ns, name, uid string, finalizers []string) error
-	PublishEndpoints(ctx context.Context, ns, name, uid string, e spec.Endpoints) (spec.Endpoints, error)
+	PublishEndpoints(ctx context.Context, ns, name, uid string, e spec.Endpoints, replicaLag map[string]float64) (spec.Endpoints, error)
 	InstanceStore
 	PasswordStore
 	EventRecorder
@@ -209,7 +209,7 @@ func (r *ClusterReconciler) perform(ctx context.Context, cluster *spec.MySQLClus
 		return r.Store.SetFinalizers(ctx, meta.Namespace, meta.Name, meta.UID, append(slices.Clone(meta.Finalizers), FinalizerTasks))
 	case actRemoveFinalizer:
 		// Clients must not keep connecting to addresses that are gone.
-		if _, err := r.Store.PublishEndpoints(ctx, meta.Namespace, meta.Name, meta.UID, spec.Endpoints{}); err != nil {
+		if _, err := r.Store.PublishEndpoints(ctx, meta.Namespace, meta.Name, meta.UID, spec.Endpoints{}, nil); err != nil {
 			return err
 		}
 		rest := slices.DeleteFunc(slices.Clone(meta.Finalizers), func(f string) bool { return f == FinalizerTasks })

@@ -344,7 +344,7 @@ func (m *fakeMesos) setTask(t framework.Task) {
 	m.tasks[t.ID] = t
 }
 
-func (f *fakeStore) PublishEndpoints(_ context.Context, ns, name, _ string, e spec.Endpoints) (spec.Endpoints, error) {
+func (f *fakeStore) PublishEndpoints(_ context.Context, ns, name, _ string, e spec.Endpoints, _ map[string]float64) (spec.Endpoints, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.endpoints == nil {

@@ -25,8 +25,8 @@ func (r *ClusterReconciler) writeStatus(ctx context.Context, c *spec.MySQLCluste
 	if want.restore != nil && want.restore.Phase == spec.RestoreDone && restorePending(c) {
 		r.lifecycleEvent(ctx, c, action{kind: actRestored, why: fmt.Sprintf("restored from %s, at GTID position %s", want.restore.From, want.restore.GTIDPosition)})
 	}
-	if e, ok := endpointsOf(w); ok {
-		published, err := r.Store.PublishEndpoints(ctx, c.Metadata.Namespace, c.Metadata.Name, c.Metadata.UID, e)
+	if e, lag, ok := endpointsOf(w); ok {
+		published, err := r.Store.PublishEndpoints(ctx, c.Metadata.Namespace, c.Metadata.Name, c.Metadata.UID, e, lag)
 		if err != nil {
 			return err
 		}
@@ -275,28 +275,33 @@ func describeWaiting(inst *store.Instance, is spec.InstanceStatus) string {
 // endpointsOf is where clients should connect: the primary once it is
 // writable, and the replicas that replicate from it. ok is false while
 // there is nothing to publish (no mysqld, or no writable primary yet).
-func endpointsOf(w world) (spec.Endpoints, bool) {
+func endpointsOf(w world) (spec.Endpoints, map[string]float64, bool) {
 	primary := primaryInstance(w)
 	if w.servers == nil || primary == nil || w.cluster.Metadata.DeletionTimestamp != nil {
-		return spec.Endpoints{}, false
+		return spec.Endpoints{}, nil, false
 	}
 	if op := w.cluster.Status.Operation; op != nil && before(op.Step, spec.StepConfiguring) && op.Step != spec.StepRequested {
 		// The primary is being replaced: no client should write to it.
-		return spec.Endpoints{}, true
+		return spec.Endpoints{}, nil, true
 	}
 	pv, ok := w.servers[primary.Ordinal]
 	if !ok || pv.err != nil || pv.status.ReadOnly {
-		return spec.Endpoints{}, false
+		return spec.Endpoints{}, nil, false
 	}
+	lag := map[string]float64{}
 	e := spec.Endpoints{Primary: fmt.Sprintf("%s:%d", primary.Hostname, primary.Port)}
 	for _, inst := range w.instances {
 		v, ok := w.servers[inst.Ordinal]
 		if inst == primary || !ok || v.err != nil || inst.Errant != "" || !replicatesFrom(v.status, primary) || !v.status.Replica.IORunning || !v.status.Replica.SQLRunning {
 			continue
 		}
-		e.Replicas = append(e.Replicas, fmt.Sprintf("%s:%d", inst.Hostname, inst.Port))
+		addr := fmt.Sprintf("%s:%d", inst.Hostname, inst.Port)
+		e.Replicas = append(e.Replicas, addr)
+		if s := v.status.Replica.SecondsBehind; s != nil {
+			lag[addr] = float64(*s)
+		}
 	}
-	return e, true
+	return e, lag, true
 }
 
 // instanceMetrics is what the metrics show of each instance.

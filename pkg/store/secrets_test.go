@@ -342,7 +342,7 @@ func testNoPlaintextPassword(t *testing.T, cli *clientv3.Client, _, k1 string) {
 			AgentID: "agent", Hostname: "h", Port: 3306, TaskID: "t", Since: now}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.PublishEndpoints(ctx, ns, name, uid, spec.Endpoints{Primary: "h:3306"}); err != nil {
+		if _, err := s.PublishEndpoints(ctx, ns, name, uid, spec.Endpoints{Primary: "h:3306"}, nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.RecordEvent(ctx, spec.Event{Namespace: ns, Cluster: name, Reason: "Created", Message: "created", Time: now}); err != nil {

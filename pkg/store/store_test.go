@@ -435,21 +435,49 @@ func testPasswords(t *testing.T, s *store.Store) {
 
 func testEndpoints(t *testing.T, s *store.Store) {
 	ctx := context.Background()
-	e1, err := s.PublishEndpoints(ctx, "default", "disc", "u1", spec.Endpoints{Primary: "h1:1", Replicas: []string{"h2:2"}})
+	e1, err := s.PublishEndpoints(ctx, "default", "disc", "u1", spec.Endpoints{Primary: "h1:1", Replicas: []string{"h2:2"}}, nil)
 	if err != nil || e1.Epoch != 1 {
 		t.Fatalf("first publication: %+v, %v; want epoch 1", e1, err)
 	}
-	same, _ := s.PublishEndpoints(ctx, "default", "disc", "u1", spec.Endpoints{Primary: "h1:1", Replicas: []string{"h2:2"}})
+	same, _ := s.PublishEndpoints(ctx, "default", "disc", "u1", spec.Endpoints{Primary: "h1:1", Replicas: []string{"h2:2"}}, nil)
 	if same.Epoch != 1 {
 		t.Fatalf("unchanged endpoints moved the epoch to %d", same.Epoch)
 	}
-	moved, _ := s.PublishEndpoints(ctx, "default", "disc", "u1", spec.Endpoints{Primary: "h2:2"})
+	moved, _ := s.PublishEndpoints(ctx, "default", "disc", "u1", spec.Endpoints{Primary: "h2:2"}, nil)
 	if moved.Epoch != 2 || moved.Primary != "h2:2" {
 		t.Fatalf("after a primary change: %+v; want epoch 2", moved)
 	}
-	reborn, _ := s.PublishEndpoints(ctx, "default", "disc", "u2", spec.Endpoints{Primary: "h2:2"})
+	reborn, _ := s.PublishEndpoints(ctx, "default", "disc", "u2", spec.Endpoints{Primary: "h2:2"}, nil)
 	if reborn.Epoch != 3 {
 		t.Fatalf("a new incarnation of the name: epoch %d; want 3, above the old one's", reborn.Epoch)
+	}
+
+	// A replica's lag is published without a new epoch; a router watching
+	// the record sees the current one, then each change in order.
+	withReplica := spec.Endpoints{Primary: "h2:2", Replicas: []string{"h3:3"}}
+	if e, _ := s.PublishEndpoints(ctx, "default", "disc", "u2", withReplica, map[string]float64{"h3:3": 0}); e.Epoch != 4 {
+		t.Fatalf("a new replica: epoch %d; want 4", e.Epoch)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	records := s.WatchDiscovery(wctx, "default", "disc")
+	if first := <-records; first.Epoch != 4 || first.ReplicaLag["h3:3"] != 0 || first.UID != "u2" {
+		t.Fatalf("the watch began with %+v; want epoch 4", first)
+	}
+	if e, _ := s.PublishEndpoints(ctx, "default", "disc", "u2", withReplica, map[string]float64{"h3:3": 7}); e.Epoch != 4 {
+		t.Fatalf("a lag change moved the epoch to %d", e.Epoch)
+	}
+	if _, err := s.PublishEndpoints(ctx, "default", "disc", "u2", spec.Endpoints{Primary: "h3:3"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if lagged := <-records; lagged.Epoch != 4 || lagged.ReplicaLag["h3:3"] != 7 {
+		t.Fatalf("after the lag change the watch sent %+v", lagged)
+	}
+	if moved := <-records; moved.Epoch != 5 || moved.Primary != "h3:3" || moved.ReplicaLag != nil {
+		t.Fatalf("after the primary moved the watch sent %+v", moved)
+	}
+	cancel()
+	for range records {
 	}
 }
 
