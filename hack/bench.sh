@@ -10,8 +10,10 @@ export GOFLAGS=-buildvcs=false
 
 raw=docs/benchmarks-raw.txt
 tmp=$(mktemp)
+log=$(mktemp /tmp/mysos-bench-XXXXXX.log) # everything go test printed, kept
 trap 'rm -f "$tmp"' EXIT
 start=$(date +%s)
+failed=()
 {
 	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	echo "nproc: $(nproc)"
@@ -19,9 +21,13 @@ start=$(date +%s)
 	echo "go: $(go version | awk '{print $3}')"
 } >"$tmp"
 
+# bench runs one go test; a failure is reported and the run goes on, so
+# one broken benchmark does not cost the figures of the others.
 bench() {
-	echo "+ go test -run '^\$' $*" >&2
-	go test -run '^$' "$@" | tee -a "$tmp" | grep -E '^(Benchmark|ok|FAIL|---)' >&2
+	echo "+ go test -run '^\$' $*" | tee -a "$log" >&2
+	if ! go test -run '^$' "$@" 2>&1 | tee -a "$log" | grep -E '^(Benchmark|ok|FAIL|---|pkg:|goos:|goarch:|cpu:)' | tee -a "$tmp" >&2; then
+		failed+=("$*")
+	fi
 }
 
 # Hot paths: micro-benchmarks of the code every event, pass or request runs.
@@ -41,4 +47,8 @@ printf 'elapsed: %dm%02ds\n' $((elapsed / 60)) $((elapsed % 60)) >>"$tmp"
 mv "$tmp" "$raw"
 trap - EXIT
 go run ./hack/benchreport -doc docs/benchmarks.md "$raw"
-echo "wrote $raw and the tables of docs/benchmarks.md ($((elapsed / 60)) min)" >&2
+echo "wrote $raw and the tables of docs/benchmarks.md ($((elapsed / 60)) min); full log: $log" >&2
+if ((${#failed[@]})); then
+	printf 'FAILED: go test %s\n' "${failed[@]}" >&2
+	exit 1
+fi
