@@ -9,9 +9,10 @@ cd "$(dirname "$0")/.."
 export GOFLAGS=-buildvcs=false
 
 raw=docs/benchmarks-raw.txt
+hdr=$(mktemp)
 tmp=$(mktemp)
 log=$(mktemp /tmp/mysos-bench-XXXXXX.log) # everything go test printed, kept
-trap 'rm -f "$tmp"' EXIT
+trap 'rm -f "$hdr" "$tmp"' EXIT
 start=$(date +%s)
 failed=()
 {
@@ -19,13 +20,14 @@ failed=()
 	echo "nproc: $(nproc)"
 	echo "mem: $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
 	echo "go: $(go version | awk '{print $3}')"
-} >"$tmp"
+} >"$hdr"
 
 # bench runs one go test; a failure is reported and the run goes on, so
 # one broken benchmark does not cost the figures of the others.
 bench() {
 	echo "+ go test -run '^\$' $*" | tee -a "$log" >&2
-	if ! go test -run '^$' "$@" 2>&1 | tee -a "$log" | grep -E '^(Benchmark|ok|FAIL|---|pkg:|goos:|goarch:|cpu:)' | tee -a "$tmp" >&2; then
+	# stderr (the components' logs) apart, so that it cannot split a result line
+	if ! go test -run '^$' "$@" 2>>"$log" | tee -a "$log" | grep -E '^(Benchmark|ok|FAIL|---|pkg:|goos:|goarch:|cpu:)' | tee -a "$tmp" >&2; then
 		failed+=("$*")
 	fi
 }
@@ -43,9 +45,8 @@ bench -bench 'BenchmarkFailover|BenchmarkSwitchoverWritePause' -benchtime 10x -t
 bench -bench BenchmarkBackupRestore -benchtime 3x -timeout 30m ./e2e/
 
 elapsed=$(($(date +%s) - start))
-printf 'elapsed: %dm%02ds\n' $((elapsed / 60)) $((elapsed % 60)) >>"$tmp"
-mv "$tmp" "$raw"
-trap - EXIT
+printf 'elapsed: %dm%02ds\n' $((elapsed / 60)) $((elapsed % 60)) >>"$hdr"
+cat "$hdr" "$tmp" >"$raw"
 go run ./hack/benchreport -doc docs/benchmarks.md "$raw"
 echo "wrote $raw and the tables of docs/benchmarks.md ($((elapsed / 60)) min); full log: $log" >&2
 if ((${#failed[@]})); then
