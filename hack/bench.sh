@@ -12,7 +12,6 @@ raw=docs/benchmarks-raw.txt
 hdr=$(mktemp)
 tmp=$(mktemp)
 log=$(mktemp /tmp/mysos-bench-XXXXXX.log) # everything go test printed, kept
-trap 'rm -f "$hdr" "$tmp"' EXIT
 start=$(date +%s)
 failed=()
 {
@@ -22,27 +21,41 @@ failed=()
 	echo "go: $(go version | awk '{print $3}')"
 } >"$hdr"
 
-# bench runs one go test; a failure is reported and the run goes on, so
+# bench builds one package's test binary and runs it in the package's
+# directory, as go test would, but with the binary's stderr (the components'
+# logs) kept apart from its stdout: go test merges the two, and a log line
+# could split a result line. A failure is reported and the run goes on, so
 # one broken benchmark does not cost the figures of the others.
+bin=$(mktemp -d)
+trap 'rm -rf "$hdr" "$tmp" "$bin"' EXIT
 bench() {
-	echo "+ go test -run '^\$' $*" | tee -a "$log" >&2
-	# stderr (the components' logs) apart, so that it cannot split a result line
-	if ! go test -run '^$' "$@" 2>>"$log" | tee -a "$log" | grep -E '^(Benchmark|ok|FAIL|---|pkg:|goos:|goarch:|cpu:)' | tee -a "$tmp" >&2; then
-		failed+=("$*")
+	local pkg=$1
+	shift
+	echo "+ $pkg: $*" | tee -a "$log" >&2
+	local test="$bin/$(basename "$pkg").test"
+	if ! go test -c -o "$test" "$pkg" 2>>"$log" ||
+		! (cd "$pkg" && "$test" -test.run '^$' "$@") 2>>"$log" | tee -a "$log" |
+		grep -E '^(Benchmark|PASS|FAIL|---|pkg:|goos:|goarch:|cpu:)' | tee -a "$tmp" >&2; then
+		failed+=("$pkg $*")
 	fi
 }
 
 # Hot paths: micro-benchmarks of the code every event, pass or request runs.
-bench -bench . -benchmem -count 5 ./pkg/offers/ ./pkg/mysql/ ./pkg/spec/ ./pkg/store/ ./pkg/placement/
+for pkg in ./pkg/offers ./pkg/mysql ./pkg/spec ./pkg/store ./pkg/placement; do
+	bench "$pkg" -test.bench . -test.benchmem -test.count 5
+done
 # The dev cluster alone: one task's life, and 10,000 tasks on 100 agents.
-bench -bench BenchmarkLaunchAckKill -benchtime 20x -count 3 ./pkg/devcluster/
-bench -bench BenchmarkScale100Agents10000Tasks -benchtime 1x -timeout 20m ./pkg/devcluster/
+bench ./pkg/devcluster -test.bench BenchmarkLaunchAckKill -test.benchtime 20x -test.count 3
+bench ./pkg/devcluster -test.bench BenchmarkScale100Agents10000Tasks -test.benchtime 1x -test.timeout 20m
 # The control plane: 100 agents, 100, 300 and 1,000 clusters of 3.
-bench -bench BenchmarkControlPlane -benchtime 1x -timeout 30m ./e2e/
+bench ./e2e -test.bench BenchmarkControlPlane -test.benchtime 1x -test.timeout 30m
 # Real MariaDB: apply -> Ready, failover, switchover, backup and restore.
-bench -bench BenchmarkApplyToReady -benchtime 5x -timeout 30m ./e2e/
-bench -bench 'BenchmarkFailover|BenchmarkSwitchoverWritePause' -benchtime 10x -timeout 30m ./e2e/
-bench -bench BenchmarkBackupRestore -benchtime 3x -timeout 30m ./e2e/
+bench ./e2e -test.bench BenchmarkApplyToReady -test.benchtime 5x -test.timeout 30m
+bench ./e2e -test.bench 'BenchmarkFailover|BenchmarkSwitchoverWritePause' -test.benchtime 10x -test.timeout 30m
+bench ./e2e -test.bench BenchmarkBackupRestore -test.benchtime 3x -test.timeout 30m
+# mysos-router against a direct connection (real MariaDB on loopback).
+bench ./pkg/router -test.bench BenchmarkRouterLatency -test.benchtime 3x
+bench ./pkg/router -test.bench BenchmarkRouterThroughput -test.count 3
 
 elapsed=$(($(date +%s) - start))
 printf 'elapsed: %dm%02ds\n' $((elapsed / 60)) $((elapsed % 60)) >>"$hdr"

@@ -144,6 +144,8 @@ var targets = []target{
 	{bench: "e2e.Failover", unit: "writable-median-ms", what: "failover: kill -9 of the primary → another instance takes writes (ms, median)", max: 300},
 	{bench: "e2e.Failover", unit: "writable-max-ms", what: "failover: the same, slowest run (ms, ≈ p99)", max: 1000},
 	{bench: "e2e.SwitchoverWritePause", unit: "pause-median-ms", what: "switchover: longest pause between acknowledged writes (ms, median)", max: 500},
+	{bench: "router.RouterLatency/select1", unit: "added-p50-%", what: "mysos-router: added latency at 1,000 queries/s on loopback, SELECT 1 (%, median)", max: 10},
+	{bench: "router.RouterLatency/insert", unit: "added-p50-%", what: "mysos-router: the same, autocommit INSERT (%, median)", max: 10},
 }
 
 func render(s *resultSet) string {

@@ -22,7 +22,7 @@ type server struct {
 	ln   net.Listener
 }
 
-func startServer(t *testing.T, name string) *server {
+func startServer(t testing.TB, name string) *server {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -74,7 +74,7 @@ func (d *fakeDiscovery) Watch(ctx context.Context) <-chan Record {
 }
 
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	r        *Router
 	disc     *fakeDiscovery
 	rw, ro   string
@@ -83,7 +83,7 @@ type harness struct {
 	finished chan struct{}
 }
 
-func startRouter(t *testing.T, maxLag time.Duration) *harness {
+func startRouter(t testing.TB, maxLag time.Duration) *harness {
 	t.Helper()
 	h := &harness{t: t, disc: &fakeDiscovery{records: make(chan Record)}, reg: prometheus.NewRegistry(), finished: make(chan struct{})}
 	h.r = New(Config{Cluster: "default/shop", Discovery: h.disc, MaxReplicaLag: maxLag, Metrics: NewMetrics(h.reg),
