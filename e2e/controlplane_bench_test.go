@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -175,12 +173,12 @@ func runControlPlane(b *testing.B, n int) {
 	if reconciles > 0 {
 		b.ReportMetric(etcdReqs/reconciles, "etcd-req/reconcile")
 	}
-	b.ReportMetric(percentile(latencies, 50).Seconds()*1000, "change-to-kill-p50-ms")
-	b.ReportMetric(percentile(latencies, 99).Seconds()*1000, "change-to-kill-p99-ms")
+	b.ReportMetric(testutil.Percentile(latencies, 50).Seconds()*1000, "change-to-kill-p50-ms")
+	b.ReportMetric(testutil.Percentile(latencies, 99).Seconds()*1000, "change-to-kill-p99-ms")
 	b.Logf("clusters=%d: apply %.1fs, all RUNNING %.1fs, seen %.1fs, launch CPU %.0f%%, steady CPU %.2f%%, RSS %d MB, %.1f reconciles/s, %.1f etcd requests/reconcile, change->KILL p50 %s p99 %s",
 		n, applied.Seconds(), toRunning.Seconds(), toSeen.Seconds(), launchCPU.Seconds()/toRunning.Seconds()*100,
 		steadyCPU, rss/1024, reconciles/steadyWindow.Seconds(), etcdReqs/max(reconciles, 1),
-		percentile(latencies, 50).Round(time.Microsecond), percentile(latencies, 99).Round(time.Microsecond))
+		testutil.Percentile(latencies, 50).Round(time.Microsecond), testutil.Percentile(latencies, 99).Round(time.Microsecond))
 }
 
 // benchClusterName is the i-th cluster of the benchmark.
@@ -304,22 +302,19 @@ func measureChangeToKill(b *testing.B, api *client.Client, light *lightLauncher,
 // scheduler does over that long; nothing waits on it for an event.
 func window(d time.Duration) { <-time.After(d) }
 
-func percentile(ds []time.Duration, p float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	i := int(math.Ceil(p/100*float64(len(s)))) - 1
-	return s[max(0, min(i, len(s)-1))]
-}
-
 // fetchProfile saves the scheduler's CPU profile over the next d.
 func fetchProfile(debugAddr string, d time.Duration, path string) chan error {
 	done := make(chan error, 1)
 	go func() {
 		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", debugAddr, int(d.Seconds()))
-		resp, err := http.Get(url)
+		ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			done <- err
+			return
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			done <- err
 			return

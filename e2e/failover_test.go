@@ -55,10 +55,14 @@ func TestFailoverChaos(t *testing.T) {
 	s := startScheduler(t, etcd.Endpoints, "--master", c.MasterURL(), "--executor", filepath.Join(binDir, "mysos-executor"))
 	password, adminPW := startShop(t, s, failoverManifest)
 
-	w := &ackWriter{primary: func() string {
-		r := s.ctl("get", "clusters", "shop", "-o", "jsonpath={.status.endpoints.primary}")
-		return strings.TrimSpace(r.stdout)
-	}, password: password}
+	// The writer connects only through mysos-router's read-write port, as
+	// an application would: the router must follow every failover and
+	// switchover below, and no acknowledged write may be lost. A write the
+	// router let reach a server that was not the primary would be missing
+	// from the primary that follows (or make it errant), which checkNoLoss
+	// and the single-writable-server check after each fault would see.
+	router := startRouter(t, s, "shop")
+	w := &ackWriter{primary: func() string { return router.rw }, password: password}
 	ctx, stop := context.WithCancel(context.Background())
 	done := w.start(ctx)
 	defer func() { stop(); <-done }()
@@ -159,6 +163,13 @@ func TestFailoverChaos(t *testing.T) {
 	<-done
 	t.Logf("survived %d of %d faults injected (%d rounds of %d); %d writes acknowledged, %d attempts failed",
 		survived, injected, rounds, len(faults), len(w.ackedIDs()), w.failed)
+	// The router saw the primary change and cut connections to old ones.
+	m := router.metrics()
+	for _, want := range []string{"mysos_router_routing_changes_total", "mysos_router_closed_connections_total{cluster=\"default/shop\",port=\"rw\"}"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("the router's metrics lack %s:\n%s", want, m)
+		}
+	}
 	events := s.mustCtl("events", "shop")
 	for _, want := range []string{"FailoverStarted", "Fenced", "CandidateChosen", "Promoted", "FailoverCompleted", "SwitchoverStarted", "Demoted", "SwitchoverCompleted"} {
 		if !strings.Contains(events, want) {

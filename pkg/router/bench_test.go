@@ -4,11 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"net"
-	"slices"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/mysos-project/mysos/internal/testutil"
 	"github.com/mysos-project/mysos/pkg/mysql"
 	"github.com/mysos-project/mysos/pkg/mysql/mysqltest"
 )
@@ -75,11 +75,11 @@ func BenchmarkRouterLatency(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			d50, r50 := pct(lat["direct"], 50), pct(lat["routed"], 50)
+			d50, r50 := testutil.Percentile(lat["direct"], 50), testutil.Percentile(lat["routed"], 50)
 			b.ReportMetric(us(d50), "direct-p50-us")
-			b.ReportMetric(us(pct(lat["direct"], 99)), "direct-p99-us")
+			b.ReportMetric(us(testutil.Percentile(lat["direct"], 99)), "direct-p99-us")
 			b.ReportMetric(us(r50), "routed-p50-us")
-			b.ReportMetric(us(pct(lat["routed"], 99)), "routed-p99-us")
+			b.ReportMetric(us(testutil.Percentile(lat["routed"], 99)), "routed-p99-us")
 			b.ReportMetric(us(r50)-us(d50), "added-p50-us")
 			b.ReportMetric((us(r50)-us(d50))/us(d50)*100, "added-p50-%")
 		})
@@ -129,15 +129,6 @@ func BenchmarkRouterThroughput(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "queries/s")
 		})
 	}
-}
-
-func pct(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[min(len(s)-1, len(s)*p/100)]
 }
 
 func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }

@@ -1,0 +1,236 @@
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mysos-project/mysos/internal/testutil"
+	"github.com/mysos-project/mysos/pkg/spec"
+)
+
+// routerProc is a mysos-router process under test.
+type routerProc struct {
+	t            testing.TB
+	rw, ro, http string
+	cmd          *exec.Cmd
+	log          *lockedBuffer
+	exited       chan struct{}
+}
+
+// startRouter runs mysos-router for cluster against s's etcd (embedded or
+// external, with its prefix) and waits until it routes: /readyz says a
+// primary is known.
+func startRouter(t testing.TB, s *scheduler, cluster string, extra ...string) *routerProc {
+	t.Helper()
+	r := &routerProc{t: t, log: &lockedBuffer{}, exited: make(chan struct{}),
+		rw:   fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)),
+		ro:   fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)),
+		http: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))}
+	args := []string{"--cluster", cluster, "--rw-listen", r.rw, "--ro-listen", r.ro, "--http-listen", r.http, "--log-level", "debug"}
+	args = append(args, s.etcdArgs()...)
+	r.cmd = exec.Command(filepath.Join(binDir, "mysos-router"), append(args, extra...)...)
+	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = r.cmd.Wait(); close(r.exited) }()
+	t.Cleanup(r.stop)
+	testutil.WaitFor(t, 30*time.Second, "mysos-router /readyz", func() bool {
+		select {
+		case <-r.exited:
+			t.Fatalf("mysos-router exited early:\n%s", r.log)
+		default:
+		}
+		return r.get("/readyz") == http.StatusOK
+	})
+	return r
+}
+
+// get returns the status of a GET of path on the router's HTTP port.
+func (r *routerProc) get(path string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.http+path, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// metrics returns the router's /metrics page.
+func (r *routerProc) metrics() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.http+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func (r *routerProc) stop() {
+	if r.cmd.Process == nil {
+		return
+	}
+	_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-r.exited:
+	case <-time.After(30 * time.Second):
+		_ = r.cmd.Process.Kill()
+		r.t.Errorf("mysos-router did not exit within 30s of SIGTERM")
+		<-r.exited
+	}
+	if r.t.Failed() {
+		r.t.Logf("mysos-router log:\n%s", r.log)
+	}
+}
+
+// etcdArgs are the flags that point another process at s's etcd.
+func (s *scheduler) etcdArgs() []string {
+	var out []string
+	for i := 0; i+1 < len(s.args); i++ {
+		switch s.args[i] {
+		case "--embedded-etcd-client-url":
+			out = append(out, "--etcd-endpoints", s.args[i+1])
+		case "--etcd-endpoints", "--etcd-prefix":
+			out = append(out, s.args[i], s.args[i+1])
+		}
+	}
+	return out
+}
+
+// TestRouterReadOnlyPortHonoursTheLagBound: through mysos-router, the
+// read-write port reaches the primary and the read-only port the replicas;
+// once a replica falls behind the bound (its SQL thread blocked by a global
+// read lock while the writer goes on through the router) and the scheduler
+// has published its lag, no read-only connection reaches it; when it has
+// caught up, it serves again.
+func TestRouterReadOnlyPortHonoursTheLagBound(t *testing.T) {
+	testutil.RequireBinary(t, "mariadb-install-db", "apt-get install -y mariadb-server")
+	c := startDevCluster(t, 4)
+	s := startScheduler(t, nil, "--master", c.MasterURL(), "--executor", filepath.Join(binDir, "mysos-executor"))
+	password, adminPW := startShop(t, s, failoverManifest)
+	r := startRouter(t, s, "shop", "--max-replica-lag", "2s")
+	cl := getCluster(t, s, "shop")
+	primary := *instanceNamed(cl, cl.Status.CurrentPrimary)
+
+	// Instances share port numbers on their own addresses: tell them apart
+	// by server_id.
+	ids := map[string]int{}
+	for _, in := range cl.Status.Instances {
+		ids[in.Name] = serverID(t, openMySQL(t, fmt.Sprintf("%s:%d", in.Host, in.Port), "mysos_admin", adminPW))
+	}
+	if id := serverID(t, openMySQL(t, r.rw, "app", password)); id != ids[primary.Name] {
+		t.Fatalf("the read-write port reached server %d; want the primary %s (%d)", id, primary.Name, ids[primary.Name])
+	}
+	replicaIDs := map[int]bool{}
+	for name, id := range ids {
+		if name != primary.Name {
+			replicaIDs[id] = true
+		}
+	}
+	seen := roServers(t, r, password, 8)
+	for id := range seen {
+		if !replicaIDs[id] {
+			t.Fatalf("the read-only port reached server %d; want only the replicas %v", id, replicaIDs)
+		}
+	}
+	if len(seen) != 2 {
+		t.Fatalf("eight read-only connections reached %v; want both replicas in turn", seen)
+	}
+
+	w := &ackWriter{primary: func() string { return r.rw }, password: password}
+	ctx, stop := context.WithCancel(context.Background())
+	done := w.start(ctx)
+	defer func() { stop(); <-done }()
+	lagging := replicaInstance(t, cl)
+	lock := openMySQL(t, fmt.Sprintf("%s:%d", lagging.Host, lagging.Port), "mysos_admin", adminPW)
+	conn, err := lock.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "FLUSH TABLES WITH READ LOCK"); err != nil {
+		t.Fatal(err)
+	}
+	lagged := fmt.Sprintf("%s:%d", lagging.Host, lagging.Port)
+	testutil.WaitFor(t, 60*time.Second, "the scheduler to publish "+lagging.Name+" more than 2 s behind", func() bool {
+		return publishedLag(t, s, lagged) > 2
+	})
+	for id := range roServers(t, r, password, 8) {
+		if id == ids[lagging.Name] {
+			t.Fatalf("a read-only connection reached %s, published more than 2 s behind", lagging.Name)
+		}
+	}
+	if _, err := conn.ExecContext(context.Background(), "UNLOCK TABLES"); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 60*time.Second, lagging.Name+" to serve reads again", func() bool {
+		return roServers(t, r, password, 4)[ids[lagging.Name]] > 0
+	})
+	stop()
+	<-done
+	checkNoLoss(t, s, w.ackedIDs(), adminPW)
+	if m := r.metrics(); !strings.Contains(m, `mysos_router_connections_total{cluster="default/shop",port="ro",result="forwarded"}`) {
+		t.Errorf("the router's metrics lack its read-only connections:\n%s", m)
+	}
+}
+
+// serverID is the server_id of the mysqld a connection reached.
+func serverID(t testing.TB, db *sql.DB) int {
+	t.Helper()
+	var id int
+	if err := db.QueryRow("SELECT @@server_id").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// roServers opens n connections through the read-only port and counts the
+// servers they reached, by server_id.
+func roServers(t testing.TB, r *routerProc, password string, n int) map[int]int {
+	t.Helper()
+	seen := map[int]int{}
+	for range n {
+		db := openMySQL(t, r.ro, "app", password)
+		db.SetMaxIdleConns(0) // every query on a new connection: a new routing decision
+		seen[serverID(t, db)]++
+		db.Close()
+	}
+	return seen
+}
+
+// publishedLag is a replica's lag in the discovery record (-1 if absent).
+func publishedLag(t testing.TB, s *scheduler, replica string) float64 {
+	t.Helper()
+	dump := s.etcdDump()
+	for key, value := range dump {
+		if strings.HasSuffix(key, "/discovery/"+spec.DefaultNamespace+"/shop") {
+			var rec struct {
+				Lag map[string]float64 `json:"replicaLagSeconds"`
+			}
+			if err := json.Unmarshal(value, &rec); err != nil {
+				t.Fatal(err)
+			}
+			if lag, ok := rec.Lag[replica]; ok {
+				return lag
+			}
+		}
+	}
+	return -1
+}
