@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -30,15 +29,7 @@ func startBenchCluster(b *testing.B) *benchCluster {
 	c := startDevCluster(b, 4)
 	s := startScheduler(b, nil, "--master", c.MasterURL(), "--executor", filepath.Join(binDir, "mysos-executor"))
 	password, _ := startShop(b, s, failoverManifest)
-	token, err := os.ReadFile(filepath.Join(s.dataDir, "token"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	api, err := client.New("http://"+s.addr, strings.TrimSpace(string(token)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return &benchCluster{s: s, api: api, password: password}
+	return &benchCluster{s: s, api: benchAPI(b, s), password: password}
 }
 
 func (bc *benchCluster) get(b testing.TB) *spec.MySQLCluster {

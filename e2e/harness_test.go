@@ -135,17 +135,23 @@ func (s *scheduler) stop() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(30 * time.Second):
-		_ = s.cmd.Process.Kill()
-		s.t.Errorf("scheduler did not exit within 30s of SIGTERM")
-		<-s.exited
-	}
+	terminate(s.t, "scheduler", s.cmd, s.exited, s.log)
 	s.cmd = nil
-	if s.t.Failed() {
-		s.t.Logf("scheduler log:\n%s", s.log)
+}
+
+// terminate sends a process SIGTERM and waits for it to exit (SIGKILL after
+// 30 s, which fails t); when t failed, it logs the process's output.
+func terminate(t testing.TB, name string, cmd *exec.Cmd, exited <-chan struct{}, log *lockedBuffer) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Errorf("%s did not exit within 30s of SIGTERM", name)
+		<-exited
+	}
+	if t.Failed() {
+		t.Logf("%s log:\n%s", name, log)
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -87,17 +86,7 @@ func (r *routerProc) stop() {
 	if r.cmd.Process == nil {
 		return
 	}
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.exited:
-	case <-time.After(30 * time.Second):
-		_ = r.cmd.Process.Kill()
-		r.t.Errorf("mysos-router did not exit within 30s of SIGTERM")
-		<-r.exited
-	}
-	if r.t.Failed() {
-		r.t.Logf("mysos-router log:\n%s", r.log)
-	}
+	terminate(r.t, "mysos-router", r.cmd, r.exited, r.log)
 }
 
 // etcdArgs are the flags that point another process at s's etcd.

@@ -80,7 +80,7 @@ func (a *Agent) launchCommandTaskLocked(fw *agentFramework, t mesos.TaskInfo) {
 	if fw.checkpoint() {
 		a.saveCheckpointLocked()
 	}
-	go a.runCommand(ctx, ex, t, env)
+	go a.runCommand(ctx, ex, t, env, fetchUser(t.Command, fw))
 }
 
 func (a *Agent) commandStatus(ex *agentExecutor, state mesos.TaskState, message string) mesos.TaskStatus {
@@ -98,12 +98,14 @@ func (a *Agent) commandStatus(ex *agentExecutor, state mesos.TaskState, message 
 	return st
 }
 
-func (a *Agent) runCommand(ctx context.Context, ex *agentExecutor, t mesos.TaskInfo, env []string) {
+// runCommand fetches and runs a command task; user (read under the lock by
+// the caller) is whom its URIs are fetched for.
+func (a *Agent) runCommand(ctx context.Context, ex *agentExecutor, t mesos.TaskInfo, env []string, user string) {
 	var uris []mesos.CommandInfo_URI
 	if t.Command != nil {
 		uris = t.Command.URIs
 	}
-	fetchErr := fetchURIs(ctx, uris, ex.directory, a.fetchCache, fetchUser(t.Command, ex.fw))
+	fetchErr := fetchURIs(ctx, uris, ex.directory, a.fetchCache, user)
 
 	a.mu.Lock()
 	if a.closed || ex.state == execTerminated {

@@ -423,10 +423,11 @@ func (a *Agent) startExecutorLocked(ex *agentExecutor) {
 		uris = ex.info.Command.URIs
 	}
 	command := ex.info.Command
+	user := fetchUser(command, ex.fw) // the framework's info changes under the lock
 	ex.links = append(ex.links, a.linkVolumes(ex.directory, ex.info.Resources)...)
 	limits := ex.limits()
 	go func() {
-		err := fetchURIs(ctx, uris, ex.directory, a.fetchCache, fetchUser(command, ex.fw))
+		err := fetchURIs(ctx, uris, ex.directory, a.fetchCache, user)
 		var proc *procEntry
 		if err == nil {
 			var path string
