@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 DEMO_DIR=${DEMO_DIR:-$PWD/.demo}
 PORT=${MYSOS_DEMO_PORT:-55001}
 MESOS_PORT=${MYSOS_DEMO_MESOS_PORT:-5050}
+ROUTER_PORT=${MYSOS_DEMO_ROUTER_PORT:-6446} # read-write; read-only is +1, metrics +2
 export MYSOS_CONFIG=$DEMO_DIR/scheduler/mysosctl.yaml
 ctl=bin/mysosctl
 pids=()
@@ -105,6 +106,14 @@ done
 $ctl get clusters -o wide
 $ctl describe clusters quickstart
 
+say "starting mysos-router: read-write 127.0.0.1:$ROUTER_PORT (the primary), read-only 127.0.0.1:$((ROUTER_PORT + 1)) (log: $DEMO_DIR/router.log)"
+bin/mysos-router --cluster quickstart --etcd-endpoints http://127.0.0.1:2479 \
+  --rw-listen "127.0.0.1:$ROUTER_PORT" --ro-listen "127.0.0.1:$((ROUTER_PORT + 1))" \
+  --http-listen "127.0.0.1:$((ROUTER_PORT + 2))" >"$DEMO_DIR/router.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$((ROUTER_PORT + 2))/readyz" "${pids[-1]}" "$DEMO_DIR/router.log"
+router="127.0.0.1:$ROUTER_PORT"
+
 admin_pw=$($ctl credentials quickstart mysos_admin --all -o password)
 app_pw=$($ctl credentials quickstart app -o password)
 primary=$($ctl get clusters quickstart -o 'jsonpath={.status.endpoints.primary}')
@@ -125,11 +134,19 @@ if sql "$replica" app "$app_pw" -e "INSERT INTO shop.orders (item) VALUES ('x')"
 fi
 echo "  (and the replica refuses writes: it is read-only)"
 
+say "writing a row through mysos-router ($router), which leads to the primary"
+sql "$router" app "$app_pw" -e "INSERT INTO shop.orders (item) VALUES ('written through mysos-router')"
+
 say "switching the primary over to another instance (mysosctl switchover)"
 $ctl switchover quickstart
 primary=$($ctl get clusters quickstart -o 'jsonpath={.status.endpoints.primary}')
 sql "$primary" app "$app_pw" -e "INSERT INTO shop.orders (item) VALUES ('written after the switchover')"
 echo "  the new primary $primary has: $(sql "$primary" app "$app_pw" -e "SELECT GROUP_CONCAT(item SEPARATOR ', ') FROM shop.orders")"
+for _ in $(seq 50); do
+  sql "$router" app "$app_pw" -e "INSERT INTO shop.orders (item) VALUES ('through the router, after the switchover')" 2>/dev/null && break
+  sleep 0.1
+done
+echo "  mysos-router followed it: port $ROUTER_PORT now reaches $(sql "$router" app "$app_pw" -e "SELECT CONCAT(@@bind_address, ':', @@port)") (the new primary is $primary)"
 $ctl events quickstart
 
 say "taking a backup of a replica (mysosctl backup create), into $DEMO_DIR/scheduler/backups"
@@ -150,6 +167,11 @@ cat <<MSG
 A replicated MariaDB cluster runs on three Mesos agents. Connect to the primary:
 
   mariadb -h ${primary%:*} -P ${primary##*:} -u app -p shop      # password: $app_pw
+
+or through mysos-router, which follows the primary across failovers and switchovers
+(port $((ROUTER_PORT + 1)) reaches a replica):
+
+  mariadb -h 127.0.0.1 -P $ROUTER_PORT -u app -p shop
 
 In another shell:
   export MYSOS_CONFIG=$MYSOS_CONFIG
