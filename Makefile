@@ -35,7 +35,7 @@ demo: deps build
 demo-stop:
 	hack/demo.sh stop
 
-# Every benchmark docs/benchmarks.md reports (about 15 minutes): raw output
+# Every benchmark docs/benchmarks.md reports (about 10 minutes): raw output
 # in docs/benchmarks-raw.txt, tables regenerated in docs/benchmarks.md.
 bench: deps
 	hack/bench.sh

@@ -2,7 +2,7 @@
 # make bench: every benchmark docs/benchmarks.md reports, on this machine.
 # The raw output (go test's benchmark format, with the machine and date as
 # file configuration) goes to docs/benchmarks-raw.txt, and hack/benchreport
-# regenerates the tables of docs/benchmarks.md from it. About 15 minutes on
+# regenerates the tables of docs/benchmarks.md from it. About 10 minutes on
 # 2 vCPUs; the e2e benchmarks need what `make test` needs (hack/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
