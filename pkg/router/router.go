@@ -17,7 +17,6 @@ package router
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -75,12 +74,12 @@ type Router struct {
 	cfg  Config
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 
-	mu     sync.Mutex
-	rec    Record
-	have   bool
-	conns  map[*session]struct{}
-	next   atomic.Uint64 // round robin over replicas
-	synced chan struct{} // closed once the first record arrived
+	mu      sync.Mutex
+	rec     Record
+	have    bool
+	conns   map[*session]struct{}
+	next    atomic.Uint64  // round robin over replicas
+	serving sync.WaitGroup // connections accepted and not yet ended
 }
 
 // New returns a router; Run starts it.
@@ -92,7 +91,7 @@ func New(cfg Config) *Router {
 		cfg.Log = slog.Default()
 	}
 	d := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
-	return &Router{cfg: cfg, dial: d.DialContext, conns: map[*session]struct{}{}, synced: make(chan struct{})}
+	return &Router{cfg: cfg, dial: d.DialContext, conns: map[*session]struct{}{}}
 }
 
 // session is one client connection and the server connection it was given.
@@ -125,12 +124,12 @@ func (r *Router) Run(ctx context.Context, rw, ro net.Listener, grace time.Durati
 			r.apply(rec)
 		}
 	})
-	var serving sync.WaitGroup
+	var accepting sync.WaitGroup
 	for port, ln := range map[Port]net.Listener{ReadWrite: rw, ReadOnly: ro} {
 		if ln == nil {
 			continue
 		}
-		serving.Go(func() { r.accept(ln, port) })
+		accepting.Go(func() { r.accept(ln, port) })
 	}
 	<-ctx.Done()
 	for _, ln := range []net.Listener{rw, ro} {
@@ -138,7 +137,7 @@ func (r *Router) Run(ctx context.Context, rw, ro net.Listener, grace time.Durati
 			ln.Close()
 		}
 	}
-	serving.Wait()
+	accepting.Wait()
 	r.drain(grace)
 	stopWatch()
 	wg.Wait()
@@ -147,9 +146,12 @@ func (r *Router) Run(ctx context.Context, rw, ro net.Listener, grace time.Durati
 
 // drain waits up to grace for open connections to end, then closes them.
 func (r *Router) drain(grace time.Duration) {
-	deadline := time.Now().Add(grace)
-	for time.Now().Before(deadline) && r.open() > 0 {
-		<-time.After(50 * time.Millisecond)
+	ended := make(chan struct{})
+	go func() { r.serving.Wait(); close(ended) }()
+	select {
+	case <-ended:
+		return
+	case <-time.After(grace):
 	}
 	r.mu.Lock()
 	open := make([]*session, 0, len(r.conns))
@@ -160,16 +162,8 @@ func (r *Router) drain(grace time.Duration) {
 	for _, s := range open {
 		s.close()
 	}
+	<-ended
 }
-
-func (r *Router) open() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.conns)
-}
-
-// Synced is closed once the router has a record to route by.
-func (r *Router) Synced() <-chan struct{} { return r.synced }
 
 // Current is the record the router routes by, and whether it has one.
 func (r *Router) Current() (Record, bool) {
@@ -197,9 +191,6 @@ func (r *Router) apply(rec Record) {
 		}
 	}
 	r.mu.Unlock()
-	if !had {
-		close(r.synced)
-	}
 	changed := !had || old.Primary != rec.Primary || !slices.Equal(old.Replicas, rec.Replicas)
 	r.cfg.Metrics.record(r.cfg.Cluster, rec, changed)
 	if changed {
@@ -276,7 +267,13 @@ func (r *Router) accept(ln net.Listener, port Port) {
 			continue
 		}
 		tempDelay = 0
-		go r.serve(c, port)
+		// Counted here, before the accept loop can end, so that drain's
+		// Wait never races an Add.
+		r.serving.Add(1)
+		go func() {
+			defer r.serving.Done()
+			r.serve(c, port)
+		}()
 	}
 }
 
@@ -350,6 +347,3 @@ func (r *Router) copy(s *session, dst, src net.Conn, counted prometheus.Counter)
 		}
 	}
 }
-
-// String describes the router for logs.
-func (r *Router) String() string { return fmt.Sprintf("router of %s", r.cfg.Cluster) }
