@@ -223,3 +223,68 @@ func publishedLag(t testing.TB, s *scheduler, replica string) float64 {
 	}
 	return -1
 }
+
+// TestSchedulerRoutesClustersThatAskForIt: a scheduler started with
+// --router-host routes a cluster whose spec names router ports, as
+// mysos-router does: the read-write port reaches the primary and follows a
+// switchover, the read-only port reaches the replicas; an applied change
+// of the port moves the router; events and the scheduler's /metrics show it.
+func TestSchedulerRoutesClustersThatAskForIt(t *testing.T) {
+	testutil.RequireBinary(t, "mariadb-install-db", "apt-get install -y mariadb-server")
+	c := startDevCluster(t, 3)
+	s := startScheduler(t, nil, "--master", c.MasterURL(), "--executor", filepath.Join(binDir, "mysos-executor"),
+		"--router-host", "127.0.0.1", "--router-max-replica-lag", "0")
+	rwPort, roPort := testutil.FreePort(t), testutil.FreePort(t)
+	withRouter := func(rw int) string {
+		return failoverManifest + fmt.Sprintf("  router: {readWritePort: %d, readOnlyPort: %d}\n", rw, roPort)
+	}
+	password, adminPW := startShop(t, s, withRouter(rwPort))
+	rw, ro := fmt.Sprintf("127.0.0.1:%d", rwPort), fmt.Sprintf("127.0.0.1:%d", roPort)
+
+	ids := map[string]int{}
+	cl := getCluster(t, s, "shop")
+	for _, in := range cl.Status.Instances {
+		ids[in.Name] = serverID(t, openMySQL(t, fmt.Sprintf("%s:%d", in.Host, in.Port), "mysos_admin", adminPW))
+	}
+	reaches := func(addr string) int {
+		db := openMySQL(t, addr, "app", password)
+		defer db.Close()
+		var id int
+		if err := db.QueryRow("SELECT @@server_id").Scan(&id); err != nil {
+			return 0 // refused while the primary changes, or not listening
+		}
+		return id
+	}
+	testutil.WaitFor(t, 30*time.Second, "the read-write port to reach the primary", func() bool {
+		return reaches(rw) == ids[cl.Status.CurrentPrimary]
+	})
+	for range 4 {
+		if id := reaches(ro); id == 0 || id == ids[cl.Status.CurrentPrimary] {
+			t.Fatalf("the read-only port reached server %d; want a replica", id)
+		}
+	}
+
+	s.mustCtl("switchover", "shop", "--timeout=60s")
+	after := getCluster(t, s, "shop").Status.CurrentPrimary
+	if after == cl.Status.CurrentPrimary {
+		t.Fatalf("the switchover kept %s primary", after)
+	}
+	testutil.WaitFor(t, 30*time.Second, "the read-write port to follow the switchover to "+after, func() bool {
+		return reaches(rw) == ids[after]
+	})
+	mustExec(t, openMySQL(t, rw, "app", password), "INSERT INTO shop.w VALUES (1)")
+
+	moved := testutil.FreePort(t)
+	s.mustCtl("apply", "-f", writeFile(t, t.TempDir(), "shop.yaml", withRouter(moved)))
+	movedAddr := fmt.Sprintf("127.0.0.1:%d", moved)
+	testutil.WaitFor(t, 30*time.Second, "the read-write port to move", func() bool { return reaches(movedAddr) == ids[after] })
+	if id := reaches(rw); id != 0 {
+		t.Fatalf("the read-write port the spec no longer names still reached server %d", id)
+	}
+	if events := s.mustCtl("events", "shop"); strings.Count(events, "RouterListening") < 2 || !strings.Contains(events, movedAddr) {
+		t.Fatalf("events lack the router's ports:\n%s", events)
+	}
+	if m := scrapeMetrics(t, s); !strings.Contains(m, `mysos_router_connections_total{cluster="default/shop",port="rw",result="forwarded"}`) {
+		t.Fatalf("the scheduler's /metrics lack its router's connections:\n%s", m)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -109,6 +110,8 @@ through the mysosctl.yaml written next to it.`,
 	f.Float64Var(&o.Backups.MemMiB, "backup-mem", reconciler.DefaultBackupMemMiB, "memory (MiB) of a backup task (besides its executor's)")
 	f.Float64Var(&o.Backups.SegmentSeconds, "binlog-segment-seconds", reconciler.DefaultSegmentSeconds, "how often the binlog archiver ships what it received (spec.backup.binlogArchiving): the most a point-in-time restore can miss of the archive's tail")
 	f.DurationVar(&o.RelaunchTimeout, "relaunch-timeout", reconciler.DefaultRelaunchTimeout, "how long a failed instance waits for an offer from its own agent (where its volume is) before it moves to another")
+	f.StringVar(&o.Router.Host, "router-host", "", "route the clients of clusters whose spec names router ports (spec.router) on this host's address, e.g. 0.0.0.0 (default: no routers; mysos-router runs them elsewhere)")
+	f.DurationVar(&o.Router.MaxReplicaLag, "router-max-replica-lag", 5*time.Second, "read-only router ports use replicas at most this far behind (0: any replica)")
 	f.StringVar(&o.DebugListen, "debug-listen", "", "serve Go's profiles (/debug/pprof/, no authentication) on this address, e.g. 127.0.0.1:6060 (default: off)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text, or json (one object per line)")

@@ -71,6 +71,9 @@ func (s *Server) createCluster(w http.ResponseWriter, r *http.Request) {
 		writeInvalid(w, c, errs)
 		return
 	}
+	if !s.admitRouterPorts(w, r, c) {
+		return
+	}
 	if !s.admitQuota(w, r, c, nil) {
 		return
 	}
@@ -114,6 +117,9 @@ func (s *Server) updateCluster(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(errs) > 0 {
 		writeInvalid(w, desired, errs)
+		return
+	}
+	if !s.admitRouterPorts(w, r, desired) {
 		return
 	}
 	if !s.admitQuota(w, r, desired, current) {
@@ -277,4 +283,24 @@ func acceptableContentType(ct string) bool {
 
 func isDryRun(r *http.Request) bool {
 	return strings.EqualFold(r.URL.Query().Get("dryRun"), "All")
+}
+
+// admitRouterPorts refuses a cluster whose spec.router names a port another
+// cluster already has (400 Invalid, naming the field). Like quotas, two applies
+// racing for one port can both pass; the schedulers' routers then serve the
+// port to whichever binds it first and report the other (docs/router.md).
+func (s *Server) admitRouterPorts(w http.ResponseWriter, r *http.Request, c *spec.MySQLCluster) bool {
+	if len(c.Spec.Router.Ports()) == 0 {
+		return true
+	}
+	all, _, err := s.cfg.Store.List(r.Context(), "")
+	if err != nil {
+		s.writeStoreError(w, err)
+		return false
+	}
+	if errs := spec.RouterPortConflicts(c, all); len(errs) > 0 {
+		writeInvalid(w, c, errs)
+		return false
+	}
+	return true
 }

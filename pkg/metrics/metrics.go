@@ -39,6 +39,10 @@ func New() *Registry {
 	return r
 }
 
+// Registerer is where other components (the embedded routers) add their
+// series, served with the scheduler's.
+func (r *Registry) Registerer() prometheus.Registerer { return r.reg }
+
 // Handler serves the registry in Prometheus' exposition format.
 func (r *Registry) Handler() http.Handler {
 	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{Registry: r.reg})

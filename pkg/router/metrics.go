@@ -113,3 +113,17 @@ func (m *Metrics) staleRecord(cluster string) {
 		m.stale.WithLabelValues(cluster).Inc()
 	}
 }
+
+// forget drops a cluster's series once its router has stopped (its ports
+// moved, or it is gone), so a scheduler's routers do not pile up series.
+func (m *Metrics) forget(cluster string) {
+	if m == nil {
+		return
+	}
+	only := prometheus.Labels{"cluster": cluster}
+	for _, vec := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
+		m.connections, m.activeConns, m.bytesTotal, m.changes, m.closed, m.stale, m.epoch, m.primary,
+	} {
+		vec.DeletePartialMatch(only)
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/mysos-project/mysos/pkg/metrics"
 	"github.com/mysos-project/mysos/pkg/pki"
 	"github.com/mysos-project/mysos/pkg/reconciler"
+	"github.com/mysos-project/mysos/pkg/router"
 	"github.com/mysos-project/mysos/pkg/seal"
 	"github.com/mysos-project/mysos/pkg/store"
 	"github.com/mysos-project/mysos/pkg/taskspec"
@@ -76,13 +77,25 @@ type Options struct {
 	LegacyAPI bool
 	// DebugListen, when set, serves Go's profiles (/debug/pprof/) there.
 	DebugListen string
-	Version     string
-	Logger      *slog.Logger
+	// Router, with a Host, routes the clients of clusters with spec.router.
+	Router  RouterOptions
+	Version string
+	Logger  *slog.Logger
 	// Ready, when set, is called with the API's address once it serves.
 	Ready func(addr string)
 
 	metrics *metrics.Registry
 	mysqlCA *pki.CA // loaded from MySQLCACert and MySQLCAKey
+}
+
+// RouterOptions configure the routers the scheduler runs itself for the
+// clusters whose spec names router ports (the scheduler-embedded mode of
+// mysos-router, docs/router.md).
+type RouterOptions struct {
+	// Host is the address the ports are opened on; empty: no routers.
+	Host string
+	// MaxReplicaLag bounds the lag of the replicas read-only ports use.
+	MaxReplicaLag time.Duration
 }
 
 // Defaults for Options.
@@ -94,6 +107,9 @@ const (
 	leaderTTLSeconds = 10
 	dialTimeout      = 5 * time.Second
 	shutdownTimeout  = 10 * time.Second
+	// routerShutdownGrace is how long routed connections may go on once
+	// their router stops; it fits in shutdownTimeout.
+	routerShutdownGrace = shutdownTimeout
 )
 
 // DefaultDataDir is ~/.mysos/scheduler, which mysosctl also looks in.
@@ -223,7 +239,9 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	serving, stopServing := context.WithCancel(ctx) // ends the profiles' server on every return
+	// serving ends everything started below (the leader's work, the
+	// routers, the profiles) when ctx ends or the API server fails.
+	serving, stopServing := context.WithCancel(ctx)
 	defer stopServing()
 	if o.DebugListen != "" {
 		if _, err := serveDebug(serving, &wg, o.DebugListen, log); err != nil {
@@ -250,7 +268,18 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 	srv := newHTTPServer(withArtifact(api, artifact, o.TLS.ClientCAFile != ""), apiLimits)
 	serveErr := make(chan error, 1)
 	wg.Go(func() { serveErr <- srv.Serve(ln) })
-	wg.Go(func() { runWhileLeader(ctx, st, o, mesos, log) })
+	wg.Go(func() { runWhileLeader(serving, st, o, mesos, log) })
+	if o.Router.Host != "" {
+		routers := router.NewManager(router.ManagerConfig{
+			Clusters: st, Events: st, Host: o.Router.Host, MaxReplicaLag: o.Router.MaxReplicaLag,
+			ShutdownGrace: routerShutdownGrace, Metrics: router.NewMetrics(o.metrics.Registerer()), Log: log,
+			Discovery: func(ns, name string) router.Discovery {
+				return router.StoreDiscovery{Store: st, Namespace: ns, Name: name}
+			},
+		})
+		wg.Go(func() { _ = routers.Run(serving) })
+		log.Info("routing clusters with spec.router", "host", o.Router.Host)
+	}
 	log.Info("mysos API serving", "addr", addr, "client-config", filepath.Join(o.DataDir, "mysosctl.yaml"))
 	if o.Ready != nil {
 		o.Ready(addr)
@@ -259,6 +288,7 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 	case <-ctx.Done():
 	case err = <-serveErr:
 	}
+	stopServing()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx)

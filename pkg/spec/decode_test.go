@@ -118,7 +118,7 @@ func TestDecodeUnknownFieldSuggestion(t *testing.T) {
 		{withSpec("  flavour: mysql\n"), `spec.flavour: Unknown field: did you mean "flavor"?`},
 		{withSpec("  users: [{name: a, nmae: b}]\n"), `spec.users[0].nmae: Unknown field: did you mean "name"?`},
 		{minimalYAML + "apiversion: x\n", `apiversion: Unknown field: did you mean "apiVersion"?`},
-		{withSpec("  zzz: 1\n"), `spec.zzz: Unknown field: known fields are replicas, flavor, version, resources, mysqlConfig, users, placement, backup, restore, failover, tls`},
+		{withSpec("  zzz: 1\n"), `spec.zzz: Unknown field: known fields are replicas, flavor, version, resources, mysqlConfig, users, placement, backup, restore, failover, tls, router`},
 	}
 	for _, tt := range tests {
 		_, err := Decode([]byte(tt.in))

@@ -74,6 +74,9 @@ type ClusterSpec struct {
 	// Failover says how a failed primary is replaced.
 	Failover FailoverSpec `json:"failover,omitempty"`
 	TLS      *TLSSpec     `json:"tls,omitempty"` // MySQL TLS (tls.go); absent: off
+	// Router has the schedulers started with --router-host route the
+	// cluster's clients on these ports (router.go); absent: none.
+	Router *RouterSpec `json:"router,omitempty"`
 }
 
 // Resources of one instance. Quantities use Kubernetes' notation: cpus "500m"

@@ -190,6 +190,7 @@ func validateSpec(s *ClusterSpec) ErrorList {
 	errs = append(errs, validatePlacement("spec.placement", &s.Placement)...)
 	errs = append(errs, validateFailover("spec.failover", &s.Failover)...)
 	errs = append(errs, validateTLS(s)...)
+	errs = append(errs, validateRouter("spec.router", s.Router)...)
 	if s.Backup != nil {
 		errs = append(errs, validateBackup("spec.backup", s.Backup)...)
 	}

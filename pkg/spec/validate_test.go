@@ -33,6 +33,7 @@ func validCluster() *MySQLCluster {
 			Placement: Placement{SpreadKey: "rack", Attributes: map[string]string{"zone": "eu-1"}, Role: "dba/mysos"},
 			Backup:    &BackupSpec{Schedule: "0 3 * * *", Destination: "hdfs://namenode:8020/mysos/backups"},
 			Restore:   &RestoreSpec{From: "orders-old/20261126T031500Z", Destination: "file:///var/lib/mysos/backups"},
+			Router:    &RouterSpec{ReadWritePort: 6446, ReadOnlyPort: 6447},
 		},
 	}
 	SetDefaults(c)
