@@ -284,6 +284,9 @@ func TestSchedulerRoutesClustersThatAskForIt(t *testing.T) {
 	if events := s.mustCtl("events", "shop"); strings.Count(events, "RouterListening") < 2 || !strings.Contains(events, movedAddr) {
 		t.Fatalf("events lack the router's ports:\n%s", events)
 	}
+	if d := s.mustCtl("describe", "clusters", "shop"); !strings.Contains(d, fmt.Sprintf("read-write :%d, read-only :%d", moved, roPort)) {
+		t.Fatalf("describe does not show the router's ports:\n%s", d)
+	}
 	if m := scrapeMetrics(t, s); !strings.Contains(m, `mysos_router_connections_total{cluster="default/shop",port="rw",result="forwarded"}`) {
 		t.Fatalf("the scheduler's /metrics lack its router's connections:\n%s", m)
 	}

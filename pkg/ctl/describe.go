@@ -79,6 +79,9 @@ func describe(w io.Writer, c *spec.MySQLCluster) {
 	if s.Restore != nil {
 		field("  Restore From", s.Restore.From+" "+orDash(s.Restore.Destination))
 	}
+	if r := s.Router; r != nil {
+		field("  Router", describeRouter(r))
+	}
 	fmt.Fprintln(tw, "Status:")
 	field("  Phase", orDash(string(st.Phase)))
 	field("  Observed Generation", st.ObservedGeneration)
@@ -290,4 +293,17 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// describeRouter names the router ports a cluster asks the schedulers
+// started with --router-host to open.
+func describeRouter(r *spec.RouterSpec) string {
+	var parts []string
+	if r.ReadWritePort != 0 {
+		parts = append(parts, fmt.Sprintf("read-write :%d", r.ReadWritePort))
+	}
+	if r.ReadOnlyPort != 0 {
+		parts = append(parts, fmt.Sprintf("read-only :%d", r.ReadOnlyPort))
+	}
+	return strings.Join(parts, ", ") + " (on each scheduler started with --router-host)"
 }
