@@ -233,7 +233,7 @@ func TestSchedulerRoutesClustersThatAskForIt(t *testing.T) {
 	testutil.RequireBinary(t, "mariadb-install-db", "apt-get install -y mariadb-server")
 	c := startDevCluster(t, 3)
 	s := startScheduler(t, nil, "--master", c.MasterURL(), "--executor", filepath.Join(binDir, "mysos-executor"),
-		"--router-host", "127.0.0.1", "--router-max-replica-lag", "0")
+		"--router-host", "127.0.0.1", "--router-ports", "1024-65535", "--router-max-replica-lag", "0")
 	rwPort, roPort := testutil.FreePort(t), testutil.FreePort(t)
 	withRouter := func(rw int) string {
 		return failoverManifest + fmt.Sprintf("  router: {readWritePort: %d, readOnlyPort: %d}\n", rw, roPort)

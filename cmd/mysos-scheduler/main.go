@@ -29,7 +29,7 @@ var version = "dev"
 
 func main() {
 	var o scheduler.Options
-	var endpoints, logLevel, logFormat, secretFile string
+	var endpoints, logLevel, logFormat, secretFile, routerPorts string
 	cmd := &cobra.Command{
 		Use:   "mysos-scheduler",
 		Short: "Run the Mysos scheduler: REST API, cluster store and reconciler",
@@ -55,6 +55,9 @@ through the mysosctl.yaml written next to it.`,
 				o.EtcdEndpoints = strings.Split(endpoints, ",")
 			}
 			o.Version = version
+			if o.Router.Ports, err = spec.ParsePortRange(routerPorts); err != nil {
+				return fmt.Errorf("--router-ports: %w", err)
+			}
 			if secretFile != "" {
 				secret, err := os.ReadFile(secretFile)
 				if err != nil {
@@ -111,6 +114,7 @@ through the mysosctl.yaml written next to it.`,
 	f.Float64Var(&o.Backups.SegmentSeconds, "binlog-segment-seconds", reconciler.DefaultSegmentSeconds, "how often the binlog archiver ships what it received (spec.backup.binlogArchiving): the most a point-in-time restore can miss of the archive's tail")
 	f.DurationVar(&o.RelaunchTimeout, "relaunch-timeout", reconciler.DefaultRelaunchTimeout, "how long a failed instance waits for an offer from its own agent (where its volume is) before it moves to another")
 	f.StringVar(&o.Router.Host, "router-host", "", "route the clients of clusters whose spec names router ports (spec.router) on this host's address, e.g. 0.0.0.0 (default: no routers; mysos-router runs them elsewhere)")
+	f.StringVar(&routerPorts, "router-ports", spec.DefaultRouterPorts.String(), "the ports spec.router may name (LOW-HIGH): the API refuses others and routers do not open them")
 	f.DurationVar(&o.Router.MaxReplicaLag, "router-max-replica-lag", 5*time.Second, "read-only router ports use replicas at most this far behind (0: any replica)")
 	f.StringVar(&o.DebugListen, "debug-listen", "", "serve Go's profiles (/debug/pprof/, no authentication) on this address, e.g. 127.0.0.1:6060 (default: off)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")

@@ -52,7 +52,7 @@ func newAuthAPI(t *testing.T, anonymous []string) (*apiTest, *apiserver.Server) 
 	st := store.New(cli, "/mysos").WithSealer(ring) // as the scheduler runs it
 	h, err := apiserver.New(apiserver.Config{
 		Store: st, Credentials: st, Status: st, Events: st, Legacy: st, Tokens: st, Quotas: st,
-		Token: token, FileTokens: fileTokens(), Anonymous: anonymous,
+		Token: token, FileTokens: fileTokens(), Anonymous: anonymous, RouterPorts: spec.DefaultRouterPorts,
 		Backups: backupService{Store: st, Backups: reconciler.Backups{DefaultDestination: "file://" + t.TempDir()}},
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("# metrics\n")) }),
 		Checks:  []apiserver.Check{{Name: "etcd", Required: true, Run: st.Ping}},

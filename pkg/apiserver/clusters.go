@@ -71,7 +71,7 @@ func (s *Server) createCluster(w http.ResponseWriter, r *http.Request) {
 		writeInvalid(w, c, errs)
 		return
 	}
-	if !s.admitRouterPorts(w, r, c) {
+	if !s.admitRouterPorts(w, r, c, nil) {
 		return
 	}
 	if !s.admitQuota(w, r, c, nil) {
@@ -119,7 +119,7 @@ func (s *Server) updateCluster(w http.ResponseWriter, r *http.Request) {
 		writeInvalid(w, desired, errs)
 		return
 	}
-	if !s.admitRouterPorts(w, r, desired) {
+	if !s.admitRouterPorts(w, r, desired, current) {
 		return
 	}
 	if !s.admitQuota(w, r, desired, current) {
@@ -285,21 +285,26 @@ func isDryRun(r *http.Request) bool {
 	return strings.EqualFold(r.URL.Query().Get("dryRun"), "All")
 }
 
-// admitRouterPorts refuses a cluster whose spec.router names a port another
-// cluster already has (400 Invalid, naming the field). Like quotas, two applies
-// racing for one port can both pass; the schedulers' routers then serve the
-// port to whichever binds it first and report the other (docs/router.md).
-func (s *Server) admitRouterPorts(w http.ResponseWriter, r *http.Request, c *spec.MySQLCluster) bool {
-	if len(c.Spec.Router.Ports()) == 0 {
+// admitRouterPorts refuses a cluster whose spec.router names a new port
+// outside the operator's --router-ports or one another cluster already has
+// (400 Invalid, naming the field). Like quotas, two applies racing for one
+// port can both pass; the schedulers' routers then serve the port to
+// whichever binds it first and report the other (docs/router.md).
+func (s *Server) admitRouterPorts(w http.ResponseWriter, r *http.Request, desired, current *spec.MySQLCluster) bool {
+	if len(desired.Spec.Router.Ports()) == 0 {
 		return true
+	}
+	if errs := spec.RouterPortsOutside(desired, current, s.cfg.RouterPorts); len(errs) > 0 {
+		writeInvalid(w, desired, errs)
+		return false
 	}
 	all, _, err := s.cfg.Store.List(r.Context(), "")
 	if err != nil {
 		s.writeStoreError(w, err)
 		return false
 	}
-	if errs := spec.RouterPortConflicts(c, all); len(errs) > 0 {
-		writeInvalid(w, c, errs)
+	if errs := spec.RouterPortConflicts(desired, current, all); len(errs) > 0 {
+		writeInvalid(w, desired, errs)
 		return false
 	}
 	return true

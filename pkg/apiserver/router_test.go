@@ -2,26 +2,20 @@ package apiserver_test
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 )
 
 func routedClusterYAML(name string, rwPort int) string {
 	return "apiVersion: mysos.io/v1alpha1\nkind: MySQLCluster\nmetadata:\n  name: " + name +
-		"\nspec:\n  replicas: 1\n  router: {readWritePort: " + itoa(rwPort) + "}\n"
-}
-
-func itoa(n int) string {
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	return itoa(n/10) + string(rune('0'+n%10))
+		"\nspec:\n  replicas: 1\n  router: {readWritePort: " + strconv.Itoa(rwPort) + "}\n"
 }
 
 // TestRouterPortsAreOneClusterEach: a cluster may not claim a router port
-// another cluster has, in its namespace or another (400 naming the field,
-// nothing stored changes); its own port stays its own on update, and a port
-// freed by an update can be taken.
+// another cluster has, in its namespace or another, nor one outside the
+// operator's range (400 naming the field, nothing stored changes); its own
+// port stays its own on update, and a port freed by an update can be taken.
 func TestRouterPortsAreOneClusterEach(t *testing.T) {
 	a, _ := newAuthAPI(t, []string{})
 	const teamA, teamB = "/api/v1/namespaces/team-a", "/api/v1/namespaces/team-b"
@@ -31,7 +25,7 @@ func TestRouterPortsAreOneClusterEach(t *testing.T) {
 	before := dumpEtcd(t, a.etcd)
 	code, body := a.do("POST", teamA+"/clusters", "application/yaml", routedClusterYAML("two", 6446), bearer(teamToken))
 	if code != http.StatusBadRequest || !strings.Contains(body, "spec.router.readWritePort") ||
-		!strings.Contains(body, "readWritePort of cluster one") {
+		!strings.Contains(body, "taken by cluster one") {
 		t.Fatalf("take a neighbour's port: %d %s; want 400 naming the field and cluster one", code, body)
 	}
 	code, body = a.do("POST", teamB+"/clusters", "application/yaml", routedClusterYAML("other", 6446))
@@ -44,7 +38,11 @@ func TestRouterPortsAreOneClusterEach(t *testing.T) {
 	if code, body := a.do("PUT", teamA+"/clusters/one", "application/yaml", routedClusterYAML("one", 6446)+"  failover: {automatic: false}\n", bearer(teamToken)); code != http.StatusOK {
 		t.Fatalf("update keeping its own port: %d %s", code, body)
 	}
-	if code, body := a.do("PUT", teamA+"/clusters/one", "application/yaml", routedClusterYAML("one", 7446), bearer(teamToken)); code != http.StatusOK {
+	code, body = a.do("PUT", teamA+"/clusters/one", "application/yaml", routedClusterYAML("one", 7446), bearer(teamToken))
+	if code != http.StatusBadRequest || !strings.Contains(body, "within 6446-6999") || !strings.Contains(body, "--router-ports") {
+		t.Fatalf("move outside the operator's range: %d %s; want 400 naming the range", code, body)
+	}
+	if code, body := a.do("PUT", teamA+"/clusters/one", "application/yaml", routedClusterYAML("one", 6500), bearer(teamToken)); code != http.StatusOK {
 		t.Fatalf("move to another port: %d %s", code, body)
 	}
 	if code, body := a.do("POST", teamB+"/clusters", "application/yaml", routedClusterYAML("other", 6446)); code != http.StatusCreated {

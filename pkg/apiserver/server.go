@@ -50,6 +50,9 @@ type Config struct {
 	Events EventStore
 	// Quotas, when set, keeps namespace quotas and enforces them.
 	Quotas QuotaStore
+	// RouterPorts are the ports spec.router may name (the zero range:
+	// every port validation admits).
+	RouterPorts spec.PortRange
 	// Backups, when set, serves backups and checks spec.restore.
 	Backups BackupService
 	// Legacy, when set, serves the original Mysos' POST and DELETE

@@ -18,10 +18,11 @@ import (
 )
 
 // Clusters is what a Manager reads of the store: which clusters changed,
-// and each one's spec (store.ErrNotFound once it is gone).
+// each one's spec (store.ErrNotFound once it is gone), and all of them.
 type Clusters interface {
 	WatchKeys(ctx context.Context) <-chan string
 	Get(ctx context.Context, ns, name string) (*spec.MySQLCluster, error)
+	List(ctx context.Context, ns string) ([]*spec.MySQLCluster, int64, error)
 }
 
 // EventRecorder keeps the events a Manager reports on a cluster.
@@ -41,11 +42,19 @@ type ManagerConfig struct {
 	// ShutdownGrace is how long connections may go on once their router
 	// stops (its ports changed, its cluster went, the scheduler stops).
 	ShutdownGrace time.Duration
+	// Ports are the ports routers may open (the scheduler's
+	// --router-ports); the zero range admits every port validation does.
+	Ports spec.PortRange
 	// RetryInterval is how often ports that could not be opened are tried
 	// again (default 10 s).
 	RetryInterval time.Duration
-	Metrics       *Metrics
-	Log           *slog.Logger
+	// ResyncInterval is how often every cluster is compared with what
+	// runs, whatever the watch said (default 1 min): a re-list after a
+	// broken watch names only the clusters that exist, not those deleted
+	// meanwhile.
+	ResyncInterval time.Duration
+	Metrics        *Metrics
+	Log            *slog.Logger
 }
 
 // Manager runs a Router for every cluster whose spec asks for one
@@ -57,6 +66,12 @@ type Manager struct {
 	cfg     ManagerConfig
 	running map[string]*managed // by "namespace/name"
 	failed  map[string]string   // clusters to retry, with the last error reported
+	// drained receives the key of a stopped router once its connections
+	// have ended; quit ends those hand-overs when Run returns.
+	drained chan string
+	quit    chan struct{}
+	// afterDrained, in tests, learns that Run handled a drained router.
+	afterDrained func(key string)
 }
 
 // managed is one cluster's router as the Manager runs it.
@@ -73,10 +88,14 @@ func NewManager(cfg ManagerConfig) *Manager {
 	if cfg.RetryInterval == 0 {
 		cfg.RetryInterval = 10 * time.Second
 	}
+	if cfg.ResyncInterval == 0 {
+		cfg.ResyncInterval = time.Minute
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Manager{cfg: cfg, running: map[string]*managed{}, failed: map[string]string{}}
+	return &Manager{cfg: cfg, running: map[string]*managed{}, failed: map[string]string{},
+		drained: make(chan string), quit: make(chan struct{})}
 }
 
 // Run manages routers until ctx ends, then stops them all, giving their
@@ -85,6 +104,9 @@ func (m *Manager) Run(ctx context.Context) error {
 	keys := m.cfg.Clusters.WatchKeys(ctx)
 	retry := time.NewTicker(m.cfg.RetryInterval)
 	defer retry.Stop()
+	resync := time.NewTicker(m.cfg.ResyncInterval)
+	defer resync.Stop()
+	defer close(m.quit) // after stopAll: its routers' hand-overs end here
 	defer m.stopAll()
 	for {
 		select {
@@ -97,13 +119,24 @@ func (m *Manager) Run(ctx context.Context) error {
 			for _, key := range slices.Sorted(maps.Keys(m.failed)) {
 				m.sync(ctx, key)
 			}
+		case <-resync.C:
+			m.resync(ctx)
+		case key := <-m.drained:
+			// The series are the cluster's, shared by a router that
+			// replaced the drained one: keep them while one runs.
+			if m.running[key] == nil {
+				m.cfg.Metrics.forget(key)
+			}
+			if m.afterDrained != nil {
+				m.afterDrained(key)
+			}
 		case <-ctx.Done():
 			return nil
 		}
 	}
 }
 
-// sync brings one cluster's router in line with its spec.
+// sync brings one cluster's router in line with its stored spec.
 func (m *Manager) sync(ctx context.Context, key string) {
 	ns, name, _ := strings.Cut(key, "/")
 	gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -111,24 +144,55 @@ func (m *Manager) sync(ctx context.Context, key string) {
 	cancel()
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		m.stop(key, "the cluster is gone")
-		delete(m.failed, key)
-		return
+		m.apply(ctx, key, nil)
 	case err != nil:
 		m.cfg.Log.Warn("cannot read a cluster's router ports; trying again", "cluster", key, "err", err)
 		if _, retrying := m.failed[key]; !retrying {
 			m.failed[key] = ""
 		}
+	default:
+		m.apply(ctx, key, c)
+	}
+}
+
+// resync compares every cluster with what runs, from one list.
+func (m *Manager) resync(ctx context.Context) {
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	all, _, err := m.cfg.Clusters.List(lctx, "")
+	cancel()
+	if err != nil {
+		m.cfg.Log.Warn("cannot list clusters to compare their routers; trying again later", "err", err)
 		return
 	}
+	stored := map[string]*spec.MySQLCluster{}
+	for _, c := range all {
+		stored[c.Key()] = c
+	}
+	for _, key := range slices.Sorted(maps.Keys(m.running)) {
+		if stored[key] == nil {
+			m.apply(ctx, key, nil)
+		}
+	}
+	for _, c := range all {
+		if c.Spec.Router != nil || m.running[c.Key()] != nil {
+			m.apply(ctx, c.Key(), c)
+		}
+	}
+}
+
+// apply starts, moves or stops key's router to match c (nil: gone).
+func (m *Manager) apply(ctx context.Context, key string, c *spec.MySQLCluster) {
 	cur := m.running[key]
-	want := c.Spec.Router
 	switch {
-	case want == nil:
+	case c == nil:
+		m.stop(key, "the cluster is gone")
+		delete(m.failed, key)
+		return
+	case c.Spec.Router == nil:
 		m.stop(key, "spec.router was removed")
 		delete(m.failed, key)
 		return
-	case cur != nil && cur.uid == c.Metadata.UID && cur.ports == *want:
+	case cur != nil && cur.uid == c.Metadata.UID && cur.ports == *c.Spec.Router:
 		return
 	case cur != nil:
 		m.stop(key, "spec.router changed")
@@ -146,6 +210,10 @@ func (m *Manager) start(ctx context.Context, c *spec.MySQLCluster) error {
 	r := &managed{uid: c.Metadata.UID, ports: *c.Spec.Router, done: make(chan struct{})}
 	byPort := map[int32]net.Listener{}
 	for _, p := range c.Spec.Router.Ports() {
+		if !m.cfg.Ports.Admits(p.Port) {
+			closeListeners(r.listeners)
+			return fmt.Errorf("%s %d is outside this scheduler's --router-ports %s", p.Field, p.Port, m.cfg.Ports)
+		}
 		ln, err := net.Listen("tcp", net.JoinHostPort(m.cfg.Host, strconv.Itoa(int(p.Port))))
 		if err != nil {
 			closeListeners(r.listeners)
@@ -222,7 +290,10 @@ func (m *Manager) stop(key, why string) {
 	m.cfg.Log.Info("router stopped", "cluster", key, "why", why)
 	go func() {
 		<-r.done
-		m.cfg.Metrics.forget(key)
+		select {
+		case m.drained <- key:
+		case <-m.quit:
+		}
 	}()
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/mysos-project/mysos/internal/testutil"
 	"github.com/mysos-project/mysos/pkg/spec"
@@ -43,6 +44,27 @@ func (f *fakeClusters) Get(_ context.Context, ns, name string) (*spec.MySQLClust
 	}
 	cp := *c
 	return &cp, nil
+}
+
+func (f *fakeClusters) List(_ context.Context, ns string) ([]*spec.MySQLCluster, int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*spec.MySQLCluster
+	for _, c := range f.specs {
+		if ns == "" || c.Metadata.Namespace == ns {
+			cp := *c
+			out = append(out, &cp)
+		}
+	}
+	return out, 1, nil
+}
+
+// removeUnseen deletes a cluster without telling the manager, as a
+// deletion during a broken watch goes unseen.
+func (f *fakeClusters) removeUnseen(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.specs, key)
 }
 
 func (f *fakeClusters) getCount(key string) int {
@@ -215,5 +237,104 @@ func TestManagerFollowsTheSpecs(t *testing.T) {
 	<-stopped
 	if got := landing(t, addr(p4)); got != "" {
 		t.Fatalf("a stopped manager's port still routes (to %q)", got)
+	}
+}
+
+// runManager runs a manager of the clusters in clusters, routing "one" to
+// primary, and stops it when the test ends.
+func runManager(t *testing.T, clusters *fakeClusters, primary string, tune func(*ManagerConfig, *Manager)) (*prometheus.Registry, *Metrics, *eventLog) {
+	reg, events := prometheus.NewRegistry(), &eventLog{}
+	metrics := NewMetrics(reg)
+	cfg := ManagerConfig{
+		Clusters: clusters, Events: events, Host: "127.0.0.1", ShutdownGrace: time.Minute, RetryInterval: time.Hour, ResyncInterval: time.Hour,
+		Discovery: func(string, string) Discovery { return staticDiscovery{primary: primary} },
+		Metrics:   metrics, Log: slog.New(slog.DiscardHandler),
+	}
+	m := NewManager(cfg)
+	if tune != nil {
+		tune(&cfg, m)
+		m.cfg = cfg
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { _ = m.Run(ctx); close(stopped) }()
+	t.Cleanup(func() { cancel(); <-stopped })
+	return reg, metrics, events
+}
+
+// TestManagerKeepsTheSeriesOfTheRouterThatReplacedAnother: when a moved
+// router's last connection ends, the cluster's series stay, since the
+// router on the new ports shares them: its record is still shown, and its
+// connections are counted from where they were.
+func TestManagerKeepsTheSeriesOfTheRouterThatReplacedAnother(t *testing.T) {
+	a := startServer(t, "a")
+	clusters := newFakeClusters()
+	drained := make(chan string, 1)
+	reg, metrics, _ := runManager(t, clusters, a.addr(), func(_ *ManagerConfig, m *Manager) {
+		m.afterDrained = func(key string) { drained <- key }
+	})
+	p1, p2 := int32(testutil.FreePort(t)), int32(testutil.FreePort(t))
+	addr := func(p int32) string { return fmt.Sprintf("127.0.0.1:%d", p) }
+	greeted := func(port int32) net.Conn {
+		c, err := net.Dial("tcp", addr(port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if greeting, _ := bufio.NewReader(c).ReadString('\n'); greeting != "a\n" {
+			t.Fatalf("a connection to %d reached %q", port, greeting)
+		}
+		return c
+	}
+	clusters.put("shop/one", "uid-1", &spec.RouterSpec{ReadWritePort: p1})
+	waitLanding(t, addr(p1), "a")
+	old := greeted(p1)
+	clusters.put("shop/one", "uid-1", &spec.RouterSpec{ReadWritePort: p2})
+	waitLanding(t, addr(p2), "a")
+	current := greeted(p2)
+	old.Close() // the old router's last connection: it has drained
+	if key := <-drained; key != "shop/one" {
+		t.Fatalf("drained %q", key)
+	}
+	if n, err := promtest.GatherAndCount(reg, "mysos_router_epoch", "mysos_router_primary_known"); err != nil || n != 2 {
+		t.Fatalf("the running router's record series: %d (%v); want both kept", n, err)
+	}
+	current.Close()
+	active := metrics.activeConns.WithLabelValues("shop/one", string(ReadWrite))
+	testutil.WaitFor(t, 10*time.Second, "no active read-write connection counted", func() bool {
+		return promtest.ToFloat64(active) == 0
+	})
+}
+
+// TestManagerStopsTheRouterOfAClusterDeletedUnseen: a deletion the watch
+// missed (it broke and listed again) is found by the periodic resync.
+func TestManagerStopsTheRouterOfAClusterDeletedUnseen(t *testing.T) {
+	a := startServer(t, "a")
+	clusters := newFakeClusters()
+	runManager(t, clusters, a.addr(), func(cfg *ManagerConfig, _ *Manager) { cfg.ResyncInterval = 10 * time.Millisecond })
+	p := int32(testutil.FreePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", p)
+	clusters.put("shop/one", "uid-1", &spec.RouterSpec{ReadWritePort: p})
+	waitLanding(t, addr, "a")
+	clusters.removeUnseen("shop/one")
+	testutil.WaitFor(t, 10*time.Second, "the deleted cluster's port to close", func() bool { return landing(t, addr) == "" })
+}
+
+// TestManagerOpensOnlyPortsInItsRange: a port outside the operator's
+// range (stored before the range was narrowed) is not opened, and the
+// warning says why.
+func TestManagerOpensOnlyPortsInItsRange(t *testing.T) {
+	a := startServer(t, "a")
+	clusters := newFakeClusters()
+	p := int32(testutil.FreePort(t))
+	_, _, events := runManager(t, clusters, a.addr(), func(cfg *ManagerConfig, _ *Manager) { cfg.Ports = spec.PortRange{Min: p + 1, Max: p + 1} })
+	clusters.put("shop/one", "uid-1", &spec.RouterSpec{ReadWritePort: p})
+	testutil.WaitFor(t, 10*time.Second, "a warning", func() bool { return len(events.withReason("RouterPortUnavailable")) > 0 })
+	if ev := events.withReason("RouterPortUnavailable")[0]; !strings.Contains(ev.Message, "outside this scheduler's --router-ports") {
+		t.Fatalf("warning %q does not name the range", ev.Message)
+	}
+	if got := landing(t, fmt.Sprintf("127.0.0.1:%d", p)); got != "" {
+		t.Fatalf("a port outside the range routes (to %q)", got)
 	}
 }

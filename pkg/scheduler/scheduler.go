@@ -28,6 +28,7 @@ import (
 	"github.com/mysos-project/mysos/pkg/reconciler"
 	"github.com/mysos-project/mysos/pkg/router"
 	"github.com/mysos-project/mysos/pkg/seal"
+	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
 	"github.com/mysos-project/mysos/pkg/taskspec"
 )
@@ -94,6 +95,9 @@ type Options struct {
 type RouterOptions struct {
 	// Host is the address the ports are opened on; empty: no routers.
 	Host string
+	// Ports are the ports spec.router may name, checked by the API at
+	// apply and by the routers (the zero range: every port from 1024).
+	Ports spec.PortRange
 	// MaxReplicaLag bounds the lag of the replicas read-only ports use.
 	MaxReplicaLag time.Duration
 }
@@ -228,7 +232,7 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 	api, err := apiserver.New(apiserver.Config{
 		Store: st, Credentials: credentialStore{st, mysqlTLS(st, o.mysqlCA)}, Status: st, Events: st, Legacy: legacy,
 		Backups: backupService{Store: st, Backups: o.Backups}, ExternalURL: external, Version: o.Version, Logger: log,
-		Token: token, FileTokens: fileTokens, Tokens: st, Quotas: st, Anonymous: o.Anonymous, Metrics: o.metrics.Handler(),
+		Token: token, FileTokens: fileTokens, Tokens: st, Quotas: st, RouterPorts: o.Router.Ports, Anonymous: o.Anonymous, Metrics: o.metrics.Handler(),
 		Checks: []apiserver.Check{
 			{Name: "etcd", Required: true, Run: st.Ping},
 			{Name: "mesos", Run: func(context.Context) error { return mesos.err() }},
@@ -270,8 +274,11 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 	wg.Go(func() { serveErr <- srv.Serve(ln) })
 	wg.Go(func() { runWhileLeader(serving, st, o, mesos, log) })
 	if o.Router.Host != "" {
+		if err := checkRouterHost(o.Router.Host); err != nil {
+			return err
+		}
 		routers := router.NewManager(router.ManagerConfig{
-			Clusters: st, Events: st, Host: o.Router.Host, MaxReplicaLag: o.Router.MaxReplicaLag,
+			Clusters: st, Events: st, Host: o.Router.Host, Ports: o.Router.Ports, MaxReplicaLag: o.Router.MaxReplicaLag,
 			ShutdownGrace: routerShutdownGrace, Metrics: router.NewMetrics(o.metrics.Registerer()), Log: log,
 			Discovery: func(ns, name string) router.Discovery {
 				return router.StoreDiscovery{Store: st, Namespace: ns, Name: name}
@@ -297,6 +304,17 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 		err = nil
 	}
 	return err
+}
+
+// checkRouterHost makes a mistyped --router-host (a port in it, a name
+// that does not resolve) a start-up error rather than a warning on every
+// routed cluster.
+func checkRouterHost(host string) error {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return fmt.Errorf("--router-host %q: %w (give an address of this host, e.g. 0.0.0.0 or 127.0.0.1, without a port)", host, err)
+	}
+	return ln.Close()
 }
 
 // loadSecretsKey reads the key ring that seals passwords in etcd, making

@@ -1,6 +1,11 @@
 package spec
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
 
 // RouterSpec asks the schedulers started with --router-host to route the
 // cluster's clients themselves: each such scheduler listens on these ports
@@ -23,6 +28,60 @@ const (
 	MinRouterPort = 1024
 	MaxRouterPort = 65535
 )
+
+// PortRange is the ports an operator lets clusters' routers open (the
+// scheduler's --router-ports); the zero range admits every port from
+// MinRouterPort to MaxRouterPort.
+type PortRange struct{ Min, Max int32 }
+
+// DefaultRouterPorts leaves room for 277 clusters with two ports each,
+// starting at MySQL Router's read-write port.
+var DefaultRouterPorts = PortRange{Min: 6446, Max: 6999}
+
+// ParsePortRange reads "LOW-HIGH" (or one port).
+func ParsePortRange(s string) (PortRange, error) {
+	lo, hi, isRange := strings.Cut(strings.TrimSpace(s), "-")
+	if !isRange {
+		hi = lo
+	}
+	a, errA := strconv.ParseInt(strings.TrimSpace(lo), 10, 32)
+	b, errB := strconv.ParseInt(strings.TrimSpace(hi), 10, 32)
+	r := PortRange{Min: int32(a), Max: int32(b)}
+	if errA != nil || errB != nil || r.Min > r.Max || r.Min < MinRouterPort || r.Max > MaxRouterPort {
+		return PortRange{}, fmt.Errorf("port range %q: want LOW-HIGH with %d <= LOW <= HIGH <= %d, e.g. %s", s, MinRouterPort, MaxRouterPort, DefaultRouterPorts)
+	}
+	return r, nil
+}
+
+// Admits reports whether a router may open port p.
+func (r PortRange) Admits(p int32) bool {
+	if r == (PortRange{}) {
+		return p >= MinRouterPort && p <= MaxRouterPort
+	}
+	return p >= r.Min && p <= r.Max
+}
+
+func (r PortRange) String() string {
+	if r == (PortRange{}) {
+		r = PortRange{Min: MinRouterPort, Max: MaxRouterPort}
+	}
+	return fmt.Sprintf("%d-%d", r.Min, r.Max)
+}
+
+// RouterPortsOutside returns an error for each port of c's router that the
+// operator's range does not admit, except those its stored version
+// (current; nil on create) has already: narrowing the range must not block
+// an unrelated update, such as a scale in an emergency.
+func RouterPortsOutside(c, current *MySQLCluster, allowed PortRange) ErrorList {
+	var errs ErrorList
+	for _, p := range newRouterPorts(c, current) {
+		if !allowed.Admits(p.Port) {
+			errs = append(errs, invalidErr(p.Field, p.Port, fmt.Sprintf(
+				"must be within %s, the ports this Mysos lets routers open (the scheduler's --router-ports); choose one there", allowed)))
+		}
+	}
+	return errs
+}
 
 // Ports returns the router's ports with the fields naming them, read-write
 // first; a nil RouterSpec has none.
@@ -70,12 +129,14 @@ func validateRouter(path string, r *RouterSpec) ErrorList {
 }
 
 // RouterPortConflicts returns an error for each port of c's router that
-// one of others (the stored clusters) already claims. Ports belong to the
-// schedulers' hosts, which every namespace shares; a cluster of another
-// namespace is not named, since the caller may not be allowed to see it.
-func RouterPortConflicts(c *MySQLCluster, others []*MySQLCluster) ErrorList {
+// one of others (the stored clusters) already claims, except the ports its
+// stored version (current; nil on create) has already: an update that
+// keeps them is no new claim. Ports belong to the schedulers' hosts, which
+// every namespace shares; a cluster of another namespace is not named,
+// since the caller may not be allowed to see it.
+func RouterPortConflicts(c, current *MySQLCluster, others []*MySQLCluster) ErrorList {
 	var errs ErrorList
-	for _, mine := range c.Spec.Router.Ports() {
+	for _, mine := range newRouterPorts(c, current) {
 		for _, o := range others {
 			if o.Metadata.Namespace == c.Metadata.Namespace && o.Metadata.Name == c.Metadata.Name {
 				continue
@@ -86,13 +147,29 @@ func RouterPortConflicts(c *MySQLCluster, others []*MySQLCluster) ErrorList {
 				}
 				owner := "a cluster of another namespace"
 				if o.Metadata.Namespace == c.Metadata.Namespace {
-					owner = fmt.Sprintf("the %s of cluster %s", theirs.Field, o.Metadata.Name)
+					owner = fmt.Sprintf("cluster %s (its %s)", o.Metadata.Name, theirs.Field)
 				}
 				errs = append(errs, invalidErr(mine.Field, mine.Port, fmt.Sprintf(
-					"port %d is already %s; router ports are the scheduler host's and every cluster needs its own: choose another",
+					"port %d is already taken by %s; router ports are the scheduler host's and every cluster needs its own: choose another",
 					mine.Port, owner)))
 			}
 		}
 	}
 	return errs
+}
+
+// newRouterPorts are the ports of c's router that its stored version
+// (current; nil on create) does not have.
+func newRouterPorts(c, current *MySQLCluster) []RouterPort {
+	var held []RouterPort
+	if current != nil {
+		held = current.Spec.Router.Ports()
+	}
+	var out []RouterPort
+	for _, p := range c.Spec.Router.Ports() {
+		if !slices.ContainsFunc(held, func(h RouterPort) bool { return h.Port == p.Port }) {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -45,7 +45,7 @@ func TestRouterPortConflicts(t *testing.T) {
 	unrouted := validCluster()
 	unrouted.Metadata.Name, unrouted.Spec.Router = "plain", nil
 
-	errs := RouterPortConflicts(mine, []*MySQLCluster{itself, unrouted, other})
+	errs := RouterPortConflicts(mine, nil, []*MySQLCluster{itself, unrouted, other})
 	if len(errs) != 1 {
 		t.Fatalf("conflicts = %v, want one", errs)
 	}
@@ -56,12 +56,44 @@ func TestRouterPortConflicts(t *testing.T) {
 	neighbour := validCluster()
 	neighbour.Metadata.Name = "payments"
 	neighbour.Spec.Router = &RouterSpec{ReadWritePort: 6447}
-	errs = RouterPortConflicts(mine, []*MySQLCluster{neighbour})
-	if len(errs) != 1 || errs[0].Field != "spec.router.readOnlyPort" || !strings.Contains(errs[0].Detail, "readWritePort of cluster payments") {
+	errs = RouterPortConflicts(mine, nil, []*MySQLCluster{neighbour})
+	if len(errs) != 1 || errs[0].Field != "spec.router.readOnlyPort" || !strings.Contains(errs[0].Detail, "taken by cluster payments (its spec.router.readWritePort)") {
 		t.Fatalf("conflict in one namespace = %v, want readOnlyPort naming payments' readWritePort", errs)
 	}
+	// Two applies that raced to one port: an update of either that keeps
+	// the port is no new claim, so it is not refused for the other's.
+	if errs := RouterPortConflicts(mine, validCluster(), []*MySQLCluster{neighbour}); len(errs) != 0 {
+		t.Fatalf("an update keeping its ports refused: %v", errs)
+	}
 	other.Spec.Router.ReadOnlyPort = 7001
-	if errs := RouterPortConflicts(mine, []*MySQLCluster{other}); len(errs) != 0 {
+	if errs := RouterPortConflicts(mine, nil, []*MySQLCluster{other}); len(errs) != 0 {
 		t.Fatalf("distinct ports reported: %v", errs)
+	}
+}
+
+func TestPortRange(t *testing.T) {
+	r, err := ParsePortRange("6446-6999")
+	if err != nil || r != DefaultRouterPorts || !r.Admits(6446) || !r.Admits(6999) || r.Admits(6445) || r.Admits(7000) {
+		t.Fatalf("6446-6999 = %v, %v", r, err)
+	}
+	if one, err := ParsePortRange("7000"); err != nil || !one.Admits(7000) || one.Admits(7001) || one.String() != "7000-7000" {
+		t.Fatalf("7000 = %v, %v", one, err)
+	}
+	for _, bad := range []string{"", "x", "7000-6000", "80-9000", "6000-70000", "1-2-3"} {
+		if _, err := ParsePortRange(bad); err == nil || !strings.Contains(err.Error(), "LOW-HIGH") {
+			t.Errorf("%q: err = %v, want one saying LOW-HIGH", bad, err)
+		}
+	}
+	var any PortRange
+	if !any.Admits(1024) || !any.Admits(65535) || any.Admits(1023) || any.String() != "1024-65535" {
+		t.Fatalf("the zero range = %s", any)
+	}
+	c := validCluster() // 6446 and 6447
+	errs := RouterPortsOutside(c, nil, PortRange{Min: 6447, Max: 6500})
+	if len(errs) != 1 || errs[0].Field != "spec.router.readWritePort" || !strings.Contains(errs[0].Detail, "within 6447-6500") {
+		t.Fatalf("outside = %v", errs)
+	}
+	if errs := RouterPortsOutside(c, validCluster(), PortRange{Min: 6447, Max: 6500}); len(errs) != 0 {
+		t.Fatalf("an update keeping a port the range no longer admits refused: %v", errs)
 	}
 }
