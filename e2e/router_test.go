@@ -31,13 +31,21 @@ type routerProc struct {
 // primary is known.
 func startRouter(t testing.TB, s *scheduler, cluster string, extra ...string) *routerProc {
 	t.Helper()
+	rw, ro := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)), fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	r := runRouter(t, s, append([]string{"--cluster", cluster, "--rw-listen", rw, "--ro-listen", ro}, extra...)...)
+	r.rw, r.ro = rw, ro
+	return r
+}
+
+// runRouter runs mysos-router with args against s's etcd and waits until
+// /readyz answers 200.
+func runRouter(t testing.TB, s *scheduler, args ...string) *routerProc {
+	t.Helper()
 	r := &routerProc{t: t, log: &lockedBuffer{}, exited: make(chan struct{}),
-		rw:   fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)),
-		ro:   fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)),
 		http: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))}
-	args := []string{"--cluster", cluster, "--rw-listen", r.rw, "--ro-listen", r.ro, "--http-listen", r.http, "--log-level", "debug"}
+	args = append(args, "--http-listen", r.http, "--log-level", "debug")
 	args = append(args, s.etcdArgs()...)
-	r.cmd = exec.Command(filepath.Join(binDir, "mysos-router"), append(args, extra...)...)
+	r.cmd = exec.Command(filepath.Join(binDir, "mysos-router"), args...)
 	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -229,6 +237,8 @@ func publishedLag(t testing.TB, s *scheduler, replica string) float64 {
 // mysos-router does: the read-write port reaches the primary and follows a
 // switchover, the read-only port reaches the replicas; an applied change
 // of the port moves the router; events and the scheduler's /metrics show it.
+// A mysos-router with --router-host, on another address, routes the same
+// ports from the spec as well.
 func TestSchedulerRoutesClustersThatAskForIt(t *testing.T) {
 	testutil.RequireBinary(t, "mariadb-install-db", "apt-get install -y mariadb-server")
 	c := startDevCluster(t, 3)
@@ -240,6 +250,8 @@ func TestSchedulerRoutesClustersThatAskForIt(t *testing.T) {
 	}
 	password, adminPW := startShop(t, s, withRouter(rwPort))
 	rw, ro := fmt.Sprintf("127.0.0.1:%d", rwPort), fmt.Sprintf("127.0.0.1:%d", roPort)
+	tier := runRouter(t, s, "--router-host", "127.0.0.3", "--router-ports", "1024-65535")
+	tierRW := func(port int) string { return fmt.Sprintf("127.0.0.3:%d", port) }
 
 	ids := map[string]int{}
 	cl := getCluster(t, s, "shop")
@@ -272,6 +284,9 @@ func TestSchedulerRoutesClustersThatAskForIt(t *testing.T) {
 	testutil.WaitFor(t, 30*time.Second, "the read-write port to follow the switchover to "+after, func() bool {
 		return reaches(rw) == ids[after]
 	})
+	testutil.WaitFor(t, 30*time.Second, "mysos-router --router-host to route to "+after, func() bool {
+		return reaches(tierRW(rwPort)) == ids[after]
+	})
 	mustExec(t, openMySQL(t, rw, "app", password), "INSERT INTO shop.w VALUES (1)")
 
 	moved := testutil.FreePort(t)
@@ -280,6 +295,10 @@ func TestSchedulerRoutesClustersThatAskForIt(t *testing.T) {
 	testutil.WaitFor(t, 30*time.Second, "the read-write port to move", func() bool { return reaches(movedAddr) == ids[after] })
 	if id := reaches(rw); id != 0 {
 		t.Fatalf("the read-write port the spec no longer names still reached server %d", id)
+	}
+	testutil.WaitFor(t, 30*time.Second, "mysos-router --router-host to move too", func() bool { return reaches(tierRW(moved)) == ids[after] })
+	if m := tier.metrics(); !strings.Contains(m, `mysos_router_connections_total{cluster="default/shop",port="rw",result="forwarded"}`) {
+		t.Errorf("mysos-router --router-host's metrics lack its connections:\n%s", m)
 	}
 	if events := s.mustCtl("events", "shop"); strings.Count(events, "RouterListening") < 2 || !strings.Contains(events, movedAddr) {
 		t.Fatalf("events lack the router's ports:\n%s", events)

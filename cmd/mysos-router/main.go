@@ -25,9 +25,9 @@ var version = "dev"
 
 func main() {
 	var o router.Options
-	var endpoints, cluster, logLevel, logFormat string
+	var endpoints, cluster, logLevel, logFormat, routerPorts string
 	cmd := &cobra.Command{
-		Use:   "mysos-router --cluster NAME --rw-listen HOST:PORT --ro-listen HOST:PORT",
+		Use:   "mysos-router (--cluster NAME --rw-listen HOST:PORT --ro-listen HOST:PORT | --router-host HOST)",
 		Short: "Route MySQL clients to a Mysos cluster's primary and replicas",
 		Long: `Route MySQL clients to a Mysos cluster.
 
@@ -37,7 +37,11 @@ primary; the read-only port to a replica whose lag is within
 follows the discovery record the scheduler keeps in etcd: when the primary
 changes it closes every read-write connection to the old one, and while a
 failover or switchover is under way it refuses read-write connections. It
-copies bytes and does not parse the MySQL protocol, so any client works.`,
+copies bytes and does not parse the MySQL protocol, so any client works.
+
+With --router-host instead of --cluster, it routes every cluster whose spec
+names router ports (spec.router) on that address, following the specs as a
+scheduler started with --router-host does: a routing tier of its own.`,
 		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -49,6 +53,9 @@ copies bytes and does not parse the MySQL protocol, so any client works.`,
 			}
 			o.Log = log
 			o.Etcd.Endpoints = strings.Split(endpoints, ",")
+			if o.Ports, err = spec.ParsePortRange(routerPorts); err != nil {
+				return fmt.Errorf("--router-ports: %w", err)
+			}
 			if ns, name, ok := strings.Cut(cluster, "/"); ok {
 				o.Namespace, o.Name = ns, name
 			} else {
@@ -70,6 +77,8 @@ copies bytes and does not parse the MySQL protocol, so any client works.`,
 	f.StringVar(&o.RWListen, "rw-listen", "", "read-write port, e.g. 127.0.0.1:6446")
 	f.StringVar(&o.ROListen, "ro-listen", "", "read-only port, e.g. 127.0.0.1:6447")
 	f.StringVar(&o.HTTPListen, "http-listen", "127.0.0.1:6448", "/metrics, /healthz and /readyz (empty: off)")
+	f.StringVar(&o.SpecHost, "router-host", "", "instead of --cluster and its ports: route every cluster whose spec names router ports (spec.router), on this host's address, as a scheduler's --router-host does")
+	f.StringVar(&routerPorts, "router-ports", spec.DefaultRouterPorts.String(), "with --router-host: the ports it may open (LOW-HIGH)")
 	f.DurationVar(&o.MaxReplicaLag, "max-replica-lag", 5*time.Second, "the read-only port uses replicas at most this far behind (0: any replica)")
 	f.DurationVar(&o.ShutdownGrace, "shutdown-grace", 10*time.Second, "on SIGTERM, how long open connections may go on before they are closed")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")

@@ -274,7 +274,7 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 	wg.Go(func() { serveErr <- srv.Serve(ln) })
 	wg.Go(func() { runWhileLeader(serving, st, o, mesos, log) })
 	if o.Router.Host != "" {
-		if err := checkRouterHost(o.Router.Host); err != nil {
+		if err := router.CheckHost(o.Router.Host); err != nil {
 			return err
 		}
 		routers := router.NewManager(router.ManagerConfig{
@@ -304,17 +304,6 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 		err = nil
 	}
 	return err
-}
-
-// checkRouterHost makes a mistyped --router-host (a port in it, a name
-// that does not resolve) a start-up error rather than a warning on every
-// routed cluster.
-func checkRouterHost(host string) error {
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return fmt.Errorf("--router-host %q: %w (give an address of this host, e.g. 0.0.0.0 or 127.0.0.1, without a port)", host, err)
-	}
-	return ln.Close()
 }
 
 // loadSecretsKey reads the key ring that seals passwords in etcd, making
