@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/mysos-project/mysos/pkg/spec"
+	"github.com/mysos-project/mysos/pkg/store"
 )
 
 func (s *Server) listClusters(w http.ResponseWriter, r *http.Request) {
@@ -71,20 +72,16 @@ func (s *Server) createCluster(w http.ResponseWriter, r *http.Request) {
 		writeInvalid(w, c, errs)
 		return
 	}
-	if !s.admitRouterPorts(w, r, c, nil) {
-		return
-	}
-	if !s.admitQuota(w, r, c, nil) {
+	var created *spec.MySQLCluster
+	if !s.admitAndWrite(w, r, c, nil, func(conds []store.Unchanged) (err error) {
+		created, err = s.cfg.Store.Create(r.Context(), c, conds...)
+		return err
+	}) {
 		return
 	}
 	if isDryRun(r) {
 		c.Metadata.Generation = 1
 		writeJSON(w, http.StatusOK, c)
-		return
-	}
-	created, err := s.cfg.Store.Create(r.Context(), c)
-	if err != nil {
-		s.writeStoreError(w, err)
 		return
 	}
 	s.log.Info("cluster created", "cluster", created.Key(), "uid", created.Metadata.UID)
@@ -119,20 +116,17 @@ func (s *Server) updateCluster(w http.ResponseWriter, r *http.Request) {
 		writeInvalid(w, desired, errs)
 		return
 	}
-	if !s.admitRouterPorts(w, r, desired, current) {
-		return
-	}
-	if !s.admitQuota(w, r, desired, current) {
+	var updated *spec.MySQLCluster
+	var changed bool
+	if !s.admitAndWrite(w, r, desired, current, func(conds []store.Unchanged) (err error) {
+		updated, changed, err = s.cfg.Store.Update(r.Context(), desired, expectedRV, conds...)
+		return err
+	}) {
 		return
 	}
 	if isDryRun(r) {
 		next, _ := spec.WithUserFields(current, desired)
 		writeJSON(w, http.StatusOK, next)
-		return
-	}
-	updated, changed, err := s.cfg.Store.Update(r.Context(), desired, expectedRV)
-	if err != nil {
-		s.writeStoreError(w, err)
 		return
 	}
 	if changed {
@@ -285,27 +279,76 @@ func isDryRun(r *http.Request) bool {
 	return strings.EqualFold(r.URL.Query().Get("dryRun"), "All")
 }
 
+// maxAdmitAttempts bounds how often a create or update is checked and
+// written again when other clusters changed in between (store.ErrRaced).
+const maxAdmitAttempts = 3
+
+// admitAndWrite runs the checks that depend on other clusters and then
+// write (not for a dry run), again when the write lost a race with another
+// apply (store.ErrRaced). On a refusal or an error it has answered the
+// request and returns false.
+func (s *Server) admitAndWrite(w http.ResponseWriter, r *http.Request, desired, current *spec.MySQLCluster,
+	write func(conds []store.Unchanged) error) bool {
+	for attempt := 1; ; attempt++ {
+		conds, ok := s.admit(w, r, desired, current)
+		if !ok {
+			return false
+		}
+		if isDryRun(r) {
+			return true
+		}
+		err := write(conds)
+		if errors.Is(err, store.ErrRaced) && attempt < maxAdmitAttempts {
+			continue // check again against what raced it
+		}
+		if err != nil {
+			s.writeStoreError(w, err)
+			return false
+		}
+		return true
+	}
+}
+
+// admit runs the checks that depend on other clusters (router ports, the
+// namespace's quota) and returns the conditions that keep them true until
+// the write: without them, two applies racing could each pass a check
+// that both together fail. On a refusal it has answered the request.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, desired, current *spec.MySQLCluster) ([]store.Unchanged, bool) {
+	var conds []store.Unchanged
+	for _, check := range []func(http.ResponseWriter, *http.Request, *spec.MySQLCluster, *spec.MySQLCluster) (*store.Unchanged, bool){
+		s.admitRouterPorts, s.admitQuota,
+	} {
+		cond, ok := check(w, r, desired, current)
+		if !ok {
+			return nil, false
+		}
+		if cond != nil {
+			conds = append(conds, *cond)
+		}
+	}
+	return conds, true
+}
+
 // admitRouterPorts refuses a cluster whose spec.router names a new port
 // outside the operator's --router-ports or one another cluster already has
-// (400 Invalid, naming the field). Like quotas, two applies racing for one
-// port can both pass; the schedulers' routers then serve the port to
-// whichever binds it first and report the other (docs/router.md).
-func (s *Server) admitRouterPorts(w http.ResponseWriter, r *http.Request, desired, current *spec.MySQLCluster) bool {
-	if len(desired.Spec.Router.Ports()) == 0 {
-		return true
+// (400 Invalid, naming the field). It returns the condition that keeps the
+// check exact: no cluster anywhere changed since the ports were read.
+func (s *Server) admitRouterPorts(w http.ResponseWriter, r *http.Request, desired, current *spec.MySQLCluster) (*store.Unchanged, bool) {
+	if len(spec.NewRouterPorts(desired, current)) == 0 {
+		return nil, true // no new port: nothing to check, nothing another apply could take
 	}
 	if errs := spec.RouterPortsOutside(desired, current, s.cfg.RouterPorts); len(errs) > 0 {
 		writeInvalid(w, desired, errs)
-		return false
+		return nil, false
 	}
-	all, _, err := s.cfg.Store.List(r.Context(), "")
+	all, rev, err := s.cfg.Store.List(r.Context(), "")
 	if err != nil {
 		s.writeStoreError(w, err)
-		return false
+		return nil, false
 	}
 	if errs := spec.RouterPortConflicts(desired, current, all); len(errs) > 0 {
 		writeInvalid(w, desired, errs)
-		return false
+		return nil, false
 	}
-	return true
+	return &store.Unchanged{Rev: rev}, true
 }

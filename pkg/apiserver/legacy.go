@@ -25,7 +25,7 @@ import (
 
 // LegacyStore is what the legacy endpoints need beyond ClusterStore.
 type LegacyStore interface {
-	CreateWithPasswords(ctx context.Context, c *spec.MySQLCluster, pw map[string]string) (*spec.MySQLCluster, error)
+	CreateWithPasswords(ctx context.Context, c *spec.MySQLCluster, pw map[string]string, conds ...store.Unchanged) (*spec.MySQLCluster, error)
 	Passwords(ctx context.Context, ns, name, uid string) (map[string]string, error)
 }
 

@@ -39,7 +39,7 @@ func (s *Server) getQuota(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, err)
 		return
 	}
-	used, err := s.namespaceUsage(r.Context(), ns, "")
+	used, _, err := s.namespaceUsage(r.Context(), ns, "")
 	if err != nil {
 		s.writeStoreError(w, err)
 		return
@@ -98,10 +98,11 @@ func (s *Server) deleteQuota(w http.ResponseWriter, r *http.Request) {
 
 // namespaceUsage adds up what the namespace's clusters ask for, leaving out
 // the cluster named except.
-func (s *Server) namespaceUsage(ctx context.Context, ns, except string) (spec.Usage, error) {
-	clusters, _, err := s.cfg.Store.List(ctx, ns)
+// It returns the revision the clusters were read at.
+func (s *Server) namespaceUsage(ctx context.Context, ns, except string) (spec.Usage, int64, error) {
+	clusters, rev, err := s.cfg.Store.List(ctx, ns)
 	if err != nil {
-		return spec.Usage{}, err
+		return spec.Usage{}, 0, err
 	}
 	used := spec.NewUsage()
 	for _, c := range clusters {
@@ -109,29 +110,35 @@ func (s *Server) namespaceUsage(ctx context.Context, ns, except string) (spec.Us
 			used = used.Add(spec.UsageOf(c))
 		}
 	}
-	return used, nil
+	return used, rev, nil
 }
 
 // admitQuota checks a create (current nil) or an update against the
 // namespace's quota and answers 403 when it would exceed a limit it grows.
-// Two applies racing in one namespace can each pass; see docs/security.md.
-func (s *Server) admitQuota(w http.ResponseWriter, r *http.Request, desired, current *spec.MySQLCluster) bool {
+// It returns the condition that keeps the check exact until the write: no
+// cluster of the namespace changed since the usage was read. A change that
+// grows nothing needs neither check nor condition, so a scale-down is never
+// refused nor made to retry.
+func (s *Server) admitQuota(w http.ResponseWriter, r *http.Request, desired, current *spec.MySQLCluster) (*store.Unchanged, bool) {
 	if s.cfg.Quotas == nil {
-		return true
+		return nil, true
+	}
+	if current != nil && !spec.UsageOf(desired).Grows(spec.UsageOf(current)) {
+		return nil, true
 	}
 	ns := desired.Metadata.Namespace
 	q, err := s.cfg.Quotas.Quota(r.Context(), ns)
 	if errors.Is(err, store.ErrNotFound) {
-		return true
+		return nil, true
 	}
 	if err != nil {
 		s.writeStoreError(w, err)
-		return false
+		return nil, false
 	}
-	others, err := s.namespaceUsage(r.Context(), ns, desired.Metadata.Name)
+	others, rev, err := s.namespaceUsage(r.Context(), ns, desired.Metadata.Name)
 	if err != nil {
 		s.writeStoreError(w, err)
-		return false
+		return nil, false
 	}
 	before := others
 	if current != nil {
@@ -139,12 +146,12 @@ func (s *Server) admitQuota(w http.ResponseWriter, r *http.Request, desired, cur
 	}
 	over := q.Exceeded(before, others.Add(spec.UsageOf(desired)))
 	if len(over) == 0 {
-		return true
+		return &store.Unchanged{Namespace: ns, Rev: rev}, true
 	}
 	writeStatus(w, http.StatusForbidden, spec.ReasonForbidden, fmt.Sprintf(
 		"MySQLCluster %s exceeds the quota of namespace %q: %s; lower spec.replicas or spec.resources, delete a cluster, "+
 			"or ask an admin of every namespace to raise it (mysosctl quota set %s)",
 		quoteName(desired.Metadata.Name), ns, strings.Join(over, "; "), ns),
 		&spec.StatusDetails{Name: desired.Metadata.Name, Namespace: ns})
-	return false
+	return nil, false
 }

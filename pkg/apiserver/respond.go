@@ -82,6 +82,9 @@ func (s *Server) writeStoreError(w http.ResponseWriter, err error) {
 		writeStatus(w, http.StatusConflict, spec.ReasonAlreadyExists, err.Error(), nil)
 	case errors.Is(err, store.ErrConflict):
 		writeStatus(w, http.StatusConflict, spec.ReasonConflict, err.Error(), nil)
+	case errors.Is(err, store.ErrRaced):
+		writeStatus(w, http.StatusConflict, spec.ReasonConflict,
+			err.Error()+": other clusters kept changing while the quota and router ports were checked; apply again", nil)
 	default:
 		s.log.Error("storage request failed", "err", err)
 		writeStatus(w, http.StatusServiceUnavailable, spec.ReasonServiceUnavailable,

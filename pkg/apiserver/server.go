@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mysos-project/mysos/pkg/spec"
+	"github.com/mysos-project/mysos/pkg/store"
 )
 
 // MaxBodyBytes is the largest request body accepted; bigger ones get 413.
@@ -25,8 +26,8 @@ const MaxBodyBytes = 1 << 20
 type ClusterStore interface {
 	Get(ctx context.Context, ns, name string) (*spec.MySQLCluster, error)
 	List(ctx context.Context, ns string) ([]*spec.MySQLCluster, int64, error)
-	Create(ctx context.Context, c *spec.MySQLCluster) (*spec.MySQLCluster, error)
-	Update(ctx context.Context, c *spec.MySQLCluster, expectedRV string) (*spec.MySQLCluster, bool, error)
+	Create(ctx context.Context, c *spec.MySQLCluster, conds ...store.Unchanged) (*spec.MySQLCluster, error)
+	Update(ctx context.Context, c *spec.MySQLCluster, expectedRV string, conds ...store.Unchanged) (*spec.MySQLCluster, bool, error)
 	Delete(ctx context.Context, ns, name, expectedRV string) (*spec.MySQLCluster, bool, error)
 }
 

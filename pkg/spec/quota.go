@@ -91,6 +91,11 @@ func (u Usage) Add(v Usage) Usage {
 		Mem: new(big.Rat).Add(u.Mem, v.Mem), Disk: new(big.Rat).Add(u.Disk, v.Disk)}
 }
 
+// Grows reports whether u asks for more of anything than from does.
+func (u Usage) Grows(from Usage) bool {
+	return u.Instances > from.Instances || u.CPUs.Cmp(from.CPUs) > 0 || u.Mem.Cmp(from.Mem) > 0 || u.Disk.Cmp(from.Disk) > 0
+}
+
 // Amounts renders usage the way quotas are written.
 func (u Usage) Amounts() QuotaAmounts {
 	n := u.Instances

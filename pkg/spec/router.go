@@ -74,7 +74,7 @@ func (r PortRange) String() string {
 // an unrelated update, such as a scale in an emergency.
 func RouterPortsOutside(c, current *MySQLCluster, allowed PortRange) ErrorList {
 	var errs ErrorList
-	for _, p := range newRouterPorts(c, current) {
+	for _, p := range NewRouterPorts(c, current) {
 		if !allowed.Admits(p.Port) {
 			errs = append(errs, invalidErr(p.Field, p.Port, fmt.Sprintf(
 				"must be within %s, the ports this Mysos lets routers open (the scheduler's --router-ports); choose one there", allowed)))
@@ -136,7 +136,7 @@ func validateRouter(path string, r *RouterSpec) ErrorList {
 // since the caller may not be allowed to see it.
 func RouterPortConflicts(c, current *MySQLCluster, others []*MySQLCluster) ErrorList {
 	var errs ErrorList
-	for _, mine := range newRouterPorts(c, current) {
+	for _, mine := range NewRouterPorts(c, current) {
 		for _, o := range others {
 			if o.Metadata.Namespace == c.Metadata.Namespace && o.Metadata.Name == c.Metadata.Name {
 				continue
@@ -158,9 +158,9 @@ func RouterPortConflicts(c, current *MySQLCluster, others []*MySQLCluster) Error
 	return errs
 }
 
-// newRouterPorts are the ports of c's router that its stored version
+// NewRouterPorts are the ports of c's router that its stored version
 // (current; nil on create) does not have.
-func newRouterPorts(c, current *MySQLCluster) []RouterPort {
+func NewRouterPorts(c, current *MySQLCluster) []RouterPort {
 	var held []RouterPort
 	if current != nil {
 		held = current.Spec.Router.Ports()

@@ -27,7 +27,29 @@ var (
 	ErrNotFound      = errors.New("not found")
 	ErrAlreadyExists = errors.New("already exists")
 	ErrConflict      = errors.New("conflict")
+	// ErrRaced: a write's Unchanged condition failed: another cluster was
+	// created or changed after the admission check read them.
+	ErrRaced = errors.New("another change to the clusters raced this one")
 )
+
+// Unchanged is a condition on a create or update: no cluster spec of
+// Namespace ("": of any namespace) was created or changed after Rev, the
+// revision an admission check (a quota, the router ports) read them at.
+// Together with the check it makes the check exact: two applies that each
+// pass it alone cannot both be written. Deletions are not seen; they only
+// free what the check counted.
+type Unchanged struct {
+	Namespace string
+	Rev       int64
+}
+
+func (s *Store) unchangedCmps(conds []Unchanged) []clientv3.Cmp {
+	cmps := make([]clientv3.Cmp, 0, len(conds))
+	for _, u := range conds {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(s.specPrefix(u.Namespace)), "<", u.Rev+1).WithPrefix())
+	}
+	return cmps
+}
 
 // DefaultPrefix is the etcd key prefix when none is configured.
 const DefaultPrefix = "/mysos"
@@ -182,16 +204,17 @@ func (s *Store) List(ctx context.Context, ns string) ([]*spec.MySQLCluster, int6
 	return out, resp.Header.Revision, nil
 }
 
-// Create stores a new cluster. The caller has defaulted and validated it; the
-// store assigns uid, generation 1 and the creation time, and drops any status.
-func (s *Store) Create(ctx context.Context, c *spec.MySQLCluster) (*spec.MySQLCluster, error) {
-	return s.CreateWithPasswords(ctx, c, nil)
+// Create stores a new cluster if conds hold. The caller has defaulted and
+// validated it; the store assigns uid, generation 1 and the creation time,
+// and drops any status.
+func (s *Store) Create(ctx context.Context, c *spec.MySQLCluster, conds ...Unchanged) (*spec.MySQLCluster, error) {
+	return s.CreateWithPasswords(ctx, c, nil, conds...)
 }
 
 // CreateWithPasswords creates a cluster and, in the same transaction, the
 // passwords of some of its accounts (chosen by the user rather than
 // generated), so that no launch can see the cluster without them.
-func (s *Store) CreateWithPasswords(ctx context.Context, c *spec.MySQLCluster, pw Passwords) (*spec.MySQLCluster, error) {
+func (s *Store) CreateWithPasswords(ctx context.Context, c *spec.MySQLCluster, pw Passwords, conds ...Unchanged) (*spec.MySQLCluster, error) {
 	obj := *c
 	now := s.now()
 	obj.Metadata.UID = uuid.NewString()
@@ -220,13 +243,17 @@ func (s *Store) CreateWithPasswords(ctx context.Context, c *spec.MySQLCluster, p
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	resp, err := s.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		If(append([]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)}, s.unchangedCmps(conds)...)...).
 		Then(ops...).
+		Else(clientv3.OpGet(key, clientv3.WithCountOnly())).
 		Commit()
 	if err != nil {
 		return nil, fmt.Errorf("create %s/%s: %w", ns, name, err)
 	}
 	if !resp.Succeeded {
+		if resp.Responses[0].GetResponseRange().Count == 0 {
+			return nil, fmt.Errorf("create %s/%s: %w", ns, name, ErrRaced)
+		}
 		return nil, fmt.Errorf("cluster %s/%s: %w", ns, name, ErrAlreadyExists)
 	}
 	obj.Metadata.ResourceVersion = formatRev(resp.Header.Revision)
@@ -234,10 +261,10 @@ func (s *Store) CreateWithPasswords(ctx context.Context, c *spec.MySQLCluster, p
 }
 
 // Update replaces the user-owned parts of a cluster (labels, annotations,
-// spec) if its resourceVersion is still expectedRV. Generation moves only when
-// the spec changes. Nothing is written when nothing changes; changed reports
-// which happened.
-func (s *Store) Update(ctx context.Context, c *spec.MySQLCluster, expectedRV string) (out *spec.MySQLCluster, changed bool, err error) {
+// spec) if its resourceVersion is still expectedRV and conds hold.
+// Generation moves only when the spec changes. Nothing is written when
+// nothing changes; changed reports which happened.
+func (s *Store) Update(ctx context.Context, c *spec.MySQLCluster, expectedRV string, conds ...Unchanged) (out *spec.MySQLCluster, changed bool, err error) {
 	ns, name := c.Metadata.Namespace, c.Metadata.Name
 	snap, err := s.read(ctx, ns, name)
 	if err != nil {
@@ -250,7 +277,7 @@ func (s *Store) Update(ctx context.Context, c *spec.MySQLCluster, expectedRV str
 	if !changed {
 		return snap.obj, false, nil
 	}
-	rev, err := s.putSpecIfUnchanged(ctx, next, snap.specRev)
+	rev, err := s.putSpecIfUnchanged(ctx, next, snap.specRev, conds...)
 	if err != nil {
 		return nil, false, err
 	}
@@ -258,8 +285,9 @@ func (s *Store) Update(ctx context.Context, c *spec.MySQLCluster, expectedRV str
 	return next, true, nil
 }
 
-// putSpecIfUnchanged writes obj's spec key if its mod revision is still rev.
-func (s *Store) putSpecIfUnchanged(ctx context.Context, obj *spec.MySQLCluster, rev int64) (int64, error) {
+// putSpecIfUnchanged writes obj's spec key if its mod revision is still rev
+// and conds hold.
+func (s *Store) putSpecIfUnchanged(ctx context.Context, obj *spec.MySQLCluster, rev int64, conds ...Unchanged) (int64, error) {
 	raw, err := encodeSpec(obj)
 	if err != nil {
 		return 0, err
@@ -269,13 +297,17 @@ func (s *Store) putSpecIfUnchanged(ctx context.Context, obj *spec.MySQLCluster, 
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	resp, err := s.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
+		If(append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)}, s.unchangedCmps(conds)...)...).
 		Then(clientv3.OpPut(key, string(raw))).
+		Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).
 		Commit()
 	if err != nil {
 		return 0, fmt.Errorf("update %s/%s: %w", ns, name, err)
 	}
 	if !resp.Succeeded {
+		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) == 1 && kvs[0].ModRevision == rev {
+			return 0, fmt.Errorf("update %s/%s: %w", ns, name, ErrRaced)
+		}
 		return 0, conflictError(ns, name, formatRev(rev), 0)
 	}
 	return resp.Header.Revision, nil

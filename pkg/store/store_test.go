@@ -58,6 +58,7 @@ func TestStore(t *testing.T) {
 		t.Run("EventsBounded", func(t *testing.T) { testEventsBounded(t, s) })
 		t.Run("EventsGoWithTheCluster", func(t *testing.T) { testEventsDeleted(t, s) })
 		t.Run("ReadClusterAndUpdateStatusFrom", func(t *testing.T) { testReadCluster(t, s) })
+		t.Run("UnchangedConditionsCatchRaces", func(t *testing.T) { testUnchanged(t, s) })
 	})
 }
 
@@ -687,4 +688,68 @@ func statusRevision(t *testing.T, s *store.Store, c *spec.MySQLCluster) string {
 		t.Fatal(err)
 	}
 	return strconv.FormatInt(rev, 10)
+}
+
+// testUnchanged: a create or update conditioned on the clusters a check
+// read (store.Unchanged) fails with ErrRaced once another cluster of that
+// namespace was created or changed after the read, and only then; a
+// stale resourceVersion is still a conflict, not a race.
+func testUnchanged(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	in := func(ns, name string) *spec.MySQLCluster {
+		c := newCluster(name, 1)
+		c.Metadata.Namespace = ns
+		return c
+	}
+	a, err := s.Create(ctx, in("race-a", "one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doomed, err := s.Create(ctx, in("race-a", "doomed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rev, err := s.List(ctx, "race-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := store.Unchanged{Namespace: "race-a", Rev: rev}
+	// A deletion after the read frees what the check counted: no race.
+	if _, _, err := s.Delete(ctx, "race-a", "doomed", doomed.Metadata.ResourceVersion); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(ctx, in("race-a", "two"), read); err != nil {
+		t.Fatalf("create with nothing created or changed since the read: %v", err)
+	}
+	// "two" was created after the read: a second apply checked against the
+	// same read raced it.
+	if _, err := s.Create(ctx, in("race-a", "three"), read); !errors.Is(err, store.ErrRaced) {
+		t.Fatalf("create raced by another: err = %v, want ErrRaced", err)
+	}
+	if _, err := s.Create(ctx, in("race-a", "one"), read); !errors.Is(err, store.ErrAlreadyExists) {
+		t.Fatalf("create of an existing name: err = %v, want ErrAlreadyExists", err)
+	}
+	grown, three := in("race-a", "one"), int32(3)
+	grown.Spec.Replicas = &three
+	if _, _, err := s.Update(ctx, grown, a.Metadata.ResourceVersion, read); !errors.Is(err, store.ErrRaced) {
+		t.Fatalf("update raced by another: err = %v, want ErrRaced", err)
+	}
+	if _, _, err := s.Update(ctx, grown, "1", read); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("update with a stale resourceVersion: err = %v, want ErrConflict", err)
+	}
+	// Another namespace's change is no race for a check of race-a, nor is
+	// this namespace's for race-b's; "" covers every namespace.
+	if _, err := s.Create(ctx, in("race-b", "one"), store.Unchanged{Namespace: "race-b", Rev: rev}); err != nil {
+		t.Fatalf("create in a namespace nothing changed in: %v", err)
+	}
+	_, now, err := s.List(ctx, "race-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Update(ctx, grown, a.Metadata.ResourceVersion, store.Unchanged{Namespace: "race-a", Rev: now}); err != nil {
+		t.Fatalf("update checked against a fresh read: %v", err)
+	}
+	if _, err := s.Create(ctx, in("race-c", "one"), store.Unchanged{Rev: now}); !errors.Is(err, store.ErrRaced) {
+		t.Fatalf("create checked against every namespace after race-b changed: err = %v, want ErrRaced", err)
+	}
 }

@@ -1,0 +1,99 @@
+package apiserver_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/mysos-project/mysos/internal/testutil"
+	"github.com/mysos-project/mysos/pkg/apiserver"
+	"github.com/mysos-project/mysos/pkg/spec"
+	"github.com/mysos-project/mysos/pkg/store"
+)
+
+// racingStore lets another apply land between the API's checks and its
+// write: race runs just before each of the first `times` creates.
+type racingStore struct {
+	*store.Store
+	times atomic.Int32
+	race  func(n int32)
+}
+
+func (r *racingStore) Create(ctx context.Context, c *spec.MySQLCluster, conds ...store.Unchanged) (*spec.MySQLCluster, error) {
+	if n := r.times.Add(-1); n >= 0 {
+		r.race(n)
+	}
+	return r.Store.Create(ctx, c, conds...)
+}
+
+func newRacingAPI(t *testing.T, times int32, race func(st *store.Store, n int32)) *apiTest {
+	st := store.New(testutil.EtcdClient(t, testutil.EmbeddedEtcd(t)), "/mysos")
+	rs := &racingStore{Store: st}
+	rs.times.Store(times)
+	rs.race = func(n int32) { race(st, n) }
+	h, err := apiserver.New(apiserver.Config{Store: rs, Quotas: st, Token: token, RouterPorts: spec.DefaultRouterPorts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &apiTest{t: t, srv: srv, store: st}
+}
+
+func storeCluster(t *testing.T, st *store.Store, ns, name string, replicas int32, router *spec.RouterSpec) {
+	t.Helper()
+	c := &spec.MySQLCluster{APIVersion: spec.APIVersion, Kind: spec.Kind, Metadata: spec.ObjectMeta{Namespace: ns, Name: name},
+		Spec: spec.ClusterSpec{Replicas: &replicas, Router: router}}
+	spec.SetDefaults(c)
+	if _, err := st.Create(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestQuotaHoldsAgainstARacingApply: another apply lands between the quota
+// check and the write; the write fails, is checked again, and is refused,
+// so the two together never exceed the quota (without the condition both
+// were stored).
+func TestQuotaHoldsAgainstARacingApply(t *testing.T) {
+	var a *apiTest
+	a = newRacingAPI(t, 1, func(st *store.Store, _ int32) { storeCluster(a.t, st, "team-a", "racer", 1, nil) })
+	const ns = "/api/v1/namespaces/team-a"
+	if code, body := a.do("PUT", ns+"/quota", "application/json", `{"hard":{"instances":4}}`); code != http.StatusOK {
+		t.Fatalf("set quota: %d %s", code, body)
+	}
+	storeCluster(t, a.store, "team-a", "one", 3, nil)
+	code, body := a.do("POST", ns+"/clusters", "application/yaml", clusterYAML("two", 1, "512Mi"))
+	if code != http.StatusForbidden || !strings.Contains(body, "instances: 5 would be in use, the limit is 4") {
+		t.Fatalf("create raced past the quota: %d %s; want 403 once checked again", code, body)
+	}
+	clusters, _, err := a.store.List(context.Background(), "team-a")
+	if err != nil || len(clusters) != 2 {
+		t.Fatalf("stored %d clusters (%v); want one and the racer", len(clusters), err)
+	}
+}
+
+// TestRouterPortHoldsAgainstARacingApply: the same for a router port
+// another namespace's apply takes meanwhile; and an apply raced every time
+// gives up with 409 saying to apply again.
+func TestRouterPortHoldsAgainstARacingApply(t *testing.T) {
+	var a *apiTest
+	a = newRacingAPI(t, 1, func(st *store.Store, _ int32) {
+		storeCluster(a.t, st, "team-b", "racer", 1, &spec.RouterSpec{ReadWritePort: 6446})
+	})
+	code, body := a.do("POST", "/api/v1/namespaces/team-a/clusters", "application/yaml", routedClusterYAML("one", 6446))
+	if code != http.StatusBadRequest || !strings.Contains(body, "taken by a cluster of another namespace") {
+		t.Fatalf("create raced for a port: %d %s; want 400 once checked again", code, body)
+	}
+
+	var b *apiTest
+	b = newRacingAPI(t, 10, func(st *store.Store, n int32) {
+		storeCluster(b.t, st, "team-b", "racer-"+string(rune('a'+n)), 1, nil)
+	})
+	code, body = b.do("POST", "/api/v1/namespaces/team-a/clusters", "application/yaml", routedClusterYAML("one", 6447))
+	if code != http.StatusConflict || !strings.Contains(body, "apply again") {
+		t.Fatalf("create raced on every attempt: %d %s; want 409 saying to apply again", code, body)
+	}
+}
