@@ -165,7 +165,7 @@ func TestFailoverChaos(t *testing.T) {
 		survived, injected, rounds, len(faults), len(w.ackedIDs()), w.failed)
 	// The router saw the primary change and cut connections to old ones.
 	m := router.metrics()
-	for _, want := range []string{"mysos_router_routing_changes_total", "mysos_router_closed_connections_total{cluster=\"default/shop\",port=\"rw\"}"} {
+	for _, want := range []string{"mysos_router_routing_changes_total", "mysos_router_closed_connections_total{cluster=\"shop\",namespace=\"default\",port=\"rw\"}"} {
 		if !strings.Contains(m, want) {
 			t.Errorf("the router's metrics lack %s:\n%s", want, m)
 		}

@@ -183,7 +183,7 @@ func TestRouterReadOnlyPortHonoursTheLagBound(t *testing.T) {
 	stop()
 	<-done
 	checkNoLoss(t, s, w.ackedIDs(), adminPW)
-	if m := r.metrics(); !strings.Contains(m, `mysos_router_connections_total{cluster="default/shop",port="ro",result="forwarded"}`) {
+	if m := r.metrics(); !strings.Contains(m, `mysos_router_connections_total{cluster="shop",namespace="default",port="ro",result="forwarded"}`) {
 		t.Errorf("the router's metrics lack its read-only connections:\n%s", m)
 	}
 }
@@ -297,7 +297,7 @@ func TestSchedulerRoutesClustersThatAskForIt(t *testing.T) {
 		t.Fatalf("the read-write port the spec no longer names still reached server %d", id)
 	}
 	testutil.WaitFor(t, 30*time.Second, "mysos-router --router-host to move too", func() bool { return reaches(tierRW(moved)) == ids[after] })
-	if m := tier.metrics(); !strings.Contains(m, `mysos_router_connections_total{cluster="default/shop",port="rw",result="forwarded"}`) {
+	if m := tier.metrics(); !strings.Contains(m, `mysos_router_connections_total{cluster="shop",namespace="default",port="rw",result="forwarded"}`) {
 		t.Errorf("mysos-router --router-host's metrics lack its connections:\n%s", m)
 	}
 	if events := s.mustCtl("events", "shop"); strings.Count(events, "RouterListening") < 2 || !strings.Contains(events, movedAddr) {
@@ -306,7 +306,7 @@ func TestSchedulerRoutesClustersThatAskForIt(t *testing.T) {
 	if d := s.mustCtl("describe", "clusters", "shop"); !strings.Contains(d, fmt.Sprintf("read-write :%d, read-only :%d", moved, roPort)) {
 		t.Fatalf("describe does not show the router's ports:\n%s", d)
 	}
-	if m := scrapeMetrics(t, s); !strings.Contains(m, `mysos_router_connections_total{cluster="default/shop",port="rw",result="forwarded"}`) {
+	if m := scrapeMetrics(t, s); !strings.Contains(m, `mysos_router_connections_total{cluster="shop",namespace="default",port="rw",result="forwarded"}`) {
 		t.Fatalf("the scheduler's /metrics lack its router's connections:\n%s", m)
 	}
 }

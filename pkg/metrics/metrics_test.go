@@ -172,6 +172,9 @@ func TestTheDashboardAndTheDocsNameRealMetrics(t *testing.T) {
 	for _, e := range exprs {
 		for _, m := range metricName.FindAllString(e, -1) {
 			base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(m, "_bucket"), "_count"), "_sum")
+			if strings.HasPrefix(base, "mysos_router_") {
+				continue // the routers' own registry: pkg/router checks them
+			}
 			if !names[base] {
 				t.Errorf("the dashboard queries %s (%q), which Mysos does not serve", m, e)
 			}

@@ -301,7 +301,7 @@ func TestManagerKeepsTheSeriesOfTheRouterThatReplacedAnother(t *testing.T) {
 		t.Fatalf("the running router's record series: %d (%v); want both kept", n, err)
 	}
 	current.Close()
-	active := metrics.activeConns.WithLabelValues("shop/one", string(ReadWrite))
+	active := metrics.activeConns.WithLabelValues(with("shop/one", string(ReadWrite))...)
 	testutil.WaitFor(t, 10*time.Second, "no active read-write connection counted", func() bool {
 		return promtest.ToFloat64(active) == 0
 	})

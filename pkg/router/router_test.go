@@ -197,7 +197,7 @@ func TestRoutesReadWriteToThePrimaryAndReadOnlyToReplicas(t *testing.T) {
 	if !rw.alive() {
 		t.Fatal("a lag change closed the read-write connection to an unchanged primary")
 	}
-	if n := testutil.ToFloat64(h.r.cfg.Metrics.connections.WithLabelValues("default/shop", "ro", "forwarded")); n != 10 {
+	if n := testutil.ToFloat64(h.r.cfg.Metrics.connections.WithLabelValues(with("default/shop", "ro", "forwarded")...)); n != 10 {
 		t.Fatalf("forwarded read-only connections counted %v; want 10", n)
 	}
 }
@@ -236,10 +236,10 @@ func TestFailoverClosesOldConnectionsAndRefusesUntilAPrimary(t *testing.T) {
 	if _, got := h.connect(h.rw); got != "b" {
 		t.Fatalf("after a stale record read-write landed on %q; want b still", got)
 	}
-	if n := testutil.ToFloat64(h.r.cfg.Metrics.stale.WithLabelValues("default/shop")); n != 1 {
+	if n := testutil.ToFloat64(h.r.cfg.Metrics.stale.WithLabelValues(with("default/shop")...)); n != 1 {
 		t.Fatalf("stale records counted %v; want 1", n)
 	}
-	if n := testutil.ToFloat64(h.r.cfg.Metrics.connections.WithLabelValues("default/shop", "rw", "refused")); n != 1 {
+	if n := testutil.ToFloat64(h.r.cfg.Metrics.connections.WithLabelValues(with("default/shop", "rw", "refused")...)); n != 1 {
 		t.Fatalf("refused read-write connections counted %v; want 1", n)
 	}
 }
