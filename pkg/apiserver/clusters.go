@@ -1,13 +1,16 @@
 package apiserver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mysos-project/mysos/pkg/spec"
 	"github.com/mysos-project/mysos/pkg/store"
@@ -279,17 +282,16 @@ func isDryRun(r *http.Request) bool {
 	return strings.EqualFold(r.URL.Query().Get("dryRun"), "All")
 }
 
-// maxAdmitAttempts bounds how often a create or update is checked and
-// written again when other clusters changed in between (store.ErrRaced).
-const maxAdmitAttempts = 3
-
 // admitAndWrite runs the checks that depend on other clusters and then
 // write (not for a dry run), again when the write lost a race with another
-// apply (store.ErrRaced). On a refusal or an error it has answered the
-// request and returns false.
+// apply (store.ErrRaced): each lost race means another write committed,
+// so it goes on, with jittered backoff, for up to admitRetryBudget. On a
+// refusal or an error it has answered the request and returns false.
 func (s *Server) admitAndWrite(w http.ResponseWriter, r *http.Request, desired, current *spec.MySQLCluster,
 	write func(conds []store.Unchanged) error) bool {
-	for attempt := 1; ; attempt++ {
+	deadline := time.Now().Add(admitRetryBudget)
+	backoff := time.Millisecond
+	for {
 		conds, ok := s.admit(w, r, desired, current)
 		if !ok {
 			return false
@@ -298,14 +300,41 @@ func (s *Server) admitAndWrite(w http.ResponseWriter, r *http.Request, desired, 
 			return true
 		}
 		err := write(conds)
-		if errors.Is(err, store.ErrRaced) && attempt < maxAdmitAttempts {
-			continue // check again against what raced it
-		}
-		if err != nil {
+		var taken *store.PortTakenError
+		switch {
+		case err == nil:
+			return true
+		case errors.As(err, &taken):
+			// Another apply claimed the port after the check read it.
+			writeInvalid(w, desired, spec.RouterPortTaken(desired, taken.Port, taken.Namespace, taken.Owner))
+			return false
+		case errors.Is(err, store.ErrRaced) && time.Now().Add(backoff).Before(deadline):
+			s.log.Debug("an apply raced another; checking again", "cluster", desired.Key(), "err", err)
+			if !sleepCtx(r.Context(), backoff/2+rand.N(backoff)) {
+				s.writeStoreError(w, r.Context().Err())
+				return false
+			}
+			backoff = min(2*backoff, 100*time.Millisecond)
+		default:
 			s.writeStoreError(w, err)
 			return false
 		}
+	}
+}
+
+// admitRetryBudget bounds how long an apply that keeps losing races with
+// others (store.ErrRaced) is checked and written again before 409.
+var admitRetryBudget = 10 * time.Second
+
+// sleepCtx waits d unless ctx ends first; it reports whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
 		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -331,8 +360,9 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, desired, current 
 
 // admitRouterPorts refuses a cluster whose spec.router names a new port
 // outside the operator's --router-ports or one another cluster already has
-// (400 Invalid, naming the field). It returns the condition that keeps the
-// check exact: no cluster anywhere changed since the ports were read.
+// (400 Invalid, naming the field). It needs no condition: the store claims
+// each port in the write itself (store.PortTakenError when another apply
+// took it meanwhile).
 func (s *Server) admitRouterPorts(w http.ResponseWriter, r *http.Request, desired, current *spec.MySQLCluster) (*store.Unchanged, bool) {
 	if len(spec.NewRouterPorts(desired, current)) == 0 {
 		return nil, true // no new port: nothing to check, nothing another apply could take
@@ -341,7 +371,7 @@ func (s *Server) admitRouterPorts(w http.ResponseWriter, r *http.Request, desire
 		writeInvalid(w, desired, errs)
 		return nil, false
 	}
-	all, rev, err := s.cfg.Store.List(r.Context(), "")
+	all, _, err := s.cfg.Store.List(r.Context(), "")
 	if err != nil {
 		s.writeStoreError(w, err)
 		return nil, false
@@ -350,5 +380,5 @@ func (s *Server) admitRouterPorts(w http.ResponseWriter, r *http.Request, desire
 		writeInvalid(w, desired, errs)
 		return nil, false
 	}
-	return &store.Unchanged{Rev: rev}, true
+	return nil, true
 }

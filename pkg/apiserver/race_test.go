@@ -2,11 +2,13 @@ package apiserver_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mysos-project/mysos/internal/testutil"
 	"github.com/mysos-project/mysos/pkg/apiserver"
@@ -75,25 +77,47 @@ func TestQuotaHoldsAgainstARacingApply(t *testing.T) {
 	}
 }
 
-// TestRouterPortHoldsAgainstARacingApply: the same for a router port
-// another namespace's apply takes meanwhile; and an apply raced every time
-// gives up with 409 saying to apply again.
+// TestRouterPortHoldsAgainstARacingApply: another namespace's apply takes
+// the port between the check and the write; the store's claim of the port
+// fails and the answer is 400 naming the field, not a second owner.
 func TestRouterPortHoldsAgainstARacingApply(t *testing.T) {
 	var a *apiTest
 	a = newRacingAPI(t, 1, func(st *store.Store, _ int32) {
 		storeCluster(a.t, st, "team-b", "racer", 1, &spec.RouterSpec{ReadWritePort: 6446})
 	})
 	code, body := a.do("POST", "/api/v1/namespaces/team-a/clusters", "application/yaml", routedClusterYAML("one", 6446))
-	if code != http.StatusBadRequest || !strings.Contains(body, "taken by a cluster of another namespace") {
-		t.Fatalf("create raced for a port: %d %s; want 400 once checked again", code, body)
+	if code != http.StatusBadRequest || !strings.Contains(body, "spec.router.readWritePort") || !strings.Contains(body, "taken by a cluster of another namespace") {
+		t.Fatalf("create raced for a port: %d %s; want 400 naming the field", code, body)
 	}
-
+	// Ports need no condition on other clusters: an apply for another port
+	// is not made to wait for one that raced it.
 	var b *apiTest
-	b = newRacingAPI(t, 10, func(st *store.Store, n int32) {
-		storeCluster(b.t, st, "team-b", "racer-"+string(rune('a'+n)), 1, nil)
+	b = newRacingAPI(t, 1, func(st *store.Store, _ int32) {
+		storeCluster(b.t, st, "team-b", "racer", 1, &spec.RouterSpec{ReadWritePort: 6446})
 	})
-	code, body = b.do("POST", "/api/v1/namespaces/team-a/clusters", "application/yaml", routedClusterYAML("one", 6447))
+	if code, body := b.do("POST", "/api/v1/namespaces/team-a/clusters", "application/yaml", routedClusterYAML("one", 6447)); code != http.StatusCreated {
+		t.Fatalf("create for a free port while another apply took another: %d %s", code, body)
+	}
+}
+
+// TestAnApplyRacedWithoutEndGivesUp: an apply whose quota check loses
+// every race for the whole retry budget is answered 409 "apply again",
+// having stored nothing.
+func TestAnApplyRacedWithoutEndGivesUp(t *testing.T) {
+	defer apiserver.SetAdmitRetryBudget(50 * time.Millisecond)()
+	var a *apiTest
+	a = newRacingAPI(t, 1<<20, func(st *store.Store, n int32) {
+		storeCluster(a.t, st, "team-a", fmt.Sprintf("racer-%d", n), 1, nil)
+	})
+	const ns = "/api/v1/namespaces/team-a"
+	if code, body := a.do("PUT", ns+"/quota", "application/json", `{"hard":{"instances":1000000}}`); code != http.StatusOK {
+		t.Fatalf("set quota: %d %s", code, body)
+	}
+	code, body := a.do("POST", ns+"/clusters", "application/yaml", clusterYAML("one", 1, "512Mi"))
 	if code != http.StatusConflict || !strings.Contains(body, "apply again") {
 		t.Fatalf("create raced on every attempt: %d %s; want 409 saying to apply again", code, body)
+	}
+	if _, err := a.store.Get(context.Background(), "team-a", "one"); err == nil {
+		t.Fatal("a create answered 409 was stored")
 	}
 }

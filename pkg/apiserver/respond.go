@@ -84,7 +84,7 @@ func (s *Server) writeStoreError(w http.ResponseWriter, err error) {
 		writeStatus(w, http.StatusConflict, spec.ReasonConflict, err.Error(), nil)
 	case errors.Is(err, store.ErrRaced):
 		writeStatus(w, http.StatusConflict, spec.ReasonConflict,
-			err.Error()+": other clusters kept changing while the quota and router ports were checked; apply again", nil)
+			err.Error()+": other clusters of the namespace kept changing while its quota was checked; apply again", nil)
 	default:
 		s.log.Error("storage request failed", "err", err)
 		writeStatus(w, http.StatusServiceUnavailable, spec.ReasonServiceUnavailable,

@@ -66,7 +66,9 @@ func (c *Client) Server() string { return c.base.String() }
 // IsNotFound reports whether err is the API's 404.
 func IsNotFound(err error) bool { return hasReason(err, spec.ReasonNotFound) }
 
-// IsConflict reports whether err is a stale-resourceVersion conflict.
+// IsConflict reports whether err is the API's 409 Conflict: a stale
+// resourceVersion, an operation the cluster's state does not allow, or an
+// apply that kept losing races with others for the API's retry budget.
 func IsConflict(err error) bool { return hasReason(err, spec.ReasonConflict) }
 
 // IsAlreadyExists reports whether a create found the name taken.

@@ -131,9 +131,7 @@ func validateRouter(path string, r *RouterSpec) ErrorList {
 // RouterPortConflicts returns an error for each port of c's router that
 // one of others (the stored clusters) already claims, except the ports its
 // stored version (current; nil on create) has already: an update that
-// keeps them is no new claim. Ports belong to the schedulers' hosts, which
-// every namespace shares; a cluster of another namespace is not named,
-// since the caller may not be allowed to see it.
+// keeps them is no new claim.
 func RouterPortConflicts(c, current *MySQLCluster, others []*MySQLCluster) ErrorList {
 	var errs ErrorList
 	for _, mine := range NewRouterPorts(c, current) {
@@ -142,20 +140,37 @@ func RouterPortConflicts(c, current *MySQLCluster, others []*MySQLCluster) Error
 				continue
 			}
 			for _, theirs := range o.Spec.Router.Ports() {
-				if theirs.Port != mine.Port {
-					continue
+				if theirs.Port == mine.Port {
+					errs = append(errs, portTaken(c, mine, o.Metadata.Namespace, o.Metadata.Name+" (its "+theirs.Field+")"))
 				}
-				owner := "a cluster of another namespace"
-				if o.Metadata.Namespace == c.Metadata.Namespace {
-					owner = fmt.Sprintf("cluster %s (its %s)", o.Metadata.Name, theirs.Field)
-				}
-				errs = append(errs, invalidErr(mine.Field, mine.Port, fmt.Sprintf(
-					"port %d is already taken by %s; router ports are the scheduler host's and every cluster needs its own: choose another",
-					mine.Port, owner)))
 			}
 		}
 	}
 	return errs
+}
+
+// RouterPortTaken is the error for c's port that cluster ownerNS/owner
+// holds (found when the claim itself failed: another apply won the race).
+func RouterPortTaken(c *MySQLCluster, port int32, ownerNS, owner string) ErrorList {
+	for _, p := range c.Spec.Router.Ports() {
+		if p.Port == port {
+			return ErrorList{portTaken(c, p, ownerNS, owner)}
+		}
+	}
+	return ErrorList{invalidErr("spec.router", port, fmt.Sprintf("port %d is already taken by another cluster: choose another", port))}
+}
+
+// portTaken names the owner only within c's namespace: ports belong to
+// the schedulers' hosts, which every namespace shares, and the caller may
+// not be allowed to see another namespace's clusters.
+func portTaken(c *MySQLCluster, mine RouterPort, ownerNS, owner string) *FieldError {
+	who := "a cluster of another namespace"
+	if ownerNS == c.Metadata.Namespace {
+		who = "cluster " + owner
+	}
+	return invalidErr(mine.Field, mine.Port, fmt.Sprintf(
+		"port %d is already taken by %s; router ports are the scheduler host's and every cluster needs its own: choose another",
+		mine.Port, who))
 }
 
 // NewRouterPorts are the ports of c's router that its stored version

@@ -176,13 +176,13 @@ func (s *Store) SetFinalizers(ctx context.Context, ns, name, uid string, finaliz
 		return fmt.Errorf("cluster %s/%s with uid %s: %w", ns, name, uid, ErrNotFound)
 	}
 	if snap.obj.Metadata.DeletionTimestamp != nil && len(finalizers) == 0 {
-		return s.deleteKeys(ctx, ns, name, snap.specRev)
+		return s.deleteKeys(ctx, snap.obj, snap.specRev)
 	}
 	if slices.Equal(snap.obj.Metadata.Finalizers, finalizers) {
 		return nil
 	}
 	next := *snap.obj
 	next.Metadata.Finalizers = slices.Clone(finalizers)
-	_, err = s.putSpecIfUnchanged(ctx, &next, snap.specRev)
+	_, err = s.putSpecIfUnchanged(ctx, &next, snap.specRev, next.Spec.Router)
 	return err
 }

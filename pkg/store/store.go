@@ -34,7 +34,7 @@ var (
 
 // Unchanged is a condition on a create or update: no cluster spec of
 // Namespace ("": of any namespace) was created or changed after Rev, the
-// revision an admission check (a quota, the router ports) read them at.
+// revision an admission check (a quota) read them at.
 // Together with the check it makes the check exact: two applies that each
 // pass it alone cannot both be written. Deletions are not seen; they only
 // free what the check counted.
@@ -240,21 +240,26 @@ func (s *Store) CreateWithPasswords(ctx context.Context, c *spec.MySQLCluster, p
 		}
 		ops[2] = clientv3.OpPut(s.secretsKey(ns, name), string(secrets))
 	}
+	claims := s.claimPorts(obj.Key(), nil, obj.Spec.Router)
+	cmps := append([]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)}, claims.cmps...)
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	resp, err := s.cli.Txn(ctx).
-		If(append([]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)}, s.unchangedCmps(conds)...)...).
-		Then(ops...).
-		Else(clientv3.OpGet(key, clientv3.WithCountOnly())).
+		If(append(cmps, s.unchangedCmps(conds)...)...).
+		Then(append(ops, claims.ops...)...).
+		Else(append([]clientv3.Op{clientv3.OpGet(key, clientv3.WithCountOnly())}, claims.reads...)...).
 		Commit()
 	if err != nil {
 		return nil, fmt.Errorf("create %s/%s: %w", ns, name, err)
 	}
 	if !resp.Succeeded {
-		if resp.Responses[0].GetResponseRange().Count == 0 {
-			return nil, fmt.Errorf("create %s/%s: %w", ns, name, ErrRaced)
+		switch {
+		case resp.Responses[0].GetResponseRange().Count > 0:
+			return nil, fmt.Errorf("cluster %s/%s: %w", ns, name, ErrAlreadyExists)
+		case claims.taken(resp.Responses, 1) != nil:
+			return nil, fmt.Errorf("create %s/%s: %w", ns, name, claims.taken(resp.Responses, 1))
 		}
-		return nil, fmt.Errorf("cluster %s/%s: %w", ns, name, ErrAlreadyExists)
+		return nil, fmt.Errorf("create %s/%s: %w", ns, name, ErrRaced)
 	}
 	obj.Metadata.ResourceVersion = formatRev(resp.Header.Revision)
 	return &obj, nil
@@ -277,7 +282,7 @@ func (s *Store) Update(ctx context.Context, c *spec.MySQLCluster, expectedRV str
 	if !changed {
 		return snap.obj, false, nil
 	}
-	rev, err := s.putSpecIfUnchanged(ctx, next, snap.specRev, conds...)
+	rev, err := s.putSpecIfUnchanged(ctx, next, snap.specRev, snap.obj.Spec.Router, conds...)
 	if err != nil {
 		return nil, false, err
 	}
@@ -286,8 +291,9 @@ func (s *Store) Update(ctx context.Context, c *spec.MySQLCluster, expectedRV str
 }
 
 // putSpecIfUnchanged writes obj's spec key if its mod revision is still rev
-// and conds hold.
-func (s *Store) putSpecIfUnchanged(ctx context.Context, obj *spec.MySQLCluster, rev int64, conds ...Unchanged) (int64, error) {
+// and conds hold, moving its router-port claims from those of prevRouter
+// (the stored spec's router).
+func (s *Store) putSpecIfUnchanged(ctx context.Context, obj *spec.MySQLCluster, rev int64, prevRouter *spec.RouterSpec, conds ...Unchanged) (int64, error) {
 	raw, err := encodeSpec(obj)
 	if err != nil {
 		return 0, err
@@ -296,19 +302,24 @@ func (s *Store) putSpecIfUnchanged(ctx context.Context, obj *spec.MySQLCluster, 
 	key := s.specKey(ns, name)
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
+	claims := s.claimPorts(obj.Key(), prevRouter, obj.Spec.Router)
+	cmps := append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)}, claims.cmps...)
 	resp, err := s.cli.Txn(ctx).
-		If(append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)}, s.unchangedCmps(conds)...)...).
-		Then(clientv3.OpPut(key, string(raw))).
-		Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).
+		If(append(cmps, s.unchangedCmps(conds)...)...).
+		Then(append([]clientv3.Op{clientv3.OpPut(key, string(raw))}, claims.ops...)...).
+		Else(append([]clientv3.Op{clientv3.OpGet(key, clientv3.WithKeysOnly())}, claims.reads...)...).
 		Commit()
 	if err != nil {
 		return 0, fmt.Errorf("update %s/%s: %w", ns, name, err)
 	}
 	if !resp.Succeeded {
-		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) == 1 && kvs[0].ModRevision == rev {
-			return 0, fmt.Errorf("update %s/%s: %w", ns, name, ErrRaced)
+		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) != 1 || kvs[0].ModRevision != rev {
+			return 0, conflictError(ns, name, formatRev(rev), 0)
 		}
-		return 0, conflictError(ns, name, formatRev(rev), 0)
+		if taken := claims.taken(resp.Responses, 1); taken != nil {
+			return 0, fmt.Errorf("update %s/%s: %w", ns, name, taken)
+		}
+		return 0, fmt.Errorf("update %s/%s: %w", ns, name, ErrRaced)
 	}
 	return resp.Header.Revision, nil
 }
@@ -327,7 +338,7 @@ func (s *Store) Delete(ctx context.Context, ns, name, expectedRV string) (obj *s
 	if len(snap.obj.Metadata.Finalizers) > 0 {
 		return s.markDeleting(ctx, snap)
 	}
-	if err := s.deleteKeys(ctx, ns, name, snap.specRev); err != nil {
+	if err := s.deleteKeys(ctx, snap.obj, snap.specRev); err != nil {
 		return nil, false, err
 	}
 	return snap.obj, true, nil
@@ -340,7 +351,7 @@ func (s *Store) markDeleting(ctx context.Context, snap *snapshot) (*spec.MySQLCl
 	next := *snap.obj
 	now := s.now()
 	next.Metadata.DeletionTimestamp = &now
-	rev, err := s.putSpecIfUnchanged(ctx, &next, snap.specRev)
+	rev, err := s.putSpecIfUnchanged(ctx, &next, snap.specRev, next.Spec.Router)
 	if err != nil {
 		return nil, false, err
 	}
@@ -349,20 +360,22 @@ func (s *Store) markDeleting(ctx context.Context, snap *snapshot) (*spec.MySQLCl
 }
 
 // deleteKeys removes a cluster's spec, status, passwords, events, backup
-// jobs and archiver record (not its backups) in one
+// jobs, archiver record and router-port claims (not its backups) in one
 // transaction, if the spec is still at specRev. Instance records are not
 // among them (each goes once its resources are released) nor is the
 // discovery record (kept so that a new incarnation's epoch starts above).
-func (s *Store) deleteKeys(ctx context.Context, ns, name string, specRev int64) error {
+func (s *Store) deleteKeys(ctx context.Context, c *spec.MySQLCluster, specRev int64) error {
+	ns, name := c.Metadata.Namespace, c.Metadata.Name
 	key := s.specKey(ns, name)
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
+	ops := []clientv3.Op{clientv3.OpDelete(key), clientv3.OpDelete(s.statusKey(ns, name)), clientv3.OpDelete(s.secretsKey(ns, name)),
+		clientv3.OpDelete(s.eventsPrefix(ns, name), clientv3.WithPrefix()),
+		clientv3.OpDelete(s.backupPrefix(ns, name), clientv3.WithPrefix()),
+		clientv3.OpDelete(s.archiverKey(ns, name))}
 	resp, err := s.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(key), "=", specRev)).
-		Then(clientv3.OpDelete(key), clientv3.OpDelete(s.statusKey(ns, name)), clientv3.OpDelete(s.secretsKey(ns, name)),
-			clientv3.OpDelete(s.eventsPrefix(ns, name), clientv3.WithPrefix()),
-			clientv3.OpDelete(s.backupPrefix(ns, name), clientv3.WithPrefix()),
-			clientv3.OpDelete(s.archiverKey(ns, name))).
+		Then(append(ops, s.releaseAll(c.Key(), c.Spec.Router)...)...).
 		Commit()
 	if err != nil {
 		return fmt.Errorf("delete %s/%s: %w", ns, name, err)

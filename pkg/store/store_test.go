@@ -59,6 +59,7 @@ func TestStore(t *testing.T) {
 		t.Run("EventsGoWithTheCluster", func(t *testing.T) { testEventsDeleted(t, s) })
 		t.Run("ReadClusterAndUpdateStatusFrom", func(t *testing.T) { testReadCluster(t, s) })
 		t.Run("UnchangedConditionsCatchRaces", func(t *testing.T) { testUnchanged(t, s) })
+		t.Run("RouterPortsClaimedByOneCluster", func(t *testing.T) { testRouterPortClaims(t, s) })
 	})
 }
 
@@ -751,5 +752,68 @@ func testUnchanged(t *testing.T, s *store.Store) {
 	}
 	if _, err := s.Create(ctx, in("race-c", "one"), store.Unchanged{Rev: now}); !errors.Is(err, store.ErrRaced) {
 		t.Fatalf("create checked against every namespace after race-b changed: err = %v, want ErrRaced", err)
+	}
+	// Namespace "race" is not a prefix of "race-a": race-a's changes are
+	// no race for it.
+	if _, err := s.Create(ctx, in("race", "one"), store.Unchanged{Namespace: "race", Rev: rev}); err != nil {
+		t.Fatalf("create in a namespace whose name prefixes a changed one: %v", err)
+	}
+}
+
+// testRouterPortClaims: a router port is held by the cluster whose spec
+// names it, from the write that names it until the one that stops naming
+// it or deletes the cluster (after its finalizers), in any namespace.
+func testRouterPortClaims(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	routed := func(ns, name string, ports ...int32) *spec.MySQLCluster {
+		c := newCluster(name, 1)
+		c.Metadata.Namespace = ns
+		c.Spec.Router = &spec.RouterSpec{ReadWritePort: ports[0]}
+		if len(ports) > 1 {
+			c.Spec.Router.ReadOnlyPort = ports[1]
+		}
+		return c
+	}
+	taken := func(err error, port int32, owner string) {
+		t.Helper()
+		var pt *store.PortTakenError
+		if !errors.As(err, &pt) || pt.Port != port || pt.Namespace+"/"+pt.Owner != owner {
+			t.Fatalf("err = %v; want port %d taken by %s", err, port, owner)
+		}
+	}
+	a, err := s.Create(ctx, routed("ports-a", "a", 17446, 17447))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Create(ctx, routed("ports-b", "b", 17447))
+	taken(err, 17447, "ports-a/a")
+	if _, err := s.Get(ctx, "ports-b", "b"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a create refused for its port was stored: %v", err)
+	}
+	// a moves its read-only port: 17447 is free, 17448 is a's.
+	a, _, err = s.Update(ctx, routed("ports-a", "a", 17446, 17448), a.Metadata.ResourceVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Create(ctx, routed("ports-b", "b", 17447))
+	if err != nil {
+		t.Fatalf("a port released by an update: %v", err)
+	}
+	_, _, err = s.Update(ctx, routed("ports-b", "b", 17447, 17448), b.Metadata.ResourceVersion)
+	taken(err, 17448, "ports-a/a")
+	// Deleted with a finalizer: the port is held until the last one goes.
+	if err := s.SetFinalizers(ctx, "ports-a", "a", a.Metadata.UID, []string{"mysos.io/test"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, deleted, err := s.Delete(ctx, "ports-a", "a", ""); err != nil || deleted {
+		t.Fatalf("delete with a finalizer: deleted=%v err=%v", deleted, err)
+	}
+	_, err = s.Create(ctx, routed("ports-c", "c", 17446))
+	taken(err, 17446, "ports-a/a")
+	if err := s.SetFinalizers(ctx, "ports-a", "a", a.Metadata.UID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(ctx, routed("ports-c", "c", 17446, 17448)); err != nil {
+		t.Fatalf("ports of a deleted cluster: %v", err)
 	}
 }
