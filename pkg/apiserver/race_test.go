@@ -121,3 +121,46 @@ func TestAnApplyRacedWithoutEndGivesUp(t *testing.T) {
 		t.Fatal("a create answered 409 was stored")
 	}
 }
+
+// TestConcurrentAppliesAgainstAQuota: many applies at once in a namespace
+// with a quota all land when the quota allows them (none is refused for
+// having raced the others), and exactly as many as it allows land when it
+// does not.
+func TestConcurrentAppliesAgainstAQuota(t *testing.T) {
+	a, _ := newAuthAPI(t, []string{})
+	const ns = "/api/v1/namespaces/team-a"
+	applyAll := func(prefix string, n int) map[int]int {
+		codes := make(chan int, n)
+		for i := range n {
+			go func() { // a.do would call t.Fatal off the test's goroutine
+				req, _ := http.NewRequest("POST", a.srv.URL+ns+"/clusters", strings.NewReader(clusterYAML(fmt.Sprintf("%s-%d", prefix, i), 1, "128Mi")))
+				req.Header.Set("Content-Type", "application/yaml")
+				req.Header.Set("Authorization", "Bearer "+token)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					codes <- 0
+					return
+				}
+				resp.Body.Close()
+				codes <- resp.StatusCode
+			}()
+		}
+		got := map[int]int{}
+		for range n {
+			got[<-codes]++
+		}
+		return got
+	}
+	if code, body := a.do("PUT", ns+"/quota", "application/json", `{"hard":{"instances":1000}}`); code != http.StatusOK {
+		t.Fatalf("set quota: %d %s", code, body)
+	}
+	if got := applyAll("roomy", 20); got[http.StatusCreated] != 20 {
+		t.Fatalf("20 applies within the quota at once: %v; want all 201", got)
+	}
+	if code, body := a.do("PUT", ns+"/quota", "application/json", `{"hard":{"instances":25}}`); code != http.StatusOK {
+		t.Fatalf("set quota: %d %s", code, body)
+	}
+	if got := applyAll("tight", 20); got[http.StatusCreated] != 5 || got[http.StatusForbidden] != 15 {
+		t.Fatalf("20 applies at once with room for 5: %v; want 5 × 201 and 15 × 403", got)
+	}
+}
