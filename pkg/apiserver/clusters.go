@@ -311,8 +311,7 @@ func (s *Server) admitAndWrite(w http.ResponseWriter, r *http.Request, desired, 
 		case errors.Is(err, store.ErrRaced) && time.Now().Add(backoff).Before(deadline):
 			s.log.Debug("an apply raced another; checking again", "cluster", desired.Key(), "err", err)
 			if !sleepCtx(r.Context(), backoff/2+rand.N(backoff)) {
-				s.writeStoreError(w, r.Context().Err())
-				return false
+				return false // the client went away: nobody to answer
 			}
 			backoff = min(2*backoff, 100*time.Millisecond)
 		default:
@@ -323,8 +322,9 @@ func (s *Server) admitAndWrite(w http.ResponseWriter, r *http.Request, desired, 
 }
 
 // admitRetryBudget bounds how long an apply that keeps losing races with
-// others (store.ErrRaced) is checked and written again before 409.
-var admitRetryBudget = 10 * time.Second
+// others (store.ErrRaced) is checked and written again before 409; it stays
+// well within the scheduler's graceful shutdown (10 s).
+var admitRetryBudget = 5 * time.Second
 
 // sleepCtx waits d unless ctx ends first; it reports whether d passed.
 func sleepCtx(ctx context.Context, d time.Duration) bool {

@@ -1,6 +1,7 @@
 package apiserver_test
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -47,5 +48,13 @@ func TestRouterPortsAreOneClusterEach(t *testing.T) {
 	}
 	if code, body := a.do("POST", teamB+"/clusters", "application/yaml", routedClusterYAML("other", 6446)); code != http.StatusCreated {
 		t.Fatalf("take the freed port: %d %s", code, body)
+	}
+	// A claim left behind by a spec deleted past the API (etcdctl del)
+	// does not keep its port.
+	if _, err := a.etcd.Put(context.Background(), "/mysos/routerports/6600", "team-b/gone"); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := a.do("POST", teamA+"/clusters", "application/yaml", routedClusterYAML("three", 6600), bearer(teamToken)); code != http.StatusCreated {
+		t.Fatalf("take a port whose claim's owner is gone: %d %s", code, body)
 	}
 }

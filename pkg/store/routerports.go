@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -56,10 +57,17 @@ func (s *Store) claimPorts(owner string, before, after *spec.RouterSpec) portCla
 		return slices.ContainsFunc(ps, func(x spec.RouterPort) bool { return x.Port == p })
 	}
 	for _, p := range wanted {
+		key := s.portKey(p.Port)
+		if slices.Contains(c.claimedPorts, p.Port) {
+			continue // one port named twice (validation refuses it): one claim
+		}
 		if has(held, p.Port) {
+			// Held already; a claim missing (a spec stored before claims,
+			// or whose claim was cleared by hand) is written back.
+			c.ops = append(c.ops, clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)},
+				[]clientv3.Op{clientv3.OpPut(key, owner)}, nil))
 			continue
 		}
-		key := s.portKey(p.Port)
 		c.cmps = append(c.cmps, clientv3.Compare(clientv3.CreateRevision(key), "=", 0))
 		c.ops = append(c.ops, clientv3.OpPut(key, owner))
 		c.reads = append(c.reads, clientv3.OpGet(key))
@@ -102,4 +110,43 @@ func (c portClaims) taken(resps []*pb.ResponseOp, first int) error {
 		}
 	}
 	return nil
+}
+
+// portTakenOrRaced turns a failed claim into the error to return: taken
+// (nil: no claim failed) unless its owner's stored spec does not name the
+// port, in which case the claim was left behind by a spec deleted or
+// written past the store (etcdctl, an older scheduler). Such a claim is
+// released, guarded against its becoming real meanwhile, and the write
+// reported raced, so that the caller checks and writes again.
+func (s *Store) portTakenOrRaced(ctx context.Context, taken error) error {
+	var pt *PortTakenError
+	if !errors.As(taken, &pt) {
+		return ErrRaced
+	}
+	claim, specKey := s.portKey(pt.Port), s.specKey(pt.Namespace, pt.Owner)
+	owner := pt.Namespace + "/" + pt.Owner
+	resp, err := s.cli.Txn(ctx).Then(clientv3.OpGet(claim), clientv3.OpGet(specKey)).Commit()
+	if err != nil {
+		return taken
+	}
+	claims, specs := resp.Responses[0].GetResponseRange().Kvs, resp.Responses[1].GetResponseRange().Kvs
+	if len(claims) == 0 || string(claims[0].Value) != owner {
+		return ErrRaced // the claim moved since: look again
+	}
+	var specRev int64 // 0: no spec, which ModRevision compares as
+	if len(specs) > 0 {
+		specRev = specs[0].ModRevision
+		if c, err := decodeSpec(specs[0].Value, specRev); err != nil || slices.ContainsFunc(c.Spec.Router.Ports(),
+			func(p spec.RouterPort) bool { return p.Port == pt.Port }) {
+			return taken // a real claim (or a spec this scheduler cannot read: leave it)
+		}
+	}
+	_, err = s.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.Value(claim), "=", owner), clientv3.Compare(clientv3.ModRevision(specKey), "=", specRev)).
+		Then(clientv3.OpDelete(claim)).
+		Commit()
+	if err != nil {
+		return taken
+	}
+	return ErrRaced
 }

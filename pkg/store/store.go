@@ -253,13 +253,10 @@ func (s *Store) CreateWithPasswords(ctx context.Context, c *spec.MySQLCluster, p
 		return nil, fmt.Errorf("create %s/%s: %w", ns, name, err)
 	}
 	if !resp.Succeeded {
-		switch {
-		case resp.Responses[0].GetResponseRange().Count > 0:
+		if resp.Responses[0].GetResponseRange().Count > 0 {
 			return nil, fmt.Errorf("cluster %s/%s: %w", ns, name, ErrAlreadyExists)
-		case claims.taken(resp.Responses, 1) != nil:
-			return nil, fmt.Errorf("create %s/%s: %w", ns, name, claims.taken(resp.Responses, 1))
 		}
-		return nil, fmt.Errorf("create %s/%s: %w", ns, name, ErrRaced)
+		return nil, fmt.Errorf("create %s/%s: %w", ns, name, s.portTakenOrRaced(ctx, claims.taken(resp.Responses, 1)))
 	}
 	obj.Metadata.ResourceVersion = formatRev(resp.Header.Revision)
 	return &obj, nil
@@ -316,10 +313,7 @@ func (s *Store) putSpecIfUnchanged(ctx context.Context, obj *spec.MySQLCluster, 
 		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) != 1 || kvs[0].ModRevision != rev {
 			return 0, conflictError(ns, name, formatRev(rev), 0)
 		}
-		if taken := claims.taken(resp.Responses, 1); taken != nil {
-			return 0, fmt.Errorf("update %s/%s: %w", ns, name, taken)
-		}
-		return 0, fmt.Errorf("update %s/%s: %w", ns, name, ErrRaced)
+		return 0, fmt.Errorf("update %s/%s: %w", ns, name, s.portTakenOrRaced(ctx, claims.taken(resp.Responses, 1)))
 	}
 	return resp.Header.Revision, nil
 }

@@ -816,4 +816,39 @@ func testRouterPortClaims(t *testing.T, s *store.Store) {
 	if _, err := s.Create(ctx, routed("ports-c", "c", 17446, 17448)); err != nil {
 		t.Fatalf("ports of a deleted cluster: %v", err)
 	}
+
+	// Claims left behind by specs deleted or written past the store are
+	// released when a write finds them (reported raced, so the caller
+	// writes again); a real claim is not.
+	raw := s.Client()
+	if _, err := raw.Delete(ctx, "/mysos-test/clusters/ports-c/c"); err != nil { // as etcdctl del would
+		t.Fatal(err)
+	}
+	if _, err := raw.Put(ctx, "/mysos-test/routerports/17449", "ports-d/d"); err != nil { // its own, left over
+		t.Fatal(err)
+	}
+	if _, err := s.Create(ctx, routed("ports-d", "d", 17446, 17449)); !errors.Is(err, store.ErrRaced) {
+		t.Fatalf("create meeting a claim whose owner is gone: err = %v, want ErrRaced (claim released)", err)
+	}
+	if _, err := s.Create(ctx, routed("ports-d", "d", 17446, 17449)); !errors.Is(err, store.ErrRaced) {
+		t.Fatalf("create meeting its own left-over claim: err = %v, want ErrRaced (claim released)", err)
+	}
+	d, err := s.Create(ctx, routed("ports-d", "d", 17446, 17449))
+	if err != nil {
+		t.Fatalf("create once the left-over claims are gone: %v", err)
+	}
+	_, err = s.Create(ctx, routed("ports-e", "e", 17449))
+	taken(err, 17449, "ports-d/d")
+	// A held port whose claim is missing (a spec stored before claims, or
+	// a claim cleared by hand) is claimed again by the next update.
+	if _, err := raw.Delete(ctx, "/mysos-test/routerports/17449"); err != nil {
+		t.Fatal(err)
+	}
+	more := routed("ports-d", "d", 17446, 17449)
+	more.Spec.Failover.Automatic = new(bool)
+	if _, _, err := s.Update(ctx, more, d.Metadata.ResourceVersion); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Create(ctx, routed("ports-e", "e", 17449))
+	taken(err, 17449, "ports-d/d")
 }
