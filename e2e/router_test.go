@@ -310,3 +310,28 @@ func TestSchedulerRoutesClustersThatAskForIt(t *testing.T) {
 		t.Fatalf("the scheduler's /metrics lack its router's connections:\n%s", m)
 	}
 }
+
+// TestSchedulerRefusesABadRouterHost: a mistyped --router-host ends the
+// scheduler at start with an error naming the flag, rather than warnings
+// on every routed cluster (or a scheduler half started).
+func TestSchedulerRefusesABadRouterHost(t *testing.T) {
+	cmd := exec.Command(filepath.Join(binDir, "mysos-scheduler"), "--data-dir", t.TempDir(),
+		"--listen", fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)),
+		"--embedded-etcd-client-url", fmt.Sprintf("http://127.0.0.1:%d", testutil.FreePort(t)),
+		"--embedded-etcd-peer-url", fmt.Sprintf("http://127.0.0.1:%d", testutil.FreePort(t)),
+		"--router-host", "127.0.0.1:6446")
+	done := make(chan struct{})
+	var out []byte
+	var err error
+	go func() { out, err = cmd.CombinedOutput(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("the scheduler did not end with a bad --router-host:\n%s", out)
+	}
+	if err == nil || !strings.Contains(string(out), `--router-host "127.0.0.1:6446"`) || !strings.Contains(string(out), "without a port") {
+		t.Fatalf("err = %v, output:\n%s\nwant a failure naming --router-host", err, out)
+	}
+}

@@ -119,18 +119,13 @@ func Serve(ctx context.Context, o Options) error {
 	metrics := NewMetrics(reg)
 
 	var listeners []net.Listener
-	closeAll := func() {
-		for _, ln := range listeners {
-			ln.Close()
-		}
-	}
 	listen := func(flag, addr string) (net.Listener, error) {
 		if addr == "" {
 			return nil, nil
 		}
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			closeAll()
+			closeListeners(listeners)
 			return nil, fmt.Errorf("%s: %w", flag, err)
 		}
 		listeners = append(listeners, ln)

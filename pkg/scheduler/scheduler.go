@@ -182,6 +182,11 @@ func Run(ctx context.Context, o Options) error {
 }
 
 func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) error {
+	if o.Router.Host != "" {
+		if err := router.CheckHost(o.Router.Host); err != nil {
+			return err // before anything starts that would need stopping
+		}
+	}
 	if o.metrics == nil {
 		o.metrics = metrics.New()
 	}
@@ -274,9 +279,6 @@ func serve(ctx context.Context, o Options, st *store.Store, log *slog.Logger) er
 	wg.Go(func() { serveErr <- srv.Serve(ln) })
 	wg.Go(func() { runWhileLeader(serving, st, o, mesos, log) })
 	if o.Router.Host != "" {
-		if err := router.CheckHost(o.Router.Host); err != nil {
-			return err
-		}
 		routers := router.NewManager(router.ManagerConfig{
 			Clusters: st, Events: st, Host: o.Router.Host, Ports: o.Router.Ports, MaxReplicaLag: o.Router.MaxReplicaLag,
 			ShutdownGrace: routerShutdownGrace, Metrics: router.NewMetrics(o.metrics.Registerer()), Log: log,
