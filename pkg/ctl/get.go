@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -140,7 +141,7 @@ func printTable(w io.Writer, items []*spec.MySQLCluster, wide, withNamespace boo
 	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
 	header := []string{"NAME", "REPLICAS", "READY", "PHASE", "PRIMARY", "AGE"}
 	if wide {
-		header = append(header, "ENDPOINT", "FLAVOR", "VERSION", "CPUS", "MEM", "DISK", "GENERATION")
+		header = append(header, "ENDPOINT", "ROUTER", "FLAVOR", "VERSION", "CPUS", "MEM", "DISK", "GENERATION")
 	}
 	if withNamespace {
 		header = append([]string{"NAMESPACE"}, header...)
@@ -168,13 +169,28 @@ func tableRow(obj *spec.MySQLCluster, wide, withNamespace bool) []string {
 		if e := obj.Status.Endpoints; e != nil {
 			endpoint = e.Primary
 		}
-		row = append(row, orDash(endpoint), obj.Spec.Flavor, obj.Spec.Version, string(r.CPUs), string(r.Memory), string(r.Disk),
+		row = append(row, orDash(endpoint), routerPorts(obj.Spec.Router), obj.Spec.Flavor, obj.Spec.Version, string(r.CPUs), string(r.Memory), string(r.Disk),
 			fmt.Sprint(obj.Metadata.Generation))
 	}
 	if withNamespace {
 		row = append([]string{obj.Metadata.Namespace}, row...)
 	}
 	return row
+}
+
+// routerPorts is "RW/RO" of spec.router ("-" for a port not named), or
+// "-" without one.
+func routerPorts(r *spec.RouterSpec) string {
+	if r == nil {
+		return "-"
+	}
+	port := func(p int32) string {
+		if p == 0 {
+			return "-"
+		}
+		return strconv.Itoa(int(p))
+	}
+	return port(r.ReadWritePort) + "/" + port(r.ReadOnlyPort)
 }
 
 func orDash(s string) string {
