@@ -340,22 +340,18 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 
 // admit runs the checks that depend on other clusters (router ports, the
 // namespace's quota) and returns the conditions that keep them true until
-// the write: without them, two applies racing could each pass a check
-// that both together fail. On a refusal it has answered the request.
+// the write (the quota's: router ports are claimed by the write itself):
+// without them, two applies racing could each pass a check that both
+// together fail. On a refusal it has answered the request.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request, desired, current *spec.MySQLCluster) ([]store.Unchanged, bool) {
-	var conds []store.Unchanged
-	for _, check := range []func(http.ResponseWriter, *http.Request, *spec.MySQLCluster, *spec.MySQLCluster) (*store.Unchanged, bool){
-		s.admitRouterPorts, s.admitQuota,
-	} {
-		cond, ok := check(w, r, desired, current)
-		if !ok {
-			return nil, false
-		}
-		if cond != nil {
-			conds = append(conds, *cond)
-		}
+	if !s.admitRouterPorts(w, r, desired, current) {
+		return nil, false
 	}
-	return conds, true
+	cond, ok := s.admitQuota(w, r, desired, current)
+	if !ok || cond == nil {
+		return nil, ok
+	}
+	return []store.Unchanged{*cond}, true
 }
 
 // admitRouterPorts refuses a cluster whose spec.router names a new port
@@ -363,22 +359,22 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, desired, current 
 // (400 Invalid, naming the field). It needs no condition: the store claims
 // each port in the write itself (store.PortTakenError when another apply
 // took it meanwhile).
-func (s *Server) admitRouterPorts(w http.ResponseWriter, r *http.Request, desired, current *spec.MySQLCluster) (*store.Unchanged, bool) {
+func (s *Server) admitRouterPorts(w http.ResponseWriter, r *http.Request, desired, current *spec.MySQLCluster) bool {
 	if len(spec.NewRouterPorts(desired, current)) == 0 {
-		return nil, true // no new port: nothing to check, nothing another apply could take
+		return true // no new port: nothing to check, nothing another apply could take
 	}
 	if errs := spec.RouterPortsOutside(desired, current, s.cfg.RouterPorts); len(errs) > 0 {
 		writeInvalid(w, desired, errs)
-		return nil, false
+		return false
 	}
 	all, _, err := s.cfg.Store.List(r.Context(), "")
 	if err != nil {
 		s.writeStoreError(w, err)
-		return nil, false
+		return false
 	}
 	if errs := spec.RouterPortConflicts(desired, current, all); len(errs) > 0 {
 		writeInvalid(w, desired, errs)
-		return nil, false
+		return false
 	}
-	return nil, true
+	return true
 }
